@@ -1,0 +1,32 @@
+"""daglake: run a folder of SQL and Python tasks as one dependency-ordered, parallel pipeline.
+
+The public surface is small and imported lazily so that ``daglake --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["DaglakeError", "RunOptions", "load_project", "run"]
+
+if TYPE_CHECKING:
+    from daglake.errors import DaglakeError
+    from daglake.project import load_project
+    from daglake.runner import RunOptions, run
+
+_LAZY = {
+    "DaglakeError": "daglake.errors",
+    "load_project": "daglake.project",
+    "RunOptions": "daglake.runner",
+    "run": "daglake.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daglake' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,217 @@
+"""The ``daglake`` command. Heavy modules are imported inside commands so ``--help`` is fast.
+
+Errors are rendered here, once: ``path:line: message`` lines for user mistakes, a traceback
+only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Run a folder of SQL tasks as one dependency-ordered, parallel pipeline.",
+)
+_state = {"debug": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+PathArg = Annotated[str, typer.Argument(help="Project folder.")]
+DepsOpt = Annotated[
+    str | None, typer.Option("--deps", help="JSON file of explicit dependencies.", metavar="FILE")
+]
+SelectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--select", "-s", help="Tables, paths, globs, tag:x, +x (with upstream), x+."),
+]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Same forms as --select.")]
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def reports_errors(command: F) -> F:
+    """Render daglake errors as one line each and exit with their code; tracebacks on --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from daglake.errors import DaglakeError, ValidationError
+
+        try:
+            return command(*args, **kwargs)
+        except DaglakeError as exc:
+            if _state["debug"]:
+                raise
+            console = _stderr()
+            if isinstance(exc, ValidationError):
+                for line in exc.render().splitlines():
+                    console.print(f"[red]{line}[/]", markup=True, soft_wrap=True)
+                count = len(exc.problems)
+                console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/]")
+            else:
+                console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _stderr().print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        from daglake import __version__
+
+        typer.echo(f"daglake {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+@reports_errors
+def validate(
+    path: PathArg = ".",
+    strict: Annotated[bool, typer.Option(help="Also report declared vs inferred dependencies.")] = False,
+    deps: DepsOpt = None,
+) -> None:
+    """Check the project (syntax, cycles, duplicates, sources, config) without running it."""
+    from daglake.runner import RunOptions
+    from daglake.runner import validate as validate_project
+
+    project = validate_project(path, RunOptions(strict=strict, deps_file=deps))
+    typer.echo(f"{project.config.name}: {len(project.tasks)} tasks, no problems found")
+
+
+@app.command()
+@reports_errors
+def run(
+    path: PathArg = ".",
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Tasks run at once.")] = None,
+    date: Annotated[str | None, typer.Option(help="Logical date YYYY-MM-DD (default: today).")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Reload seeds too.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; touch nothing.")] = False,
+    engine: Annotated[str | None, typer.Option(help="Engine name (default from daglake.toml).")] = None,
+    deps: DepsOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary only.")] = False,
+) -> None:
+    """Run the project's tasks in dependency order, in parallel."""
+    import json
+
+    from rich.console import Console
+
+    from daglake.cli.console import ConsoleObserver
+    from daglake.events import RunObserver
+    from daglake.runner import RunOptions
+    from daglake.runner import run as run_project
+
+    options = RunOptions(
+        select=select or [],
+        exclude=exclude or [],
+        workers=workers,
+        full_refresh=full_refresh,
+        fail_fast=fail_fast or None,
+        dry_run=dry_run,
+        deps_file=deps,
+        engine=engine,
+        logical_date=_parse_date(date),
+    )
+    observer = RunObserver() if json_output else ConsoleObserver(Console(highlight=False))
+    summary = run_project(path, options, observer)
+    if json_output:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+    raise typer.Exit(0 if summary.state == "success" else 1)
+
+
+def _parse_date(value: str | None) -> str:
+    import datetime as dt
+
+    from daglake.errors import UsageError
+
+    if value is None:
+        return dt.date.today().isoformat()
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"--date {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+@app.command()
+@reports_errors
+def graph(
+    path: PathArg = ".",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, mermaid, dot or json.")] = "text",
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
+    deps: DepsOpt = None,
+) -> None:
+    """Show the task graph."""
+    from daglake.errors import UsageError, ValidationError
+    from daglake.graph.dag import DAG
+    from daglake.graph.render import FORMATS, render
+    from daglake.graph.selection import select as select_tasks
+    from daglake.project import load_project
+    from daglake.project.validate import problems
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    project = load_project(path, deps_file=deps)
+    dag = DAG(project.dependencies())
+    found = problems(project, dag, None)
+    if found:
+        raise ValidationError(found)
+    chosen = select_tasks(project, dag, select or [], exclude or [])
+    typer.echo(render(project, dag.subgraph(chosen), fmt))
+
+
+@app.command()
+@reports_errors
+def show(
+    table: Annotated[str, typer.Argument(help="Table to print, e.g. final.products.")],
+    path: PathArg = ".",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 10,
+) -> None:
+    """Print the first rows of a table in the warehouse."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from daglake.engines.base import EngineSettings, create_engine
+    from daglake.errors import UsageError
+    from daglake.project import load_project
+
+    project = load_project(path)
+    settings = EngineSettings(root=project.root, path=project.config.engine_path, read_only=True)
+    with create_engine(project.config.engine, settings) as engine:
+        name = table.lower()
+        if name not in engine.existing_tables():
+            raise UsageError(f"table {table} does not exist in the warehouse (run the project first)")
+        quoted = ".".join(f'"{part}"' for part in name.split("."))
+        columns, rows = engine.fetch(f"SELECT * FROM {quoted}", limit)
+    output = Table(*columns, show_lines=False, header_style="bold")
+    for row in rows:
+        output.add_row(*(str(value) for value in row))
+    Console(highlight=False).print(output)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Rich rendering of a run: live progress on a terminal, a line per task otherwise, a summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from daglake.events import (
+    FAILED,
+    NOT_STARTED,
+    RUNNING,
+    SKIPPED,
+    SUCCESS,
+    UPSTREAM_FAILED,
+    Plan,
+    RunObserver,
+    RunSummary,
+    TaskRun,
+)
+
+STYLES = {
+    SUCCESS: "green",
+    SKIPPED: "cyan",
+    FAILED: "bold red",
+    UPSTREAM_FAILED: "yellow",
+    NOT_STARTED: "dim",
+    RUNNING: "blue",
+}
+SUMMARY_ROWS = 40
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _rows(rows: int | None) -> str:
+    return "" if rows is None else f"{rows:,}"
+
+
+class ConsoleObserver(RunObserver):
+    """Live progress while tasks run; the summary table at the end."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self.progress: Progress | None = None
+        self.bar: Any = None
+        self.running: dict[str, TaskRun] = {}
+
+    def run_started(self, summary: RunSummary, plan: Plan) -> None:
+        if summary.dry_run:
+            self._print_plan(summary, plan)
+            return
+        self.console.print(
+            f"[bold]run {summary.run_id}[/]: {len(summary.tasks)} tasks on {summary.engine}, "
+            f"{plan.workers} workers"
+        )
+        if self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self.bar = self.progress.add_task("tasks", total=len(summary.tasks))
+            self.live = Live(self._view(), console=self.console, refresh_per_second=8, transient=True)
+            self.live.start()
+
+    def _view(self) -> Group:
+        table = Table.grid(padding=(0, 2))
+        for task in list(self.running.values())[:12]:
+            table.add_row("[blue]●[/]", task.name, f"[dim]{task.path}[/]")
+        assert self.progress is not None
+        return Group(self.progress, table)
+
+    def task_started(self, task: TaskRun) -> None:
+        self.running[task.name] = task
+        if self.live is not None:
+            self.live.update(self._view())
+
+    def task_finished(self, task: TaskRun) -> None:
+        self.running.pop(task.name, None)
+        if self.live is not None and self.progress is not None:
+            self.progress.advance(self.bar)
+            self.live.update(self._view())
+        if task.state == FAILED:
+            self.console.print(f"[bold red]✗ {task.name}[/] {task.location}: {task.error}")
+        elif self.live is None:
+            style = STYLES.get(task.state, "")
+            details = " ".join(x for x in (_duration(task.duration), _rows(task.rows) + " rows" if task.rows is not None else "", task.reason or "") if x)
+            self.console.print(f"[{style}]{task.state:>15}[/] {task.name} [dim]{details}[/]")
+
+    def run_finished(self, summary: RunSummary) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        if summary.dry_run:
+            return
+        self.console.print(summary_table(summary))
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
+        style = "green" if summary.state == SUCCESS else "bold red"
+        self.console.print(
+            f"[{style}]run {summary.run_id} {summary.state}[/] in {_duration(summary.duration)}: {counts}"
+        )
+
+    def _print_plan(self, summary: RunSummary, plan: Plan) -> None:
+        self.console.print(
+            f"[bold]dry run[/]: {len(summary.tasks)} tasks on {summary.engine}, {plan.workers} workers; "
+            "nothing is executed"
+        )
+        self.console.print("start order (longest remaining path first):")
+        for index, name in enumerate(plan.order, start=1):
+            self.console.print(f"  {index:>4}. {name} [dim]({summary.tasks[name].path})[/]")
+        self.console.print("parallel groups:")
+        for level, group in enumerate(plan.groups):
+            self.console.print(f"  {level}: {', '.join(group)}")
+
+
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(title=None, show_edge=False, header_style="bold")
+    for column, justify in (("task", "left"), ("state", "left"), ("duration", "right"), ("rows", "right"), ("detail", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    tasks = list(summary.tasks.values())
+    shown = tasks
+    if len(tasks) > SUMMARY_ROWS:
+        problems = [t for t in tasks if t.state not in (SUCCESS, SKIPPED)]
+        slowest = sorted((t for t in tasks if t.state == SUCCESS), key=lambda t: -(t.duration or 0))
+        shown = (problems + slowest)[:SUMMARY_ROWS]
+    for task in shown:
+        detail = f"{task.location}: {task.error}" if task.error else (task.reason or "")
+        table.add_row(
+            task.name,
+            f"[{STYLES.get(task.state, '')}]{task.state}[/]",
+            _duration(task.duration),
+            _rows(task.rows),
+            detail,
+        )
+    if len(shown) < len(tasks):
+        table.caption = f"{len(tasks) - len(shown)} more succeeded (slowest shown)"
+    return table

@@ -1,0 +1,209 @@
+"""``daglake.toml``: typed settings with every unknown key and bad value reported by line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daglake.errors import Problem
+
+CONFIG_FILE = "daglake.toml"
+DIALECTS = ("bigquery", "duckdb", "spark", "postgres", "snowflake", "ansi")
+ENGINES = ("duckdb",)
+
+# section -> key -> expected type; ``tasks`` and ``sources`` are tables of user-named entries.
+SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "project": {
+        "name": str,
+        "dialect": str,
+        "exclude": list,
+        "seeds": list,
+        "dependencies_file": str,
+    },
+    "run": {"workers": int, "fail_fast": bool},
+    "engine": {"name": str, "path": str},
+}
+TASK_KEYS: dict[str, type | tuple[type, ...]] = {"depends_on": list, "tags": list}
+
+
+@dataclass
+class TaskSettings:
+    depends_on: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProjectConfig:
+    name: str
+    dialect: str = "bigquery"
+    exclude: list[str] = field(default_factory=list)
+    seeds: list[str] = field(default_factory=lambda: ["seeds", "db_init"])
+    dependencies_file: str | None = None
+    workers: int = 4
+    fail_fast: bool = False
+    engine: str = "duckdb"
+    engine_path: str = ".daglake/warehouse.duckdb"
+    tasks: dict[str, TaskSettings] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    source_lines: dict[str, int] = field(default_factory=dict)
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
+
+
+def _unquote(part: str) -> str:
+    return part.strip().strip("\"'")
+
+
+def _split_dotted(name: str) -> list[str]:
+    return [_unquote(p) for p in re.findall(r"""("[^"]*"|'[^']*'|[^.]+)""", name)]
+
+
+def locate(text: str, section: list[str], key: str | None = None) -> int:
+    """Line of ``key`` inside table ``section`` (or of the header), 1-based; 0 when unknown."""
+    current: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            current = _split_dotted(header.group(1))
+            if key is None and current == section:
+                return number
+            continue
+        found = _KEY.match(raw)
+        if found and key is not None:
+            full = current + _split_dotted(found.group(1))
+            if full == [*section, key]:
+                return number
+    return 0
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+    if isinstance(expected, tuple):
+        return " or ".join(names.get(t, t.__name__) for t in expected)
+    return names.get(expected, expected.__name__)
+
+
+def _check_value(value: Any, expected: type | tuple[type, ...]) -> bool:
+    if expected is int and isinstance(value, bool):
+        return False
+    return isinstance(value, expected)
+
+
+def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
+    """Read ``daglake.toml`` (optional) and append every problem found to ``problems``."""
+    config = ProjectConfig(name=root.resolve().name)
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        return config
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(_toml_problem(exc))
+        return config
+
+    def problem(section: list[str], key: str | None, message: str) -> None:
+        problems.append(Problem(CONFIG_FILE, locate(text, section, key), message))
+
+    for section, body in data.items():
+        if section == "tasks":
+            _load_tasks(config, body, problem)
+        elif section == "sources":
+            _load_sources(config, body, problem, text)
+        elif section in SCHEMA:
+            if not isinstance(body, dict):
+                problem([], section, f"[{section}] must be a table")
+                continue
+            for key, value in body.items():
+                expected = SCHEMA[section].get(key)
+                if expected is None:
+                    known = ", ".join(sorted(SCHEMA[section]))
+                    problem([section], key, f"unknown key '{key}' in [{section}] (known: {known})")
+                elif not _check_value(value, expected):
+                    problem([section], key, f"{section}.{key} must be {_type_name(expected)}")
+                else:
+                    _apply(config, section, key, value, lambda m, s=section, k=key: problem([s], k, m))
+        else:
+            known = ", ".join(sorted([*SCHEMA, "tasks", "sources"]))
+            line = locate(text, [section]) or locate(text, [], section)
+            problems.append(Problem(CONFIG_FILE, line, f"unknown section [{section}] (known: {known})"))
+    return config
+
+
+def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: Any) -> None:
+    if section == "project":
+        if key == "dialect" and value not in DIALECTS:
+            problem(f"unknown dialect '{value}' (known: {', '.join(DIALECTS)})")
+            return
+        if key in ("exclude", "seeds") and not all(isinstance(v, str) for v in value):
+            problem(f"project.{key} must be a list of strings")
+            return
+        setattr(config, key, value)
+    elif section == "run":
+        if key == "workers" and value < 1:
+            problem("run.workers must be at least 1")
+            return
+        setattr(config, key, value)
+    elif section == "engine":
+        if key == "name":
+            if value not in ENGINES:
+                problem(f"unknown engine '{value}' (known: {', '.join(ENGINES)})")
+                return
+            config.engine = value
+        else:
+            config.engine_path = value
+
+
+def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:
+    if not isinstance(body, dict):
+        problem([], "tasks", "[tasks] must be a table of task paths")
+        return
+    for task, settings in body.items():
+        if not isinstance(settings, dict):
+            problem(["tasks"], task, f'[tasks."{task}"] must be a table')
+            continue
+        entry = TaskSettings()
+        for key, value in settings.items():
+            expected = TASK_KEYS.get(key)
+            if expected is None:
+                known = ", ".join(sorted(TASK_KEYS))
+                problem(["tasks", task], key, f"unknown key '{key}' for task '{task}' (known: {known})")
+            elif not _check_value(value, expected) or not all(isinstance(v, str) for v in value):
+                problem(["tasks", task], key, f"tasks.{key} must be a list of strings")
+            else:
+                setattr(entry, key, list(value))
+        config.tasks[task] = entry
+
+
+def _load_sources(config: ProjectConfig, body: Any, problem: Any, text: str) -> None:
+    if not isinstance(body, dict):
+        problem([], "sources", "[sources] must be a table of table = location")
+        return
+    for name, location in body.items():
+        if not isinstance(location, str):
+            problem(["sources"], name, f"source '{name}' must be a string (a path or description)")
+            continue
+        config.sources[name.lower()] = location
+        config.source_lines[name.lower()] = locate(text, ["sources"], name)
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    line, column = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+    return Problem(CONFIG_FILE, line, f"invalid TOML: {message}", column)
+
+
+def task_setting_line(root: Path, task: str, key: str) -> int:
+    """Line of ``[tasks."task"] key`` in the config, for messages about explicit dependencies."""
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        return 0
+    text = path.read_text(encoding="utf-8")
+    return locate(text, ["tasks", task], key) or locate(text, ["tasks", task])

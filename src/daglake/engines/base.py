@@ -1,0 +1,73 @@
+"""The engine boundary: what the runner asks of DuckDB, BigQuery or Spark, and nothing more.
+
+An engine knows nothing of the graph; the runner knows nothing of the engine's client library.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class SqlStatement:
+    """One translated statement and where it starts in its file, for error messages."""
+
+    line: int
+    sql: str
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    root: Path
+    path: str
+    read_only: bool = False
+
+
+class Engine(ABC):
+    name: ClassVar[str]
+    dialect: ClassVar[str]  # sqlglot dialect that tasks are translated into
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def existing_tables(self) -> set[str]:
+        """Every table and view as ``dataset.table`` (lower case)."""
+
+    @abstractmethod
+    def create_schemas(self, schemas: set[str]) -> None:
+        """Make sure each dataset/schema exists before tasks write into it."""
+
+    @abstractmethod
+    def run_statements(self, statements: list[SqlStatement], location: str) -> int | None:
+        """Run a task's statements as one atomic unit; return rows written when known.
+
+        Raises :class:`~daglake.errors.TaskError` with ``location:line`` of the failing statement;
+        on failure nothing the statements did is visible.
+        """
+
+    @abstractmethod
+    def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a read-only query and return column names and rows."""
+
+    def close(self) -> None:
+        """Release connections; the engine is not used afterwards."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create_engine(name: str, settings: EngineSettings) -> Engine:
+    if name == "duckdb":
+        from daglake.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(settings)
+    from daglake.errors import UsageError
+
+    raise UsageError(f"unknown engine '{name}' (available: duckdb)")

@@ -1,0 +1,82 @@
+"""One exception tree: user mistakes carry a location; the CLI and API render them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a project, rendered as ``path:line: message``."""
+
+    path: str
+    line: int
+    message: str
+    column: int = 0
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+
+
+class DaglakeError(Exception):
+    """Root of every error daglake raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(DaglakeError):
+    """The command line asked for something that cannot be done (exit 2)."""
+
+    exit_code = 2
+
+
+class ProjectError(DaglakeError):
+    """A user mistake in the project, located in a file."""
+
+    exit_code = 2
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class ValidationError(DaglakeError):
+    """Every problem found in a project, raised once after collecting them all."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [str(p) for p in self.problems[:MAX_LISTED]]
+        if len(self.problems) > MAX_LISTED:
+            lines.append(f"… and {len(self.problems) - MAX_LISTED} more")
+        return "\n".join(lines)
+
+
+class RunInProgressError(DaglakeError):
+    """Another run holds the project's lock."""
+
+    exit_code = 2
+
+
+class TaskError(DaglakeError):
+    """A task failed at run time; ``location`` points at the statement that failed."""
+
+    def __init__(self, message: str, location: str | None = None) -> None:
+        super().__init__(f"{location}: {message}" if location else message)
+        self.message = message
+        self.location = location

@@ -1,0 +1,59 @@
+"""One writing run per project: an OS file lock that dies with the process holding it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import IO
+
+from daglake.errors import RunInProgressError
+
+
+class RunLock:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "run.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self, run_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = _holder(handle.read())
+            handle.close()
+            raise RunInProgressError(
+                f"another run is in progress on this project ({holder}); "
+                "wait for it to finish or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"run_id": run_id, "pid": os.getpid(), "since": time.time()}))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.seek(0)
+            self._handle.truncate()
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _holder(text: str) -> str:
+    try:
+        data = json.loads(text)
+        return f"run {data['run_id']}, pid {data['pid']}"
+    except (ValueError, KeyError, TypeError):
+        return "run of an unknown process"

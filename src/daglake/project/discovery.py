@@ -1,0 +1,180 @@
+"""Find a project's tasks: every ``.sql`` file, its reads and writes, and declared dependencies."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+
+from daglake.config import CONFIG_FILE, ProjectConfig, load_config, task_setting_line
+from daglake.errors import Problem
+from daglake.project.model import Project, Read, Task
+from daglake.sql.cache import AnalysisCache, content_key
+
+SKIPPED_DIRS = {".daglake", "__pycache__", "node_modules", "lake"}
+CACHE_FILE = Path(".daglake") / "cache" / "sql-analysis.json"
+
+
+def load_project(
+    path: str | os.PathLike[str] = ".", *, deps_file: str | None = None, use_cache: bool = True
+) -> Project:
+    """Discover the project at ``path``; problems are collected in ``project.problems``."""
+    root = Path(path)
+    if not root.is_dir():
+        from daglake.errors import UsageError
+
+        raise UsageError(f"{path}: not a folder")
+    problems: list[Problem] = []
+    config = load_config(root, problems)
+    cache = AnalysisCache(root / CACHE_FILE if use_cache else None)
+    project = Project(root=root, config=config, problems=problems, cache=cache)
+    for relative in sql_files(root, config):
+        _add_task(project, relative)
+    _declared_dependencies(project, deps_file or config.dependencies_file)
+    for name, settings in config.tasks.items():
+        task = project.task_for(name)
+        if task is not None:
+            task.tags.extend(settings.tags)
+    cache.save()
+    return project
+
+
+def sql_files(root: Path, config: ProjectConfig) -> list[str]:
+    """Relative POSIX paths of the project's SQL files, sorted, skipping hidden and excluded."""
+    found: list[str] = []
+    patterns = [p.rstrip("/") for p in config.exclude]
+
+    def excluded(relative: str) -> bool:
+        return any(
+            fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, p + "/*") or relative == p
+            for p in patterns
+        )
+
+    def walk(folder: Path, prefix: str) -> None:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                relative = f"{prefix}{entry.name}"
+                if entry.name.startswith(".") or excluded(relative):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIPPED_DIRS:
+                        walk(Path(entry.path), relative + "/")
+                elif entry.name.endswith(".sql") and entry.is_file():
+                    found.append(relative)
+
+    walk(root, "")
+    return sorted(found)
+
+
+def _is_seed(relative: str, config: ProjectConfig) -> bool:
+    folders = Path(relative).parts[:-1]
+    return any(
+        seed.strip("/") in folders or relative.startswith(seed.strip("/") + "/")
+        for seed in config.seeds
+    )
+
+
+def _add_task(project: Project, relative: str) -> None:
+    from daglake.sql.analysis import SqlAnalysis
+
+    text = (project.root / relative).read_text(encoding="utf-8")
+    parts = Path(relative).parts
+    default_output = f"{parts[-2] if len(parts) > 1 else 'main'}.{Path(relative).stem}".lower()
+    dialect = project.config.dialect
+    key = content_key(text, dialect, default_output)
+    assert project.cache is not None
+    cached = project.cache.get(key)
+    parsed = None
+    if cached is not None and cached.get("analysis") is not None:
+        analysis = SqlAnalysis.from_json(cached["analysis"])
+    else:
+        from daglake.sql.analysis import analyze
+
+        analysis, parsed = analyze(text, dialect, default_output)
+        project.cache.put_analysis(key, analysis.to_json())
+
+    for line, column, message in analysis.errors:
+        project.problems.append(Problem(relative, line, f"SQL syntax error: {message}", column))
+    if analysis.errors:
+        return
+    name = analysis.outputs[0] if analysis.outputs else relative
+    task = Task(
+        name=name,
+        path=relative,
+        kind="seed" if _is_seed(relative, project.config) else "sql",
+        outputs=list(analysis.outputs),
+        reads=[Read(t, line, col) for t, (line, col) in analysis.reads.items()],
+        analysis=analysis,
+        cache_key=key,
+        text=text,
+        parsed=parsed,
+    )
+    for table in task.outputs:
+        owner = project.producers.get(table)
+        if owner is None:
+            project.producers[table] = task.name
+            continue
+        other = project.tasks[owner]
+        project.problems.append(
+            Problem(
+                relative,
+                analysis.output_lines.get(table, 0),
+                f"table {table} is written by two tasks: also by "
+                f"{other.path}:{other.analysis.output_lines.get(table, 0)}",
+            )
+        )
+        if task.name == table:
+            task.name = relative
+    project.tasks[task.name] = task
+
+
+def _declared_dependencies(project: Project, deps_file: str | None) -> None:
+    for ref, settings in project.config.tasks.items():
+        line = task_setting_line(project.root, ref, "depends_on")
+        _declare(project, CONFIG_FILE, ref, settings.depends_on, lambda _v, n=line: n)
+    if not deps_file:
+        return
+    path = Path(deps_file)
+    full = path if path.is_absolute() else project.root / path
+    shown = str(deps_file)
+    try:
+        text = full.read_text(encoding="utf-8")
+    except OSError as exc:
+        project.problems.append(Problem(shown, 0, f"cannot read dependencies file: {exc.strerror}"))
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        project.problems.append(Problem(shown, exc.lineno, f"invalid JSON: {exc.msg}", exc.colno))
+        return
+    if not isinstance(data, dict) or not all(
+        isinstance(v, list) and all(isinstance(i, str) for i in v) for v in data.values()
+    ):
+        project.problems.append(
+            Problem(shown, 1, 'dependencies must be an object like {"task.sql": ["upstream.sql"]}')
+        )
+        return
+    for ref, upstream in data.items():
+        _declare(project, shown, ref, upstream, lambda value: _json_line(text, value))
+
+
+def _declare(project: Project, source: str, ref: str, upstream: list[str], line_of: object) -> None:
+    assert callable(line_of)
+    task = project.task_for(ref)
+    if task is None:
+        project.problems.append(Problem(source, line_of(ref), f"unknown task '{ref}'"))
+        return
+    for item in upstream:
+        dependency = project.task_for(item)
+        if dependency is None:
+            project.problems.append(
+                Problem(source, line_of(item), f"unknown task '{item}' in dependencies of {task.path}")
+            )
+        elif dependency.name != task.name:
+            task.declared.add(dependency.name)
+
+
+def _json_line(text: str, value: str) -> int:
+    index = text.find(json.dumps(value))
+    return text.count("\n", 0, index) + 1 if index >= 0 else 0

@@ -1,0 +1,103 @@
+"""A project as discovered: its tasks, which task produces which table, and the edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from daglake.config import ProjectConfig
+from daglake.errors import Problem
+
+if TYPE_CHECKING:
+    from daglake.sql.analysis import SqlAnalysis
+    from daglake.sql.cache import AnalysisCache
+    from daglake.sql.parse import ParsedFile
+
+
+@dataclass
+class Read:
+    """Where a task reads a table: for messages that point at the line."""
+
+    table: str
+    line: int
+    column: int
+
+
+@dataclass
+class Task:
+    name: str
+    path: str
+    kind: str  # "sql" | "seed"
+    outputs: list[str]
+    reads: list[Read]
+    analysis: SqlAnalysis
+    cache_key: str
+    text: str
+    tags: list[str] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)  # explicit upstream task names
+    parsed: ParsedFile | None = None  # kept from discovery so translation needs no re-parse
+
+    @property
+    def is_seed(self) -> bool:
+        return self.kind == "seed"
+
+    @property
+    def default_output(self) -> str:
+        parts = Path(self.path).parts
+        folder = parts[-2] if len(parts) > 1 else "main"
+        return f"{folder}.{Path(self.path).stem}".lower()
+
+    def line_of_read(self, table: str) -> int:
+        return next((r.line for r in self.reads if r.table == table), 0)
+
+
+@dataclass
+class Project:
+    root: Path
+    config: ProjectConfig
+    tasks: dict[str, Task] = field(default_factory=dict)
+    producers: dict[str, str] = field(default_factory=dict)  # table -> task name
+    problems: list[Problem] = field(default_factory=list)
+    cache: AnalysisCache | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".daglake"
+
+    def inferred_upstream(self, task: Task) -> set[str]:
+        return {
+            self.producers[r.table]
+            for r in task.reads
+            if r.table in self.producers and self.producers[r.table] != task.name
+        }
+
+    def upstream(self, task: Task) -> set[str]:
+        return self.inferred_upstream(task) | task.declared
+
+    def dependencies(self) -> dict[str, set[str]]:
+        return {name: self.upstream(task) for name, task in self.tasks.items()}
+
+    def sources(self) -> dict[str, list[tuple[Task, Read]]]:
+        """Tables read by some task and written by none, with every place that reads them."""
+        found: dict[str, list[tuple[Task, Read]]] = {}
+        for task in self.tasks.values():
+            for read in task.reads:
+                if read.table not in self.producers:
+                    found.setdefault(read.table, []).append((task, read))
+        return found
+
+    def task_for(self, ref: str) -> Task | None:
+        """A task by name, table, path, or unique path suffix."""
+        ref = ref.strip()
+        if ref in self.tasks:
+            return self.tasks[ref]
+        lowered = ref.lower()
+        if lowered in self.producers:
+            return self.tasks[self.producers[lowered]]
+        normalized = ref.replace("\\", "/").lstrip("./")
+        by_path = [t for t in self.tasks.values() if t.path == normalized]
+        if by_path:
+            return by_path[0]
+        suffix = [t for t in self.tasks.values() if t.path.endswith("/" + normalized)]
+        return suffix[0] if len(suffix) == 1 else None

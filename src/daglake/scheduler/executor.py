@@ -1,0 +1,159 @@
+"""A ready-queue executor: a node starts the moment its last dependency finishes.
+
+Never level by level. Among ready nodes the one with the longest remaining path goes first, so
+the makespan approaches the critical path. Knows nothing of tasks, SQL or engines: it runs
+callables over a :class:`~daglake.graph.dag.DAG`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from daglake.graph.dag import DAG
+
+T = TypeVar("T", bound=Hashable)
+
+
+@dataclass
+class ExecutionResult(Generic[T]):
+    """What ran, what failed (with the real exception), and what was skipped because of it."""
+
+    succeeded: dict[T, Any] = field(default_factory=dict)
+    failed: dict[T, BaseException] = field(default_factory=dict)
+    upstream_failed: dict[T, T] = field(default_factory=dict)  # node -> failed ancestor
+    not_started: list[T] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.upstream_failed or self.not_started)
+
+
+class ReadyQueue(Generic[T]):
+    """Nodes whose dependencies are all done, highest priority first (ties: insertion order)."""
+
+    def __init__(self, priority: Mapping[T, float]) -> None:
+        self._priority = priority
+        self._heap: list[tuple[float, int, T]] = []
+        self._counter = 0
+
+    def push(self, node: T) -> None:
+        heapq.heappush(self._heap, (-self._priority.get(node, 0.0), self._counter, node))
+        self._counter += 1
+
+    def pop(self) -> T:
+        return heapq.heappop(self._heap)[2]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def execute(
+    dag: DAG[T],
+    run: Callable[[T], Any],
+    *,
+    workers: int = 4,
+    priority: Mapping[T, float] | None = None,
+    fail_fast: bool = False,
+    on_start: Callable[[T], None] | None = None,
+    on_finish: Callable[[T, Any, BaseException | None], None] | None = None,
+    on_blocked: Callable[[T, T], None] | None = None,
+) -> ExecutionResult[T]:
+    """Run ``run(node)`` for every node on ``workers`` threads, dependencies first.
+
+    A node whose dependency failed is not run (``upstream_failed``); independent branches go on
+    unless ``fail_fast``, which stops starting new nodes after the first failure.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    priorities = priority if priority is not None else dag.remaining_path({})
+    result: ExecutionResult[T] = ExecutionResult()
+    remaining = {node: len(deps) for node, deps in dag.upstream.items()}
+    ready: ReadyQueue[T] = ReadyQueue(priorities)
+    for node in dag.topological_order():
+        if remaining[node] == 0:
+            ready.push(node)
+    done: queue.SimpleQueue[tuple[T, Any, BaseException | None]] = queue.SimpleQueue()
+    stopping = False
+    running = 0
+
+    def work(node: T) -> None:
+        try:
+            value = run(node)
+        except BaseException as exc:  # reported to the caller as the node's failure
+            done.put((node, None, exc))
+        else:
+            done.put((node, value, None))
+
+    threads = _WorkerPool(workers, work)
+    try:
+        while True:
+            while ready and running < workers and not stopping:
+                node = ready.pop()
+                if on_start is not None:
+                    on_start(node)
+                threads.submit(node)
+                running += 1
+            if running == 0:
+                break
+            node, value, error = done.get()
+            running -= 1
+            if on_finish is not None:
+                on_finish(node, value, error)
+            if error is None:
+                result.succeeded[node] = value
+                for child in dag.downstream[node]:
+                    remaining[child] -= 1
+                    if remaining[child] == 0 and child not in result.upstream_failed:
+                        ready.push(child)
+                continue
+            result.failed[node] = error
+            for blocked in sorted(dag.descendants(node), key=str):
+                if blocked not in result.upstream_failed:
+                    result.upstream_failed[blocked] = node
+                    if on_blocked is not None:
+                        on_blocked(blocked, node)
+            if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
+                stopping = True
+    except BaseException:
+        stopping = True
+        raise
+    finally:
+        threads.close()
+    finished = set(result.succeeded) | set(result.failed) | set(result.upstream_failed)
+    result.not_started = [n for n in dag.topological_order() if n not in finished]
+    return result
+
+
+class _WorkerPool(Generic[T]):
+    """Long-lived daemon threads fed by one queue: cheaper per task than a future per node."""
+
+    def __init__(self, size: int, work: Callable[[T], None]) -> None:
+        self._inbox: queue.SimpleQueue[tuple[T] | None] = queue.SimpleQueue()
+        self._work = work
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"daglake-worker-{i}", daemon=True)
+            for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            self._work(item[0])
+
+    def submit(self, node: T) -> None:
+        self._inbox.put((node,))
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._inbox.put(None)
+        for thread in self._threads:
+            thread.join()

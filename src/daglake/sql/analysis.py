@@ -1,0 +1,84 @@
+"""What a SQL file reads and writes, found by parsing it with sqlglot (never by regex)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from daglake.sql.parse import ParsedFile, Statement, parse_file, table_name
+
+WRITE_KINDS = ("create", "insert", "merge")
+
+
+@dataclass
+class SqlAnalysis:
+    """The reads, writes and parse problems of one file; plain data so it can be cached."""
+
+    outputs: list[str] = field(default_factory=list)
+    output_lines: dict[str, int] = field(default_factory=dict)
+    reads: dict[str, tuple[int, int]] = field(default_factory=dict)
+    statements: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[tuple[int, int, str]] = field(default_factory=list)
+    has_bare_query: bool = False
+    views: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outputs": self.outputs,
+            "output_lines": self.output_lines,
+            "reads": {k: list(v) for k, v in self.reads.items()},
+            "statements": [list(s) for s in self.statements],
+            "errors": [list(e) for e in self.errors],
+            "has_bare_query": self.has_bare_query,
+            "views": self.views,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SqlAnalysis:
+        return cls(
+            outputs=list(data["outputs"]),
+            output_lines=dict(data["output_lines"]),
+            reads={k: (v[0], v[1]) for k, v in data["reads"].items()},
+            statements=[(s[0], s[1]) for s in data["statements"]],
+            errors=[(e[0], e[1], e[2]) for e in data["errors"]],
+            has_bare_query=bool(data["has_bare_query"]),
+            views=list(data.get("views", [])),
+        )
+
+
+def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, ParsedFile]:
+    """Find outputs and inputs of ``text``; a bare query outputs ``default_output``."""
+    parsed = parse_file(text, dialect)
+    result = SqlAnalysis(errors=list(parsed.errors))
+    if parsed.errors:
+        return result, parsed
+
+    local: set[str] = set()  # temporary tables live only inside the file
+    bare_queries = 0
+    for statement in parsed.statements:
+        result.statements.append((statement.line, statement.kind))
+        target = statement.target
+        if statement.kind == "query":
+            bare_queries += 1
+            if bare_queries > 1:
+                result.errors.append(
+                    (statement.line, 0, "a file may hold only one bare query (its result is the table)")
+                )
+            target = default_output
+            result.has_bare_query = True
+        if statement.temporary and target:
+            local.add(target)
+        elif target and statement.kind in (*WRITE_KINDS, "query"):
+            if target not in result.output_lines:
+                result.outputs.append(target)
+                result.output_lines[target] = statement.line
+            if statement.is_view:
+                result.views.append(target)
+        for name, where in statement.reads.items():
+            result.reads.setdefault(name, where)
+    for name in [*result.outputs, *local]:
+        result.reads.pop(name, None)
+    return result, parsed
+
+
+__all__ = ["SqlAnalysis", "Statement", "analyze", "table_name"]

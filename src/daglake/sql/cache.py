@@ -1,0 +1,103 @@
+"""Parse results and translations keyed by file content, so an unchanged project skips sqlglot."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from daglake import __version__
+
+CACHE_FORMAT = 1
+
+
+def content_key(text: str, dialect: str, default_output: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (dialect, default_output, text):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class AnalysisCache:
+    """A JSON file of ``key -> {"analysis": ..., "sql": {dialect: [[line, sql], ...]}}``.
+
+    Entries not used by the latest discovery are dropped on save, so the file tracks the project.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._used: set[str] = set()
+        self._dirty = False
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+            if data.get("format") == CACHE_FORMAT and data.get("version") == _stamp():
+                self._entries = data.get("entries", {})
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._used.add(key)
+        return entry
+
+    def put_analysis(self, key: str, analysis: dict[str, Any]) -> None:
+        self._entries[key] = {"analysis": analysis, "sql": {}}
+        self._used.add(key)
+        self._dirty = True
+
+    def get_sql(self, key: str, dialect: str) -> list[tuple[int, str]] | None:
+        entry = self._entries.get(key)
+        found = entry["sql"].get(dialect) if entry else None
+        return [(line, sql) for line, sql in found] if found is not None else None
+
+    def put_sql(self, key: str, dialect: str, statements: list[tuple[int, str]]) -> None:
+        entry = self._entries.setdefault(key, {"analysis": None, "sql": {}})
+        entry["sql"][dialect] = [list(s) for s in statements]
+        self._dirty = True
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        stale = set(self._entries) - self._used
+        if not self._dirty and not stale:
+            return
+        for key in stale:
+            del self._entries[key]
+        payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries}
+        atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
+        self._dirty = False
+
+
+def _stamp() -> str:
+    """Which daglake and sqlglot made the cache, without importing sqlglot (it costs ~100 ms)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("sqlglot")
+    marker = "unknown"
+    if spec is not None and spec.origin:
+        version_file = Path(spec.origin).parent / "_version.py"
+        if version_file.is_file():
+            marker = hashlib.blake2b(version_file.read_bytes(), digest_size=8).hexdigest()
+    return f"daglake {__version__}, sqlglot {marker}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` so readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

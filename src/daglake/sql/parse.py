@@ -1,0 +1,151 @@
+"""Split a SQL file into statements with their lines, and name the tables each one touches."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.tokens import TokenType
+
+
+_TOKEN = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+.*?>")
+
+
+@dataclass
+class Statement:
+    line: int
+    kind: str  # create | insert | merge | query | other
+    expression: exp.Expr
+    target: str | None = None
+    temporary: bool = False
+    is_view: bool = False
+    reads: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedFile:
+    statements: list[Statement] = field(default_factory=list)
+    errors: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def table_name(table: exp.Table) -> str | None:
+    """``dataset.table`` in lower case; a project/catalog prefix names the same table."""
+    if not isinstance(table.this, exp.Identifier):
+        return None
+    parts = [table.db, table.name] if table.db else [table.name]
+    return ".".join(p.lower() for p in parts)
+
+
+def _location(table: exp.Table) -> tuple[int, int]:
+    meta: dict[str, Any] = table.this.meta if isinstance(table.this, exp.Expr) else {}
+    return int(meta.get("line", 0)), int(meta.get("col", 0))
+
+
+def parse_file(text: str, dialect: str) -> ParsedFile:
+    result = ParsedFile()
+    impl = Dialect.get_or_raise(dialect)
+    try:
+        tokens = impl.tokenize(text)
+        expressions = impl.parser().parse(tokens, text)
+    except ParseError as exc:
+        for error in exc.errors[:1] or [{"line": 1, "col": 0, "description": str(exc)}]:
+            description = _TOKEN.sub(r"'\1'", str(error.get("description") or exc))
+            result.errors.append((int(error.get("line") or 1), int(error.get("col") or 0), description))
+        return result
+    except TokenError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        message = str(exc).replace("Error tokenizing", "cannot read SQL near")
+        result.errors.append((int(found.group(1)) if found else 1, 0, message))
+        return result
+
+    lines = _statement_lines(tokens)
+    for line, expression in zip(lines, expressions, strict=False):
+        if expression is None:
+            continue
+        result.statements.append(_describe(expression, line))
+    return result
+
+
+def _statement_lines(tokens: list[Any]) -> list[int]:
+    """First line of each semicolon-separated chunk, as sqlglot's parser chunks them."""
+    lines: list[int] = []
+    start: int | None = None
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            lines.append(start if start is not None else token.line)
+            start = None
+        elif start is None:
+            start = token.line
+    if start is not None:
+        lines.append(start)
+    return lines
+
+
+def _describe(expression: exp.Expr, line: int) -> Statement:
+    statement = Statement(line=line, kind="other", expression=expression)
+    target_table: exp.Table | None = None
+    if isinstance(expression, exp.Create):
+        kind = str(expression.args.get("kind") or "").upper()
+        if kind in ("TABLE", "VIEW"):
+            statement.kind = "create"
+            statement.is_view = kind == "VIEW"
+            target_table = _target_table(expression.this)
+            properties = expression.args.get("properties")
+            statement.temporary = bool(
+                properties and properties.find(exp.TemporaryProperty)
+            )
+    elif isinstance(expression, exp.Insert):
+        statement.kind = "insert"
+        target_table = _target_table(expression.this)
+    elif isinstance(expression, exp.Merge):
+        statement.kind = "merge"
+        target_table = _target_table(expression.this)
+    elif isinstance(expression, exp.Query):
+        statement.kind = "query"
+    if target_table is not None:
+        statement.target = table_name(target_table)
+    statement.reads = _reads(expression, statement.target)
+    return statement
+
+
+def _target_table(node: exp.Expr | None) -> exp.Table | None:
+    if isinstance(node, exp.Schema):
+        node = node.this
+    return node if isinstance(node, exp.Table) else None
+
+
+def _reads(expression: exp.Expr, target: str | None) -> dict[str, tuple[int, int]]:
+    """Tables read by one statement: scope analysis separates CTEs from real tables."""
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        scopes = traverse_scope(expression)
+    except Exception:  # sqlglot cannot scope some statements; fall back to every table name
+        scopes = []
+    tables: list[exp.Table] = []
+    if scopes:
+        for scope in scopes:
+            tables.extend(s for s in scope.sources.values() if isinstance(s, exp.Table))
+    else:
+        ctes = {cte.alias_or_name.lower() for cte in expression.find_all(exp.CTE)}
+        tables = [
+            t for t in expression.find_all(exp.Table) if not (not t.db and t.name.lower() in ctes)
+        ]
+    if isinstance(expression, (exp.Delete, exp.Update)) and isinstance(expression.this, exp.Table):
+        tables.append(expression.this)  # modifying a table depends on whoever builds it
+    for table in tables:
+        name = table_name(table)
+        if name and name != target:
+            where = _location(table)
+            if name not in found or where < found[name]:
+                found[name] = where
+    return found
+
+
+def dialect_version() -> str:
+    return str(sqlglot.__version__)
