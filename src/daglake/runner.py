@@ -184,7 +184,7 @@ def compile_task(project: Project, task: Task, dialect: str) -> list[SqlStatemen
         from daglake.sql.translate import translate
 
         parsed = task.parsed or parse_file(task.text, project.config.dialect)
-        cached = translate(parsed, project.config.dialect, dialect, task.default_output)
+        cached = translate(parsed, project.config.dialect, dialect, task.default_output(project.root))
         if cache is not None:
             cache.put_sql(task.cache_key, dialect, cached)
     return [SqlStatement(line, sql) for line, sql in cached]

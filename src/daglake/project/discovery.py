@@ -9,7 +9,7 @@ from pathlib import Path
 
 from daglake.config import CONFIG_FILE, ProjectConfig, load_config, task_setting_line
 from daglake.errors import Problem
-from daglake.project.model import Project, Read, Task
+from daglake.project.model import Project, Read, Task, default_output
 from daglake.sql.cache import AnalysisCache, content_key
 
 SKIPPED_DIRS = {".daglake", "__pycache__", "node_modules", "lake"}
@@ -79,10 +79,9 @@ def _add_task(project: Project, relative: str) -> None:
     from daglake.sql.analysis import SqlAnalysis
 
     text = (project.root / relative).read_text(encoding="utf-8")
-    parts = Path(relative).parts
-    default_output = f"{parts[-2] if len(parts) > 1 else 'main'}.{Path(relative).stem}".lower()
+    output = default_output(relative, project.root)
     dialect = project.config.dialect
-    key = content_key(text, dialect, default_output)
+    key = content_key(text, dialect, output)
     assert project.cache is not None
     cached = project.cache.get(key)
     parsed = None
@@ -91,7 +90,7 @@ def _add_task(project: Project, relative: str) -> None:
     else:
         from daglake.sql.analysis import analyze
 
-        analysis, parsed = analyze(text, dialect, default_output)
+        analysis, parsed = analyze(text, dialect, output)
         project.cache.put_analysis(key, analysis.to_json())
 
     for line, column, message in analysis.errors:

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from daglake.sql.parse import ParsedFile
 
 
+def default_output(relative: str, root: Path) -> str:
+    """The table a bare query builds: ``<parent folder>.<file stem>`` (``res/tmp/x.sql`` → ``tmp.x``)."""
+    parts = Path(relative).parts
+    folder = parts[-2] if len(parts) > 1 else root.resolve().name
+    return f"{folder}.{Path(relative).stem}".lower()
+
+
 @dataclass
 class Read:
     """Where a task reads a table: for messages that point at the line."""
@@ -42,11 +49,8 @@ class Task:
     def is_seed(self) -> bool:
         return self.kind == "seed"
 
-    @property
-    def default_output(self) -> str:
-        parts = Path(self.path).parts
-        folder = parts[-2] if len(parts) > 1 else "main"
-        return f"{folder}.{Path(self.path).stem}".lower()
+    def default_output(self, root: Path) -> str:
+        return default_output(self.path, root)
 
     def line_of_read(self, table: str) -> int:
         return next((r.line for r in self.reads if r.table == table), 0)

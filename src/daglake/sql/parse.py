@@ -43,8 +43,13 @@ def table_name(table: exp.Table) -> str | None:
 
 
 def _location(table: exp.Table) -> tuple[int, int]:
-    meta: dict[str, Any] = table.this.meta if isinstance(table.this, exp.Expr) else {}
-    return int(meta.get("line", 0)), int(meta.get("col", 0))
+    """Line and first column of a table reference (sqlglot records where its tokens end)."""
+    for part in (table.args.get("catalog"), table.args.get("db"), table.this):
+        meta: dict[str, Any] = part.meta if isinstance(part, exp.Expr) else {}
+        if "line" in meta:
+            span = int(meta.get("end", 0)) - int(meta.get("start", 0))
+            return int(meta["line"]), max(1, int(meta.get("col", 0)) - span)
+    return 0, 0
 
 
 def parse_file(text: str, dialect: str) -> ParsedFile:
@@ -56,7 +61,11 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
     except ParseError as exc:
         for error in exc.errors[:1] or [{"line": 1, "col": 0, "description": str(exc)}]:
             description = _TOKEN.sub(r"'\1'", str(error.get("description") or exc))
-            result.errors.append((int(error.get("line") or 1), int(error.get("col") or 0), description))
+            column = int(error.get("col") or 0)  # where the offending token ends
+            highlight = str(error.get("highlight") or "")
+            if column and highlight:
+                column = max(1, column - len(highlight) + 1)
+            result.errors.append((int(error.get("line") or 1), column, description))
         return result
     except TokenError as exc:
         found = re.search(r"line (\d+)", str(exc))
