@@ -192,7 +192,7 @@ def compile_task(project: Project, task: Task, dialect: str) -> list[SqlStatemen
 
 def _run_task(
     engine: Engine, task: Task, statements: list[SqlStatement], session: Session, options: RunOptions
-) -> int | None | _Skipped:
+) -> int | _Skipped | None:
     if task.is_seed and not options.full_refresh and all(o in session.existing for o in task.outputs):
         return _Skipped("seed tables exist (use --full-refresh to reload)")
     return engine.run_statements(statements, task.path)

@@ -53,6 +53,7 @@ class Engine(ABC):
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a read-only query and return column names and rows."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release connections; the engine is not used afterwards."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from typing import Any
@@ -80,10 +81,8 @@ class DuckDBEngine(Engine):
             except duckdb.Error as exc:
                 raise TaskError(f"commit failed: {engine_message(exc)}", location) from exc
         except BaseException:
-            try:
+            with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
                 cursor.execute("ROLLBACK")
-            except duckdb.Error:
-                pass  # the transaction is already gone; nothing of it was committed
             raise
         return rows
 

@@ -6,13 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
-from sqlglot.tokens import TokenType
-
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 _TOKEN = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+.*?>")
 
@@ -154,7 +152,3 @@ def _reads(expression: exp.Expr, target: str | None) -> dict[str, tuple[int, int
             if name not in found or where < found[name]:
                 found[name] = where
     return found
-
-
-def dialect_version() -> str:
-    return str(sqlglot.__version__)
