@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daglake.sql.parse import ParsedFile, Statement, parse_file, table_name
+if TYPE_CHECKING:
+    from daglake.sql.parse import ParsedFile
 
 WRITE_KINDS = ("create", "insert", "merge")
 
@@ -48,6 +49,8 @@ class SqlAnalysis:
 
 def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, ParsedFile]:
     """Find outputs and inputs of ``text``; a bare query outputs ``default_output``."""
+    from daglake.sql.parse import parse_file  # sqlglot is imported only when a file changed
+
     parsed = parse_file(text, dialect)
     result = SqlAnalysis(errors=list(parsed.errors))
     if parsed.errors:
@@ -80,5 +83,3 @@ def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, 
         result.reads.pop(name, None)
     return result, parsed
 
-
-__all__ = ["SqlAnalysis", "Statement", "analyze", "table_name"]

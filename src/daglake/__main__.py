@@ -1,0 +1,3 @@
+from daglake.cli import main
+
+main()
