@@ -24,12 +24,12 @@ demo: $(VENV)/.runtime
 	$(BIN)/daglake show final.products examples/products --limit 5
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 
 bench: $(VENV)/.dev
