@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console, Group
@@ -70,32 +71,36 @@ class ConsoleObserver(RunObserver):
                 console=self.console,
             )
             self.bar = self.progress.add_task("tasks", total=len(summary.tasks))
-            self.live = Live(self._view(), console=self.console, refresh_per_second=8, transient=True)
+            self.live = Live(
+                get_renderable=self._view, console=self.console, refresh_per_second=8, transient=True
+            )
             self.live.start()
 
     def _view(self) -> Group:
         table = Table.grid(padding=(0, 2))
+        now = time.perf_counter()
         for task in list(self.running.values())[:12]:
-            table.add_row("[blue]●[/]", task.name, f"[dim]{task.path}[/]")
+            elapsed = _duration(now - task.started_at) if task.started_at else ""
+            table.add_row("[blue]●[/]", task.name, elapsed, f"[dim]{task.path}[/]")
+        if len(self.running) > 12:
+            table.add_row("", f"[dim]… and {len(self.running) - 12} more running[/]", "", "")
         assert self.progress is not None
         return Group(self.progress, table)
 
     def task_started(self, task: TaskRun) -> None:
         self.running[task.name] = task
-        if self.live is not None:
-            self.live.update(self._view())
 
     def task_finished(self, task: TaskRun) -> None:
         self.running.pop(task.name, None)
         if self.live is not None and self.progress is not None:
             self.progress.advance(self.bar)
-            self.live.update(self._view())
+        style = STYLES.get(task.state, "")
         if task.state == FAILED:
-            self.console.print(f"[bold red]✗ {task.name}[/] {task.location}: {task.error}")
-        elif self.live is None:
-            style = STYLES.get(task.state, "")
-            details = " ".join(x for x in (_duration(task.duration), _rows(task.rows) + " rows" if task.rows is not None else "", task.reason or "") if x)
-            self.console.print(f"[{style}]{task.state:>15}[/] {task.name} [dim]{details}[/]")
+            details = f"{task.location}: {task.error}"
+        else:
+            rows = f"{_rows(task.rows)} row{'s' if task.rows != 1 else ''}" if task.rows is not None else ""
+            details = " ".join(x for x in (_duration(task.duration), rows, task.reason or "") if x)
+        self.console.print(f"[{style}]{task.state:>15}[/] {task.name} [dim]{details}[/]", soft_wrap=True)
 
     def run_finished(self, summary: RunSummary) -> None:
         if self.live is not None:
@@ -125,8 +130,11 @@ class ConsoleObserver(RunObserver):
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=None, show_edge=False, header_style="bold")
-    for column, justify in (("task", "left"), ("state", "left"), ("duration", "right"), ("rows", "right"), ("detail", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("task")
+    table.add_column("state")
+    table.add_column("duration", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("detail")
     tasks = list(summary.tasks.values())
     shown = tasks
     if len(tasks) > SUMMARY_ROWS:
