@@ -134,7 +134,7 @@ def test_dry_run_touches_nothing(make_project: ProjectFactory) -> None:
     summary = run(root, RunOptions(dry_run=True))
     assert summary.dry_run
     assert set(states(summary).values()) == {"pending"}
-    assert not (root / ".daglake" / "warehouse.duckdb").exists()
+    assert not (root / ".daglake").exists()
 
 
 def test_a_second_run_is_refused_while_one_holds_the_lock(make_project: ProjectFactory) -> None:

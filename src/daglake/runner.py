@@ -58,7 +58,9 @@ class Session:
 
     def __init__(self, path: str | Path, options: RunOptions, *, read_only: bool) -> None:
         self.options = options
-        self.project: Project = load_project(path, deps_file=options.deps_file)
+        self.project: Project = load_project(
+            path, deps_file=options.deps_file, write_cache=not options.dry_run
+        )
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
         self.engine: Engine | None = None

@@ -17,9 +17,15 @@ CACHE_FILE = Path(".daglake") / "cache" / "sql-analysis.json"
 
 
 def load_project(
-    path: str | os.PathLike[str] = ".", *, deps_file: str | None = None, use_cache: bool = True
+    path: str | os.PathLike[str] = ".",
+    *,
+    deps_file: str | None = None,
+    use_cache: bool = True,
+    write_cache: bool = True,
 ) -> Project:
-    """Discover the project at ``path``; problems are collected in ``project.problems``."""
+    """Discover the project at ``path``; problems are collected in ``project.problems``.
+
+    ``write_cache=False`` reads the parse cache but never writes it (``--dry-run``)."""
     root = Path(path)
     if not root.is_dir():
         from daglake.errors import UsageError
@@ -36,7 +42,8 @@ def load_project(
         task = project.task_for(name)
         if task is not None:
             task.tags.extend(settings.tags)
-    cache.save()
+    if write_cache:
+        cache.save()
     return project
 
 
