@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,47 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "seeds": list,
         "dependencies_file": str,
     },
-    "run": {"workers": int, "fail_fast": bool},
+    "run": {
+        "workers": int,
+        "fail_fast": bool,
+        "retries": int,
+        "retry_delay": (int, float),
+        "retry_backoff": (int, float),
+        "retry_max_delay": (int, float),
+    },
     "engine": {"name": str, "path": str},
+    "state": {"url": str},
 }
-TASK_KEYS: dict[str, type | tuple[type, ...]] = {"depends_on": list, "tags": list}
+TASK_KEYS: dict[str, type | tuple[type, ...]] = {
+    "depends_on": list,
+    "tags": list,
+    "retries": int,
+    "retry_delay": (int, float),
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failed task is tried again, and how long to wait: ``delay * backoff**n``,
+    capped at ``max_delay``, with jitter so that retries of many tasks do not align."""
+
+    retries: int = 0
+    delay: float = 1.0
+    backoff: float = 2.0
+    max_delay: float = 300.0
+
+    def wait(self, retry: int, random: float) -> float:
+        """Seconds before retry number ``retry`` (1-based); ``random`` in [0, 1) is the jitter."""
+        ceiling = min(self.max_delay, self.delay * self.backoff ** (retry - 1))
+        return ceiling * (0.5 + random / 2)
 
 
 @dataclass
 class TaskSettings:
     depends_on: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    retries: int | None = None
+    retry_delay: float | None = None
 
 
 @dataclass
@@ -46,6 +77,8 @@ class ProjectConfig:
     fail_fast: bool = False
     engine: str = "duckdb"
     engine_path: str = ".daglake/warehouse.duckdb"
+    state_url: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     tasks: dict[str, TaskSettings] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     source_lines: dict[str, int] = field(default_factory=dict)
@@ -82,14 +115,16 @@ def locate(text: str, section: list[str], key: str | None = None) -> int:
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", float: "a number"}
+    if expected == (int, float):
+        return "a number"
     if isinstance(expected, tuple):
         return " or ".join(names.get(t, t.__name__) for t in expected)
     return names.get(expected, expected.__name__)
 
 
 def _check_value(value: Any, expected: type | tuple[type, ...]) -> bool:
-    if expected is int and isinstance(value, bool):
+    if isinstance(value, bool) and expected is not bool:
         return False
     return isinstance(value, expected)
 
@@ -145,10 +180,17 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
             return
         setattr(config, key, value)
     elif section == "run":
-        if key == "workers" and value < 1:
-            problem("run.workers must be at least 1")
+        minimum = {"workers": 1, "retry_backoff": 1}.get(key, 0)
+        if not isinstance(value, bool) and value < minimum:
+            problem(f"run.{key} must be at least {minimum}")
             return
-        setattr(config, key, value)
+        if key.startswith("retr"):
+            name = {"retries": "retries"}.get(key, key.removeprefix("retry_"))
+            config.retry = replace(config.retry, **{name: value})
+        else:
+            setattr(config, key, value)
+    elif section == "state":
+        config.state_url = value
     elif section == "engine":
         if key == "name":
             if value not in ENGINES:
@@ -173,10 +215,14 @@ def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:
             if expected is None:
                 known = ", ".join(sorted(TASK_KEYS))
                 problem(["tasks", task], key, f"unknown key '{key}' for task '{task}' (known: {known})")
-            elif not _check_value(value, expected) or not all(isinstance(v, str) for v in value):
+            elif expected is list and (
+                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+            ):
                 problem(["tasks", task], key, f"tasks.{key} must be a list of strings")
+            elif not _check_value(value, expected) or (expected is not list and value < 0):
+                problem(["tasks", task], key, f"tasks.{key} must be {_type_name(expected)} >= 0")
             else:
-                setattr(entry, key, list(value))
+                setattr(entry, key, list(value) if expected is list else value)
         config.tasks[task] = entry
 
 
@@ -207,3 +253,14 @@ def task_setting_line(root: Path, task: str, key: str) -> int:
         return 0
     text = path.read_text(encoding="utf-8")
     return locate(text, ["tasks", task], key) or locate(text, ["tasks", task])
+
+
+def retry_policy(config: ProjectConfig, task_settings: TaskSettings | None) -> RetryPolicy:
+    """The project's policy with a task's own ``retries``/``retry_delay`` applied."""
+    policy = config.retry
+    if task_settings is not None:
+        if task_settings.retries is not None:
+            policy = replace(policy, retries=task_settings.retries)
+        if task_settings.retry_delay is not None:
+            policy = replace(policy, delay=float(task_settings.retry_delay))
+    return policy

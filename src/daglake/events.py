@@ -18,28 +18,61 @@ DONE_STATES = (SUCCESS, SKIPPED, FAILED, UPSTREAM_FAILED, NOT_STARTED)
 
 
 @dataclass
-class TaskRun:
-    name: str
-    path: str
-    state: str = PENDING
-    started_at: float | None = None
+class Attempt:
+    """One try of a task; a task retried twice has three."""
+
+    number: int
+    started_at: float
+    state: str = RUNNING
     duration: float | None = None
     rows: int | None = None
     error: str | None = None
     location: str | None = None
-    reason: str | None = None  # why skipped / blocked
+    log_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "state": self.state,
+            "started_at": self.started_at,
+            "duration": _rounded(self.duration),
+            "rows": self.rows,
+            "error": self.error,
+            "location": self.location,
+            "log_path": self.log_path,
+        }
+
+
+@dataclass
+class TaskRun:
+    name: str
+    path: str
+    state: str = PENDING
+    started_at: float | None = None  # wall clock, seconds since the epoch
+    duration: float | None = None
+    rows: int | None = None
+    error: str | None = None
+    location: str | None = None
+    reason: str | None = None  # why skipped / blocked / reused
+    attempts: list[Attempt] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "path": self.path,
             "state": self.state,
-            "duration": None if self.duration is None else round(self.duration, 6),
+            "started_at": self.started_at,
+            "duration": _rounded(self.duration),
             "rows": self.rows,
             "error": self.error,
             "location": self.location,
             "reason": self.reason,
+            "attempts": [a.as_dict() for a in self.attempts],
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 @dataclass
@@ -49,6 +82,7 @@ class Plan:
     order: list[str]
     groups: list[list[str]]
     workers: int
+    priority: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,10 +98,12 @@ class RunSummary:
 
     @property
     def state(self) -> str:
-        states = {t.state for t in self.tasks.values()}
-        if states & {FAILED, UPSTREAM_FAILED, NOT_STARTED}:
-            return FAILED
-        return SUCCESS
+        """``success`` only when every task succeeded or was skipped on purpose."""
+        if self.dry_run:
+            return "dry_run"
+        if all(t.state in (SUCCESS, SKIPPED) for t in self.tasks.values()):
+            return SUCCESS
+        return FAILED
 
     def counts(self) -> dict[str, int]:
         result: dict[str, int] = {}

@@ -1,15 +1,21 @@
-"""A run: discover, validate, select, translate, then execute tasks on an engine."""
+"""A run: discover, validate, select, translate, then execute tasks on an engine, recording
+every run, task and attempt in the state database."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
+import os
+import random
 import secrets
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from daglake.config import RetryPolicy, retry_policy
 from daglake.engines.base import Engine, EngineSettings, SqlStatement, create_engine
-from daglake.errors import TaskError, ValidationError
+from daglake.errors import TaskError, UsageError, ValidationError
 from daglake.events import (
     FAILED,
     NOT_STARTED,
@@ -17,6 +23,8 @@ from daglake.events import (
     SKIPPED,
     SUCCESS,
     UPSTREAM_FAILED,
+    Attempt,
+    Observers,
     Plan,
     RunObserver,
     RunSummary,
@@ -25,12 +33,17 @@ from daglake.events import (
 from daglake.graph.dag import DAG
 from daglake.graph.selection import select
 from daglake.lock import RunLock
+from daglake.logs import TaskLog, log_path
 from daglake.project import Project, Task, load_project
 from daglake.project.validate import missing_upstream, problems
 from daglake.scheduler.executor import ReadyQueue, execute
-from daglake.sql.cache import atomic_write_text
 
-DURATIONS_FILE = "durations.json"
+if TYPE_CHECKING:
+    from daglake.state import RunRecord, StateStore
+
+INJECT_FAILURES_ENV = "DAGLAKE_INJECT_FAILURES"  # test hook: "task=N,..." fails N attempts
+DEAD_RUN = "the process running it died (killed or crashed)"
+REDO_STATES = (FAILED, UPSTREAM_FAILED, NOT_STARTED, RUNNING, "pending")
 
 
 @dataclass
@@ -45,16 +58,31 @@ class RunOptions:
     engine: str | None = None
     strict: bool = False
     logical_date: str | None = None
+    trigger: str = "cli"
+
+    def selection(self) -> dict[str, Any]:
+        """What ``daglake retry`` needs to run the same tasks the same way."""
+        keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine")
+        return {k: v for k, v in asdict(self).items() if k in keep}
 
 
 @dataclass
-class _Skipped:
-    reason: str
+class _Done:
+    rows: int | None
+    attempts: list[Attempt]
+    skipped: str | None = None
+
+
+class _Failed(Exception):
+    def __init__(self, cause: BaseException, attempts: list[Attempt]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.attempts = attempts
 
 
 class Session:
     """A loaded, validated project with its engine open: what ``validate``, ``run`` and
-    ``graph`` share."""
+    ``retry`` share."""
 
     def __init__(self, path: str | Path, options: RunOptions, *, read_only: bool) -> None:
         self.options = options
@@ -64,16 +92,17 @@ class Session:
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
         self.engine: Engine | None = None
-        file_problems = problems(self.project, self.dag, None, strict=options.strict)
-        if file_problems:
-            raise ValidationError(file_problems)
-        settings = EngineSettings(root=self.project.root, path=config.engine_path, read_only=read_only)
+        found = problems(self.project, self.dag, None, strict=options.strict)
+        # a broken project is only read, to report its missing sources with everything else
+        settings = EngineSettings(
+            root=self.project.root, path=config.engine_path, read_only=read_only or bool(found)
+        )
         self.engine = create_engine(options.engine or config.engine, settings)
         self.existing = self.engine.existing_tables()
-        missing = problems(self.project, self.dag, self.existing)
-        if missing:
+        found = problems(self.project, self.dag, self.existing, strict=options.strict)
+        if found:
             self.close()
-            raise ValidationError(missing)
+            raise ValidationError(found)
 
     def close(self) -> None:
         if self.engine is not None:
@@ -93,70 +122,226 @@ def validate(path: str | Path = ".", options: RunOptions | None = None) -> Proje
         return session.project
 
 
+def open_state(project: Project) -> StateStore:
+    from daglake.state import StateStore, state_url
+
+    return StateStore(state_url(project.root, project.config.state_url))
+
+
 def run(
     path: str | Path = ".", options: RunOptions | None = None, observer: RunObserver | None = None
 ) -> RunSummary:
     """Run the project's selected tasks; the summary says how each ended."""
     options = options or RunOptions()
     observer = observer or RunObserver()
+    logical_date = _logical_date(options.logical_date)
     with Session(path, options, read_only=options.dry_run) as session:
-        return _run(session, options, observer)
-
-
-def _run(session: Session, options: RunOptions, observer: RunObserver) -> RunSummary:
-    project, engine = session.project, session.engine
-    assert engine is not None
-    config = project.config
-    chosen = select(project, session.dag, options.select, options.exclude)
-    dag = session.dag.subgraph(chosen)
-    not_built = missing_upstream(project, chosen, session.existing)
-    if not_built:
-        raise ValidationError(not_built)
-    durations = _load_durations(project)
-    priority = dag.remaining_path(durations, default=_typical(durations))
-    workers = options.workers or config.workers
-    plan = Plan(order=_start_order(dag, priority), groups=dag.levels(), workers=workers)
-    summary = RunSummary(run_id=_new_run_id(), project=config.name, engine=engine.name)
-    summary.dry_run = options.dry_run
-    summary.logical_date = options.logical_date or time.strftime("%Y-%m-%d")
-    for name in plan.order:
-        summary.tasks[name] = TaskRun(name=name, path=project.tasks[name].path)
-    if options.dry_run:
-        observer.run_started(summary, plan)
-        observer.run_finished(summary)
+        project = session.project
+        chosen = select(project, session.dag, options.select, options.exclude)
+        not_built = missing_upstream(project, chosen, session.existing)
+        if not_built:
+            raise ValidationError(not_built)
+        summary = RunSummary(
+            run_id=_new_run_id(), project=project.config.name, engine=_engine(session).name
+        )
+        summary.logical_date, summary.dry_run = logical_date, options.dry_run
+        if options.dry_run:
+            plan = _plan(session, chosen, _durations_if_any(project))
+            for name in plan.order:
+                summary.tasks[name] = TaskRun(name=name, path=project.tasks[name].path)
+            observer.run_started(summary, plan)
+            observer.run_finished(summary)
+            return summary
+        with RunLock(project.state_dir) as lock:
+            lock.acquire(summary.run_id)
+            store = open_state(project)
+            try:
+                store.mark_dead_runs(project.config.name, DEAD_RUN)
+                plan = _plan(session, chosen, store.last_durations(project.config.name))
+                for name in plan.order:
+                    summary.tasks[name] = TaskRun(name=name, path=project.tasks[name].path)
+                record = _record(summary, options)
+                _execute(session, summary, plan, options, observer, store, record, resumed=False)
+            finally:
+                store.close()
         return summary
 
+
+def retry(
+    path: str | Path = ".", run_id: str | None = None, observer: RunObserver | None = None
+) -> RunSummary:
+    """Finish an earlier run: redo only its tasks that failed, were blocked or never ran, with
+    the same logical date and selection, in the same run record."""
+    observer = observer or RunObserver()
+    project = load_project(path)
+    with RunLock(project.state_dir) as lock:
+        lock.acquire(f"retry of {run_id or 'the latest run'}")
+        store = open_state(project)
+        try:
+            store.mark_dead_runs(project.config.name, DEAD_RUN)
+            record = store.get_run(run_id) if run_id else store.latest_run(project.config.name)
+            if record is None:
+                raise UsageError(f"no run {run_id} to retry" if run_id else "no run to retry yet")
+            if record.project != project.config.name:
+                raise UsageError(f"run {record.id} belongs to project {record.project}")
+            options = RunOptions(**record.selection, logical_date=record.logical_date, trigger="retry")
+            with Session(path, options, read_only=False) as session:
+                previous = {t.name: t for t in store.task_runs(record.id)}
+                chosen = select(session.project, session.dag, options.select, options.exclude)
+                redo = {n for n in chosen if n not in previous or previous[n].state in REDO_STATES}
+                summary = RunSummary(
+                    run_id=record.id, project=record.project, engine=_engine(session).name
+                )
+                summary.logical_date = record.logical_date
+                plan = _plan(session, redo, store.last_durations(project.config.name))
+                for name in sorted(chosen - redo):
+                    summary.tasks[name] = previous[name]
+                for name in plan.order:
+                    earlier = previous.get(name)
+                    summary.tasks[name] = TaskRun(
+                        name=name,
+                        path=session.project.tasks[name].path,
+                        attempts=list(earlier.attempts) if earlier else [],
+                    )
+                _execute(session, summary, plan, options, observer, store, record, resumed=True)
+        finally:
+            store.close()
+    return summary
+
+
+def _engine(session: Session) -> Engine:
+    assert session.engine is not None
+    return session.engine
+
+
+def _plan(session: Session, chosen: set[str], durations: dict[str, float]) -> Plan:
+    dag = session.dag.subgraph(chosen)
+    priority = dag.remaining_path(durations, default=_typical(durations))
+    workers = session.options.workers or session.project.config.workers
+    return Plan(order=_start_order(dag, priority), groups=dag.levels(), workers=workers, priority=priority)
+
+
+def _execute(
+    session: Session,
+    summary: RunSummary,
+    plan: Plan,
+    options: RunOptions,
+    observer: RunObserver,
+    store: StateStore,
+    record: RunRecord,
+    *,
+    resumed: bool,
+) -> None:
+    from daglake.state import StateRecorder
+
+    project, engine = session.project, _engine(session)
+    config = project.config
+    chosen = set(plan.order)
     statements = {name: compile_task(project, project.tasks[name], engine.dialect) for name in chosen}
     if project.cache is not None:
         project.cache.save()
-    lock = RunLock(project.state_dir)
-    lock.acquire(summary.run_id)
+    engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
+    engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
+    observers = Observers(StateRecorder(store, record, resumed=resumed), observer)
+    faults = _injected_failures()
+    started = time.perf_counter()
+    observers.run_started(summary, plan)
+
+    def work(name: str) -> _Done:
+        task = project.tasks[name]
+        if task.is_seed and not options.full_refresh and all(o in session.existing for o in task.outputs):
+            return _Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
+        policy = retry_policy(config, config.tasks.get(task.path) or config.tasks.get(name))
+        first = len(summary.tasks[name].attempts) + 1
+        return _attempts(engine, project.root, summary.run_id, task, statements[name], policy, first, faults)
+
     try:
-        engine.create_schemas(
-            {t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t}
-        )
-        started = time.perf_counter()
-        observer.run_started(summary, plan)
         result = execute(
-            dag,
-            lambda name: _run_task(engine, project.tasks[name], statements[name], session, options),
-            workers=workers,
-            priority=priority,
+            session.dag.subgraph(chosen),
+            work,
+            workers=plan.workers,
+            priority=plan.priority,
             fail_fast=options.fail_fast if options.fail_fast is not None else config.fail_fast,
-            on_start=lambda name: _started(summary.tasks[name], observer),
-            on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observer),
-            on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observer),
+            on_start=lambda name: _started(summary.tasks[name], observers),
+            on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observers),
+            on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observers),
         )
         for name in result.not_started:
             task_run = summary.tasks[name]
             task_run.state, task_run.reason = NOT_STARTED, "the run stopped early (--fail-fast)"
-            observer.task_finished(task_run)
-        summary.duration = time.perf_counter() - started
-        _save_durations(project, durations, summary)
+            observers.task_finished(task_run)
     finally:
-        lock.release()
-    observer.run_finished(summary)
-    return summary
+        summary.duration = time.perf_counter() - started
+        observers.run_finished(summary)
+
+
+def _attempts(
+    engine: Engine,
+    root: Path,
+    run_id: str,
+    task: Task,
+    statements: list[SqlStatement],
+    policy: RetryPolicy,
+    first: int,
+    faults: _Faults,
+) -> _Done:
+    """Run a task, retrying failures with backoff; every attempt is logged and returned."""
+    attempts: list[Attempt] = []
+    last = first + policy.retries
+    for number in range(first, last + 1):
+        attempt = Attempt(number=number, started_at=time.time())
+        attempts.append(attempt)
+        path = log_path(root, run_id, task.name, number)
+        attempt.log_path = str(path.relative_to(root))
+        log = TaskLog(path, f"task {task.name} ({task.path}), run {run_id}, attempt {number}")
+        try:
+            faults.check(task.name)
+            rows = engine.run_statements(statements, task.path, log)
+        except Exception as exc:
+            attempt.state = FAILED
+            attempt.duration = time.time() - attempt.started_at
+            attempt.error, attempt.location = _describe_error(exc, task)
+            log.close(f"failed after {attempt.duration:.3f} s: {attempt.location}: {attempt.error}")
+            if number == last:
+                raise _Failed(exc, attempts) from exc
+            time.sleep(policy.wait(number - first + 1, random.random()))
+            continue
+        attempt.state, attempt.rows = SUCCESS, rows
+        attempt.duration = time.time() - attempt.started_at
+        log.close(f"succeeded in {attempt.duration:.3f} s" + ("" if rows is None else f", {rows} rows"))
+        return _Done(rows, attempts)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class _Faults:
+    """``DAGLAKE_INJECT_FAILURES="tmp.a=2"`` fails the first two attempts of tmp.a (tests only)."""
+
+    def __init__(self, spec: str) -> None:
+        self._left: dict[str, int] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, count = item.partition("=")
+            self._left[name.strip()] = int(count or 1)
+        self._lock = threading.Lock()
+
+    def check(self, task: str) -> None:
+        if not self._left:
+            return
+        with self._lock:
+            left = self._left.get(task, 0)
+            if left <= 0:
+                return
+            self._left[task] = left - 1
+        raise TaskError(f"injected failure ({INJECT_FAILURES_ENV})")
+
+
+def _injected_failures() -> _Faults:
+    return _Faults(os.environ.get(INJECT_FAILURES_ENV, ""))
+
+
+def _describe_error(error: BaseException, task: Task) -> tuple[str, str]:
+    if isinstance(error, TaskError):
+        return error.message, error.location or task.path
+    return f"{type(error).__name__}: {error}", task.path
 
 
 def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:
@@ -192,17 +377,9 @@ def compile_task(project: Project, task: Task, dialect: str) -> list[SqlStatemen
     return [SqlStatement(line, sql) for line, sql in cached]
 
 
-def _run_task(
-    engine: Engine, task: Task, statements: list[SqlStatement], session: Session, options: RunOptions
-) -> int | _Skipped | None:
-    if task.is_seed and not options.full_refresh and all(o in session.existing for o in task.outputs):
-        return _Skipped("seed tables exist (use --full-refresh to reload)")
-    return engine.run_statements(statements, task.path)
-
-
 def _started(task_run: TaskRun, observer: RunObserver) -> None:
     task_run.state = RUNNING
-    task_run.started_at = time.perf_counter()
+    task_run.started_at = time.time()
     observer.task_started(task_run)
 
 
@@ -210,18 +387,21 @@ def _finished(
     task_run: TaskRun, value: object, error: BaseException | None, observer: RunObserver
 ) -> None:
     assert task_run.started_at is not None
-    task_run.duration = time.perf_counter() - task_run.started_at
-    if error is not None:
+    task_run.duration = time.time() - task_run.started_at
+    if isinstance(error, _Failed):
+        task_run.attempts.extend(error.attempts)
         task_run.state = FAILED
-        if isinstance(error, TaskError):
-            task_run.error, task_run.location = error.message, error.location
+        task_run.error, task_run.location = error.attempts[-1].error, error.attempts[-1].location
+    elif error is not None:
+        task_run.state = FAILED
+        task_run.error, task_run.location = f"{type(error).__name__}: {error}", task_run.path
+    elif isinstance(value, _Done):
+        task_run.attempts.extend(value.attempts)
+        if value.skipped is not None:
+            task_run.state, task_run.reason = SKIPPED, value.skipped
         else:
-            task_run.error, task_run.location = f"{type(error).__name__}: {error}", task_run.path
-    elif isinstance(value, _Skipped):
-        task_run.state, task_run.reason = SKIPPED, value.reason
-    else:
-        task_run.state = SUCCESS
-        task_run.rows = value if isinstance(value, int) else None
+            task_run.state, task_run.rows = SUCCESS, value.rows
+            task_run.error = task_run.location = None
     observer.task_finished(task_run)
 
 
@@ -230,26 +410,44 @@ def _blocked(task_run: TaskRun, cause: str, observer: RunObserver) -> None:
     observer.task_finished(task_run)
 
 
+def _record(summary: RunSummary, options: RunOptions) -> RunRecord:
+    from daglake.state import RunRecord
+
+    return RunRecord(
+        id=summary.run_id,
+        project=summary.project,
+        logical_date=summary.logical_date,
+        selection=options.selection(),
+        state=RUNNING,
+        trigger=options.trigger,
+    )
+
+
+def _logical_date(value: str | None) -> str:
+    if value is None:
+        return dt.date.today().isoformat()
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"--date {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _durations_if_any(project: Project) -> dict[str, float]:
+    """History for a dry run's plan, without creating a state database that is not there."""
+    from daglake.state.store import STATE_FILE, STATE_URL_ENV
+
+    configured = os.environ.get(STATE_URL_ENV) or project.config.state_url
+    if not configured and not (project.state_dir / STATE_FILE).exists():
+        return {}
+    store = open_state(project)
+    try:
+        return store.last_durations(project.config.name)
+    finally:
+        store.close()
+
+
 def _new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def _load_durations(project: Project) -> dict[str, float]:
-    path = project.state_dir / DURATIONS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _save_durations(project: Project, durations: dict[str, float], summary: RunSummary) -> None:
-    """Last successful duration per task: the weights of the critical-path priority."""
-    for name, task_run in summary.tasks.items():
-        if task_run.state == SUCCESS and task_run.duration is not None:
-            durations[name] = task_run.duration
-    known = {n: d for n, d in durations.items() if n in project.tasks}
-    atomic_write_text(project.state_dir / DURATIONS_FILE, json.dumps(known))
 
 
 def _typical(durations: dict[str, float]) -> float:
@@ -259,4 +457,4 @@ def _typical(durations: dict[str, float]) -> float:
     return values[len(values) // 2]
 
 
-__all__ = ["FAILED", "RunOptions", "Session", "run", "validate"]
+__all__ = ["RunOptions", "Session", "retry", "run", "validate"]

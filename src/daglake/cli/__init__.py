@@ -44,6 +44,8 @@ def reports_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rich.markup import escape
+
         from daglake.errors import DaglakeError, ValidationError
 
         try:
@@ -54,11 +56,11 @@ def reports_errors(command: F) -> F:
             console = _stderr()
             if isinstance(exc, ValidationError):
                 for line in exc.render().splitlines():
-                    console.print(f"[red]{line}[/]", markup=True, soft_wrap=True)
+                    console.print(f"[red]{escape(line)}[/]", soft_wrap=True)
                 count = len(exc.problems)
                 console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/]")
             else:
-                console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _stderr().print("[bold red]interrupted[/]")
@@ -129,26 +131,13 @@ def run(
         dry_run=dry_run,
         deps_file=deps,
         engine=engine,
-        logical_date=_parse_date(date),
+        logical_date=date,
     )
     observer = RunObserver() if json_output else ConsoleObserver(Console(highlight=False))
     summary = run_project(path, options, observer)
     if json_output:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
-    raise typer.Exit(0 if summary.state == "success" else 1)
-
-
-def _parse_date(value: str | None) -> str:
-    import datetime as dt
-
-    from daglake.errors import UsageError
-
-    if value is None:
-        return dt.date.today().isoformat()
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise UsageError(f"--date {value!r} is not a date in the form YYYY-MM-DD") from None
+    raise typer.Exit(0 if summary.state in ("success", "dry_run") else 1)
 
 
 @app.command()
@@ -188,6 +177,7 @@ def show(
 ) -> None:
     """Print the first rows of a table in the warehouse."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from daglake.engines.base import EngineSettings, create_engine
@@ -202,10 +192,13 @@ def show(
             raise UsageError(f"table {table} does not exist in the warehouse (run the project first)")
         quoted = ".".join(f'"{part}"' for part in name.split("."))
         columns, rows = engine.fetch(f"SELECT * FROM {quoted}", limit)
-    output = Table(*columns, show_lines=False, header_style="bold")
+    output = Table(*(escape(c) for c in columns), show_lines=False, header_style="bold")
     for row in rows:
-        output.add_row(*(str(value) for value in row))
-    Console(highlight=False).print(output)
+        output.add_row(*(escape(str(value)) for value in row))
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=100_000)  # a pipe gets whole values, not "…"
+    console.print(output, crop=False)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -81,7 +82,7 @@ class ConsoleObserver(RunObserver):
         now = time.perf_counter()
         for task in list(self.running.values())[:12]:
             elapsed = _duration(now - task.started_at) if task.started_at else ""
-            table.add_row("[blue]●[/]", task.name, elapsed, f"[dim]{task.path}[/]")
+            table.add_row("[blue]●[/]", escape(task.name), elapsed, f"[dim]{escape(task.path)}[/]")
         if len(self.running) > 12:
             table.add_row("", f"[dim]… and {len(self.running) - 12} more running[/]", "", "")
         assert self.progress is not None
@@ -100,7 +101,9 @@ class ConsoleObserver(RunObserver):
         else:
             rows = f"{_rows(task.rows)} row{'s' if task.rows != 1 else ''}" if task.rows is not None else ""
             details = " ".join(x for x in (_duration(task.duration), rows, task.reason or "") if x)
-        self.console.print(f"[{style}]{task.state:>15}[/] {task.name} [dim]{details}[/]", soft_wrap=True)
+        self.console.print(
+            f"[{style}]{task.state:>15}[/] {escape(task.name)} [dim]{escape(details)}[/]", soft_wrap=True
+        )
 
     def run_finished(self, summary: RunSummary) -> None:
         if self.live is not None:
@@ -122,10 +125,10 @@ class ConsoleObserver(RunObserver):
         )
         self.console.print("start order (longest remaining path first):")
         for index, name in enumerate(plan.order, start=1):
-            self.console.print(f"  {index:>4}. {name} [dim]({summary.tasks[name].path})[/]")
+            self.console.print(f"  {index:>4}. {escape(name)} [dim]({escape(summary.tasks[name].path)})[/]")
         self.console.print("parallel groups:")
         for level, group in enumerate(plan.groups):
-            self.console.print(f"  {level}: {', '.join(group)}")
+            self.console.print(f"  {level}: {escape(', '.join(group))}")
 
 
 def summary_table(summary: RunSummary) -> Table:
@@ -144,11 +147,11 @@ def summary_table(summary: RunSummary) -> Table:
     for task in shown:
         detail = f"{task.location}: {task.error}" if task.error else (task.reason or "")
         table.add_row(
-            task.name,
+            escape(task.name),
             f"[{STYLES.get(task.state, '')}]{task.state}[/]",
             _duration(task.duration),
             _rows(task.rows),
-            detail,
+            escape(detail),
         )
     if len(shown) < len(tasks):
         table.caption = f"{len(tasks) - len(shown)} more succeeded (slowest shown)"

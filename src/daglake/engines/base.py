@@ -6,6 +6,7 @@ An engine knows nothing of the graph; the runner knows nothing of the engine's c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +43,13 @@ class Engine(ABC):
         """Make sure each dataset/schema exists before tasks write into it."""
 
     @abstractmethod
-    def run_statements(self, statements: list[SqlStatement], location: str) -> int | None:
+    def set_variables(self, variables: dict[str, Any]) -> None:
+        """Values that SQL reads as ``@name`` (the logical date ``@ds``, ``@run_id``)."""
+
+    @abstractmethod
+    def run_statements(
+        self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
+    ) -> int | None:
         """Run a task's statements as one atomic unit; return rows written when known.
 
         Raises :class:`~daglake.errors.TaskError` with ``location:line`` of the failing statement;

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -41,6 +43,7 @@ class DuckDBEngine(Engine):
             raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
+        self._variables: dict[str, Any] = {}
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -49,7 +52,22 @@ class DuckDBEngine(Engine):
             self._local.cursor = cursor
             with self._lock:
                 self._cursors.append(cursor)
+                variables = dict(self._variables)
+            self._apply_variables(cursor, variables)
         return cursor
+
+    def set_variables(self, variables: dict[str, Any]) -> None:
+        """DuckDB variables are per connection: set on every cursor, now and when created."""
+        with self._lock:
+            self._variables.update(variables)
+            cursors = list(self._cursors)
+        for cursor in cursors:
+            self._apply_variables(cursor, variables)
+
+    @staticmethod
+    def _apply_variables(cursor: duckdb.DuckDBPyConnection, variables: dict[str, Any]) -> None:
+        for name, value in variables.items():
+            cursor.execute(f"SET VARIABLE {name} = $value", {"value": value})
 
     def existing_tables(self) -> set[str]:
         rows = self._cursor().execute(
@@ -63,19 +81,29 @@ class DuckDBEngine(Engine):
         for schema in sorted(schemas - {"main"}):
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
-    def run_statements(self, statements: list[SqlStatement], location: str) -> int | None:
+    def run_statements(
+        self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
+    ) -> int | None:
         cursor = self._cursor()
         rows: int | None = None
         cursor.execute("BEGIN TRANSACTION")
         try:
             for statement in statements:
+                started = time.perf_counter()
+                if log is not None:
+                    log(f"-- {location}:{statement.line}\n{statement.sql};")
                 try:
                     result = cursor.execute(statement.sql)
+                    count = None
                     if result.description and result.description[0][0] == "Count":
                         fetched = result.fetchone()
-                        rows = (rows or 0) + int(fetched[0]) if fetched else rows
+                        count = int(fetched[0]) if fetched else None
+                        rows = (rows or 0) + (count or 0)
                 except duckdb.Error as exc:
                     raise TaskError(engine_message(exc), f"{location}:{statement.line}") from exc
+                if log is not None:
+                    written = "" if count is None else f", {count} rows"
+                    log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
             try:
                 cursor.execute("COMMIT")
             except duckdb.Error as exc:

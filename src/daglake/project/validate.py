@@ -14,12 +14,26 @@ def problems(
     """File problems, cycles, missing sources (when ``existing`` is known) and, if ``strict``,
     disagreements between declared and inferred dependencies."""
     found = list(project.problems)
+    found.extend(_unknown_parameters(project))
     found.extend(_cycles(project, dag))
     if existing is not None:
         found.extend(_missing_sources(project, existing))
     if strict:
         found.extend(_declared_vs_inferred(project))
     return found
+
+
+RUN_PARAMETERS = {"ds": "the run's logical date (DATE)", "run_id": "the run's id (STRING)"}
+
+
+def _unknown_parameters(project: Project) -> list[Problem]:
+    known = ", ".join(f"@{name}" for name in RUN_PARAMETERS)
+    return [
+        Problem(task.path, line, f"unknown parameter @{name} (known: {known})")
+        for task in project.tasks.values()
+        for name, line in task.analysis.parameters.items()
+        if name not in RUN_PARAMETERS
+    ]
 
 
 def _cycles(project: Project, dag: DAG[str]) -> list[Problem]:

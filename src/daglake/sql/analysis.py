@@ -22,6 +22,7 @@ class SqlAnalysis:
     errors: list[tuple[int, int, str]] = field(default_factory=list)
     has_bare_query: bool = False
     views: list[str] = field(default_factory=list)
+    parameters: dict[str, int] = field(default_factory=dict)  # @name -> first line
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class SqlAnalysis:
             "errors": [list(e) for e in self.errors],
             "has_bare_query": self.has_bare_query,
             "views": self.views,
+            "parameters": self.parameters,
         }
 
     @classmethod
@@ -43,7 +45,8 @@ class SqlAnalysis:
             statements=[(s[0], s[1]) for s in data["statements"]],
             errors=[(e[0], e[1], e[2]) for e in data["errors"]],
             has_bare_query=bool(data["has_bare_query"]),
-            views=list(data.get("views", [])),
+            views=list(data["views"]),
+            parameters=dict(data["parameters"]),
         )
 
 
@@ -79,6 +82,8 @@ def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, 
                 result.views.append(target)
         for name, where in statement.reads.items():
             result.reads.setdefault(name, where)
+        for name, line in statement.parameters.items():
+            result.parameters.setdefault(name, line)
     for name in [*result.outputs, *local]:
         result.reads.pop(name, None)
     return result, parsed

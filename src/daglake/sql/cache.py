@@ -11,7 +11,7 @@ from typing import Any
 
 from daglake import __version__
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:

@@ -24,6 +24,7 @@ class Statement:
     temporary: bool = False
     is_view: bool = False
     reads: dict[str, tuple[int, int]] = field(default_factory=dict)
+    parameters: dict[str, int] = field(default_factory=dict)  # @name -> line
 
 
 @dataclass
@@ -118,6 +119,9 @@ def _describe(expression: exp.Expr, line: int) -> Statement:
     if target_table is not None:
         statement.target = table_name(target_table)
     statement.reads = _reads(expression, statement.target)
+    for parameter in expression.find_all(exp.Parameter):
+        meta = parameter.this.meta if isinstance(parameter.this, exp.Expr) else {}
+        statement.parameters.setdefault(parameter.name.lower(), int(meta.get("line", line)))
     return statement
 
 

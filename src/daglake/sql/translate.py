@@ -34,6 +34,8 @@ def _statement_sql(statement: Statement, source: str, target: str, default_outpu
         expression = expression.transform(_anonymous_struct, copy=False)
     if target != "bigquery" and isinstance(expression, exp.Create):
         expression = _column_list_as_casts(expression)
+    if target == "duckdb":
+        expression = expression.transform(_parameter_as_variable, copy=False)
     return expression.sql(dialect=target)
 
 
@@ -41,6 +43,14 @@ def _drop_catalog(node: exp.Expr) -> exp.Expr:
     """``project.dataset.table`` is ``dataset.table`` in a single-warehouse engine."""
     if isinstance(node, exp.Table) and node.args.get("catalog") and node.args.get("db"):
         node.set("catalog", None)
+    return node
+
+
+def _parameter_as_variable(node: exp.Expr) -> exp.Expr:
+    """``@ds`` (a BigQuery query parameter) reads the DuckDB variable the engine sets per run,
+    so translated SQL stays the same for every logical date and can be cached."""
+    if isinstance(node, exp.Parameter):
+        return exp.Anonymous(this="getvariable", expressions=[exp.Literal.string(node.name.lower())])
     return node
 
 

@@ -1,0 +1,124 @@
+"""The metadata database's tables and the migrations that bring an older database up to date.
+
+Each migration is a function of a connection, applied once, in order, inside one transaction;
+``daglake_schema.version`` records how far a database has come. Never edit a released
+migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "daglake_schema",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project", sa.String(255), nullable=False, index=True),
+    sa.Column("logical_date", sa.String(10), nullable=False),
+    sa.Column("selection", sa.Text, nullable=False),  # JSON: select, exclude, full_refresh, ...
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.String(255)),
+    sa.Column("error", sa.Text),
+)
+
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", sa.Float),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("duration", sa.Float),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Column("location", sa.String(1100)),
+    sa.Column("reason", sa.Text),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("duration", sa.Float),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Column("location", sa.String(1100)),
+    sa.Column("log_path", sa.String(1024)),
+)
+
+task_stats = sa.Table(
+    "task_stats",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("last_duration", sa.Float, nullable=False),
+    sa.Column("last_success_at", sa.Float, nullable=False),
+)
+
+
+def _v1(connection: sa.Connection) -> None:
+    """Runs, task runs and attempts."""
+    for table in (runs, task_runs, attempts):
+        table.create(connection)
+
+
+def _v2(connection: sa.Connection) -> None:
+    """Last successful duration per task, the weights of critical-path scheduling."""
+    task_stats.create(connection)
+    connection.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_task_runs_state ON task_runs (run_id, state)"
+        )
+    )
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2]
+LATEST = len(MIGRATIONS)
+
+
+def current_version(connection: sa.Connection) -> int:
+    if not sa.inspect(connection).has_table(schema_version.name):
+        return 0
+    found = connection.execute(sa.select(schema_version.c.version)).scalar()
+    return int(found or 0)
+
+
+def migrate(connection: sa.Connection, target: int = LATEST) -> int:
+    """Apply pending migrations up to ``target``; return the version reached."""
+    version = current_version(connection)
+    if version > LATEST:
+        from daglake.errors import UsageError
+
+        raise UsageError(
+            f"the state database is at schema version {version}, newer than this daglake "
+            f"({LATEST}); upgrade daglake"
+        )
+    if version == 0:
+        schema_version.create(connection, checkfirst=True)
+        connection.execute(schema_version.insert().values(version=0))
+    for number in range(version + 1, target + 1):
+        MIGRATIONS[number - 1](connection)
+        connection.execute(schema_version.update().values(version=number))
+    return max(version, target)
