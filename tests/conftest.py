@@ -23,3 +23,17 @@ def make_project(tmp_path: Path) -> ProjectFactory:
         return root
 
     return make
+
+
+from tests.postgres import new_database, postgres_server  # noqa: E402, F401 - fixture
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with state in SQLite (the default) and again in a real PostgreSQL."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("DAGLAKE_STATE_URL", new_database(server))
+    else:
+        monkeypatch.delenv("DAGLAKE_STATE_URL", raising=False)
+    return str(request.param)

@@ -134,37 +134,51 @@ def run(
     """Run the project's selected tasks; the summary says how each ended."""
     options = options or RunOptions()
     observer = observer or RunObserver()
-    logical_date = _logical_date(options.logical_date)
-    with Session(path, options, read_only=options.dry_run) as session:
-        project = session.project
-        chosen = select(project, session.dag, options.select, options.exclude)
-        not_built = missing_upstream(project, chosen, session.existing)
-        if not_built:
-            raise ValidationError(not_built)
-        summary = RunSummary(
-            run_id=_new_run_id(), project=project.config.name, engine=_engine(session).name
-        )
-        summary.logical_date, summary.dry_run = logical_date, options.dry_run
-        if options.dry_run:
-            plan = _plan(session, chosen, _durations_if_any(project))
+    summary = RunSummary(run_id=_new_run_id(), project="", engine="")
+    summary.logical_date, summary.dry_run = _logical_date(options.logical_date), options.dry_run
+    if options.dry_run:
+        with Session(path, options, read_only=True) as session:
+            chosen = _selected(session, summary)
+            plan = _plan(session, chosen, _durations_if_any(session.project))
             for name in plan.order:
-                summary.tasks[name] = TaskRun(name=name, path=project.tasks[name].path)
+                summary.tasks[name] = TaskRun(name=name, path=session.project.tasks[name].path)
             observer.run_started(summary, plan)
             observer.run_finished(summary)
             return summary
-        with RunLock(project.state_dir) as lock:
-            lock.acquire(summary.run_id)
-            store = open_state(project)
+    # the lock comes first: a refused run must not touch the warehouse another run is writing
+    with RunLock(_state_dir(path)) as lock:
+        lock.acquire(summary.run_id)
+        with Session(path, options, read_only=False) as session:
+            chosen = _selected(session, summary)
+            store = open_state(session.project)
             try:
-                store.mark_dead_runs(project.config.name, DEAD_RUN)
-                plan = _plan(session, chosen, store.last_durations(project.config.name))
+                store.mark_dead_runs(summary.project, DEAD_RUN)
+                plan = _plan(session, chosen, store.last_durations(summary.project))
                 for name in plan.order:
-                    summary.tasks[name] = TaskRun(name=name, path=project.tasks[name].path)
+                    summary.tasks[name] = TaskRun(name=name, path=session.project.tasks[name].path)
                 record = _record(summary, options)
                 _execute(session, summary, plan, options, observer, store, record, resumed=False)
             finally:
                 store.close()
-        return summary
+    return summary
+
+
+def _state_dir(path: str | Path) -> Path:
+    root = Path(path)
+    if not root.is_dir():
+        raise UsageError(f"{path}: not a folder")
+    return root / ".daglake"
+
+
+def _selected(session: Session, summary: RunSummary) -> set[str]:
+    """The selected tasks, refusing a selection whose unselected inputs were never built."""
+    project = session.project
+    summary.project, summary.engine = project.config.name, _engine(session).name
+    chosen = select(project, session.dag, session.options.select, session.options.exclude)
+    not_built = missing_upstream(project, chosen, session.existing)
+    if not_built:
+        raise ValidationError(not_built)
+    return chosen
 
 
 def retry(
@@ -173,9 +187,9 @@ def retry(
     """Finish an earlier run: redo only its tasks that failed, were blocked or never ran, with
     the same logical date and selection, in the same run record."""
     observer = observer or RunObserver()
-    project = load_project(path)
-    with RunLock(project.state_dir) as lock:
+    with RunLock(_state_dir(path)) as lock:
         lock.acquire(f"retry of {run_id or 'the latest run'}")
+        project = load_project(path)
         store = open_state(project)
         try:
             store.mark_dead_runs(project.config.name, DEAD_RUN)
@@ -251,7 +265,7 @@ def _execute(
         task = project.tasks[name]
         if task.is_seed and not options.full_refresh and all(o in session.existing for o in task.outputs):
             return _Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
-        policy = retry_policy(config, config.tasks.get(task.path) or config.tasks.get(name))
+        policy = retry_policy(config, task.settings)
         first = len(summary.tasks[name].attempts) + 1
         return _attempts(engine, project.root, summary.run_id, task, statements[name], policy, first, faults)
 

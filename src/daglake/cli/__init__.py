@@ -34,9 +34,9 @@ ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="S
 
 
 def _stderr() -> Any:
-    from rich.console import Console
+    from daglake.cli.console import make_console
 
-    return Console(stderr=True, highlight=False)
+    return make_console(stderr=True)
 
 
 def reports_errors(command: F) -> F:
@@ -113,12 +113,6 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary only.")] = False,
 ) -> None:
     """Run the project's tasks in dependency order, in parallel."""
-    import json
-
-    from rich.console import Console
-
-    from daglake.cli.console import ConsoleObserver
-    from daglake.events import RunObserver
     from daglake.runner import RunOptions
     from daglake.runner import run as run_project
 
@@ -133,8 +127,81 @@ def run(
         engine=engine,
         logical_date=date,
     )
-    observer = RunObserver() if json_output else ConsoleObserver(Console(highlight=False))
-    summary = run_project(path, options, observer)
+    summary = run_project(path, options, _observer(json_output))
+    _finish(summary, json_output)
+
+
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project folder.")]
+
+
+@app.command()
+@reports_errors
+def retry(
+    run_id: Annotated[str | None, typer.Argument(help="Run to finish (default: the latest).")] = None,
+    project: ProjectOpt = ".",
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary only.")] = False,
+) -> None:
+    """Re-run only what failed or never ran in a run, with its logical date and selection."""
+    from daglake.runner import retry as retry_run
+
+    summary = retry_run(project, run_id, _observer(json_output))
+    _finish(summary, json_output)
+
+
+@app.command()
+@reports_errors
+def runs(
+    run_id: Annotated[str | None, typer.Argument(help="Show this run's tasks.")] = None,
+    project: ProjectOpt = ".",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List past runs, latest first, or one run's tasks."""
+    import json
+
+    from daglake.cli.history import print_run, print_runs
+    from daglake.history import list_runs, run_details
+
+    if run_id is None:
+        records = list_runs(project, limit)
+        if json_output:
+            typer.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        else:
+            print_runs(records)
+        return
+    details = run_details(project, run_id)
+    if json_output:
+        data = details.record.as_dict() | {"tasks": [t.as_dict() for t in details.tasks]}
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        print_run(details)
+
+
+@app.command()
+@reports_errors
+def logs(
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    task: Annotated[str, typer.Argument(help="Task name or path.")],
+    project: ProjectOpt = ".",
+) -> None:
+    """Print a task's logs in a run, every attempt."""
+    from daglake.history import task_logs
+
+    for number, text in task_logs(project, run_id, task):
+        typer.echo(f"===== attempt {number} =====")
+        typer.echo(text, nl=False)
+
+
+def _observer(json_output: bool) -> Any:
+    from daglake.cli.console import ConsoleObserver, make_console
+    from daglake.events import RunObserver
+
+    return RunObserver() if json_output else ConsoleObserver(make_console())
+
+
+def _finish(summary: Any, json_output: bool) -> None:
+    import json
+
     if json_output:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
     raise typer.Exit(0 if summary.state in ("success", "dry_run") else 1)

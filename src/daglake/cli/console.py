@@ -33,6 +33,15 @@ STYLES = {
     RUNNING: "blue",
 }
 SUMMARY_ROWS = 40
+PIPE_WIDTH = 160
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that wraps to the terminal, or to a generous width when piped to a file."""
+    console = Console(highlight=False, stderr=stderr)
+    if not console.is_terminal:
+        console = Console(highlight=False, stderr=stderr, width=PIPE_WIDTH)
+    return console
 
 
 def _duration(seconds: float | None) -> str:

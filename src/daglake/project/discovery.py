@@ -41,6 +41,7 @@ def load_project(
     for name, settings in config.tasks.items():
         task = project.task_for(name)
         if task is not None:
+            task.settings = settings
             task.tags.extend(settings.tags)
     if write_cache:
         cache.save()

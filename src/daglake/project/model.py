@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from daglake.config import ProjectConfig
+from daglake.config import ProjectConfig, TaskSettings
 from daglake.errors import Problem
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class Task:
     tags: list[str] = field(default_factory=list)
     declared: set[str] = field(default_factory=set)  # explicit upstream task names
     parsed: ParsedFile | None = None  # kept from discovery so translation needs no re-parse
+    settings: TaskSettings | None = None  # its [tasks."..."] entry in daglake.toml
 
     @property
     def is_seed(self) -> bool:

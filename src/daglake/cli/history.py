@@ -1,0 +1,70 @@
+"""Tables for ``daglake runs``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.markup import escape
+from rich.table import Table
+
+from daglake.cli.console import STYLES, _duration, _rows, make_console
+from daglake.history import RunDetails
+from daglake.state import RunRecord
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _state(state: str) -> str:
+    return f"[{STYLES.get(state, '')}]{state}[/]"
+
+
+def print_runs(records: list[RunRecord]) -> None:
+    console = make_console()
+    if not records:
+        console.print("no runs yet")
+        return
+    table = Table(header_style="bold", show_edge=False)
+    for column in ("run", "date", "state", "started", "duration", "tasks", "trigger"):
+        table.add_column(column, justify="right" if column == "duration" else "left")
+    for record in records:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(record.counts.items()))
+        table.add_row(
+            record.id,
+            record.logical_date,
+            _state(record.state),
+            _when(record.started_at),
+            _duration(record.duration),
+            counts,
+            record.trigger,
+        )
+    console.print(table)
+
+
+def print_run(details: RunDetails) -> None:
+    console = make_console()
+    record = details.record
+    console.print(
+        f"[bold]run {record.id}[/] ({record.trigger}) logical date {record.logical_date}: "
+        f"{_state(record.state)}, started {_when(record.started_at)}, "
+        f"took {_duration(record.duration) or '…'}"
+    )
+    if record.error:
+        console.print(f"[red]{escape(record.error)}[/]")
+    table = Table(header_style="bold", show_edge=False)
+    for column in ("task", "state", "attempts", "duration", "rows", "error"):
+        table.add_column(column, justify="right" if column in ("attempts", "duration", "rows") else "left")
+    for task in details.tasks:
+        error = f"{task.location}: {task.error}" if task.error else (task.reason or "")
+        table.add_row(
+            escape(task.name),
+            _state(task.state),
+            str(len(task.attempts)),
+            _duration(task.duration),
+            _rows(task.rows),
+            escape(error),
+        )
+    console.print(table)

@@ -1,0 +1,165 @@
+"""kill -9 at random moments, and overlapping runs: nothing half-written, nothing stuck."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from daglake.history import list_runs
+
+LAYERS, WIDTH = 8, 25  # 200 tasks
+TRIALS = 20
+DAGLAKE = [sys.executable, "-m", "daglake"]
+
+
+def write_project(root: Path) -> list[str]:
+    """Tasks in layers; each reads two of the layer before and does a little real work."""
+    tables = []
+    root.mkdir(parents=True)
+    (root / "daglake.toml").write_text('[project]\ndialect = "duckdb"\n[run]\nworkers = 4\n')
+    rng = random.Random(7)
+    for layer in range(LAYERS):
+        folder = root / f"l{layer}"
+        folder.mkdir()
+        for i in range(WIDTH):
+            if layer == 0:
+                sql = f"SELECT range AS id, range % {i + 3} AS k FROM range({5_000 + 500 * i})"
+            else:
+                a, b = rng.sample(range(WIDTH), 2)
+                sql = (
+                    f"SELECT id, k FROM l{layer - 1}.t{a} WHERE id % 3 <> {i % 3}\n"
+                    f"UNION ALL SELECT id + 1, k FROM l{layer - 1}.t{b} WHERE id % 5 = {i % 5}"
+                )
+            (folder / f"t{i}.sql").write_text(sql)
+            tables.append(f"l{layer}.t{i}")
+    return tables
+
+
+def fingerprints(root: Path, tables: list[str]) -> dict[str, tuple[int, int]]:
+    """Row count and a checksum of every table that exists."""
+    path = root / ".daglake" / "warehouse.duckdb"
+    if not path.exists():
+        return {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        existing = {f"{s}.{n}" for s, n in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        return {
+            t: tuple(con.execute(f"SELECT count(*), coalesce(sum(hash(id, k)), 0) FROM {t}").fetchone())  # type: ignore[misc]
+            for t in tables
+            if t in existing
+        }
+
+
+def daglake(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DAGLAKE, *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def wait_for_run_record(root: Path, timeout: float = 60) -> str:
+    """Block until the run has recorded itself in the state database (then tasks may start)."""
+    deadline = time.monotonic() + timeout
+    path = root / ".daglake" / "state.db"
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                with sqlite3.connect(path, timeout=1) as con:
+                    row = con.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+                if row:
+                    return str(row[0])
+            except sqlite3.OperationalError:
+                pass  # tables not created yet
+        time.sleep(0.005)
+    raise AssertionError("the run never recorded itself")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict[str, tuple[int, int]], float]:
+    root = tmp_path_factory.mktemp("crash") / "clean"
+    tables = write_project(root)
+    result = daglake("run", root, "--json")
+    assert result.returncode == 0, result.stderr
+    elapsed = float(json.loads(result.stdout)["duration"])  # from the first task to the last
+    expected = fingerprints(root, tables)
+    assert len(expected) == len(tables)
+    return root, tables, expected, elapsed
+
+
+def test_kill_9_at_random_moments_then_retry(
+    reference: tuple[Path, list[str], dict[str, tuple[int, int]], float], tmp_path: Path
+) -> None:
+    clean, tables, expected, elapsed = reference
+    rng = random.Random(20261121)
+    killed_midway = 0
+    for trial in range(TRIALS):
+        root = tmp_path / f"trial{trial}"
+        shutil.copytree(clean, root, ignore=shutil.ignore_patterns(".daglake"))
+        process = subprocess.Popen([*DAGLAKE, "run", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run_id = wait_for_run_record(root)
+            time.sleep(rng.uniform(0, elapsed))
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        found = fingerprints(root, tables)
+        assert {t: found[t] for t in found} == {t: expected[t] for t in found}, f"trial {trial}: a table is incomplete"
+        killed_midway += 0 < len(found) < len(tables)
+
+        [(listed, state)] = [(r.id, r.state) for r in list_runs(root)]
+        assert listed == run_id
+        # killed: a later process finds the dead run; or it had just finished before the kill
+        assert state == ("success" if len(found) == len(tables) and state == "success" else "failed")
+        resumed = daglake("retry", "-p", root, "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["run_id"] == run_id
+        assert fingerprints(root, tables) == expected, f"trial {trial}: retry differs from a clean run"
+        assert [(r.id, r.state) for r in list_runs(root)] == [(run_id, "success")]
+    assert killed_midway >= TRIALS // 4, "too few kills landed while tasks were running"
+
+
+def test_two_runs_at_once_exactly_one_runs(
+    reference: tuple[Path, list[str], dict[str, tuple[int, int]], float], tmp_path: Path
+) -> None:
+    clean, tables, expected, _ = reference
+    root = tmp_path / "twice"
+    shutil.copytree(clean, root, ignore=shutil.ignore_patterns(".daglake"))
+    first = subprocess.Popen([*DAGLAKE, "run", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_id = wait_for_run_record(root)
+    second = daglake("run", root)
+    assert second.returncode == 2
+    assert f"another run is in progress on this project (run {run_id}, pid {first.pid})" in second.stderr
+    assert "Traceback" not in second.stderr
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    runs = json.loads(daglake("runs", "-p", root, "--json").stdout)
+    assert [(r["run_id"], r["state"]) for r in runs] == [(run_id, "success")]
+    assert fingerprints(root, tables) == expected
+
+
+def test_simultaneous_starts_one_wins(
+    reference: tuple[Path, list[str], dict[str, tuple[int, int]], float], tmp_path: Path
+) -> None:
+    clean, tables, expected, _ = reference
+    root = tmp_path / "race"
+    shutil.copytree(clean, root, ignore=shutil.ignore_patterns(".daglake"))
+    processes = [
+        subprocess.Popen([*DAGLAKE, "run", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), p.communicate()[1]) for p in processes]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, err in results if code == 2)
+    assert "another run is in progress" in loser
+    runs = json.loads(daglake("runs", "-p", root, "--json").stdout)
+    assert [r["state"] for r in runs] == ["success"]
+    assert fingerprints(root, tables) == expected
+    assert os.path.exists(root / ".daglake" / "run.lock")

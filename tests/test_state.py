@@ -1,0 +1,180 @@
+"""Run history, retries, resume and logical dates, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from daglake.config import RetryPolicy
+from daglake.events import RunObserver, TaskRun
+from daglake.history import list_runs, run_details, task_logs
+from daglake.runner import RunOptions, retry, run
+from daglake.state import StateStore
+from daglake.state.schema import LATEST, migrate
+from tests.conftest import ProjectFactory
+
+PROJECT = {
+    "daglake.toml": "[run]\nretries = 0\nretry_delay = 0\n",
+    "db_init/items.sql": """
+        CREATE OR REPLACE TABLE `raw.items` (id INT64, name STRING) AS
+        SELECT 1, 'shoe' UNION ALL SELECT 2, 'hat' UNION ALL SELECT 3, 'sock';
+    """,
+    "res/tmp/names.sql": "SELECT id, UPPER(name) AS name FROM raw.items",
+    "res/tmp/ids.sql": "SELECT id FROM raw.items WHERE id > 1",
+    "res/final/products.sql": "SELECT n.id, n.name FROM tmp.names n JOIN tmp.ids USING (id)",
+    "res/final/summary.sql": "SELECT COUNT(*) AS n, @ds AS day, @run_id AS run FROM final.products",
+}
+
+
+class Started(RunObserver):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def task_started(self, task: TaskRun) -> None:
+        self.names.add(task.name)
+
+
+def warehouse(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / ".daglake" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_policy_backs_off_exponentially_with_jitter_and_a_cap() -> None:
+    policy = RetryPolicy(retries=5, delay=1.0, backoff=2.0, max_delay=5.0)
+    assert [policy.wait(n, 0.999999) for n in (1, 2, 3, 4)] == pytest.approx([1, 2, 4, 5], rel=1e-5)
+    assert [policy.wait(n, 0.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.5]
+
+
+def test_a_task_that_fails_twice_then_succeeds_shows_three_attempts(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, state_backend: str
+) -> None:
+    root = make_project(PROJECT | {"daglake.toml": '[tasks."tmp/names.sql"]\nretries = 2\nretry_delay = 0\n'})
+    monkeypatch.setenv("DAGLAKE_INJECT_FAILURES", "tmp.names=2")
+    summary = run(root)
+    assert summary.state == "success"
+    names = summary.tasks["tmp.names"]
+    assert [a.state for a in names.attempts] == ["failed", "failed", "success"]
+    stored = {t.name: t for t in run_details(root, summary.run_id).tasks}["tmp.names"]
+    assert stored.state == "success"
+    assert [(a.number, a.state) for a in stored.attempts] == [(1, "failed"), (2, "failed"), (3, "success")]
+    assert "injected failure" in (stored.attempts[0].error or "")
+    logs = task_logs(root, summary.run_id, "tmp.names")
+    assert [n for n, _ in logs] == [1, 2, 3]
+    assert "injected failure" in logs[0][1]
+    assert "CREATE OR REPLACE TABLE tmp.names AS" in logs[2][1]
+    assert "succeeded in" in logs[2][1]
+
+
+def test_retries_exhausted_fail_the_task(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, state_backend: str
+) -> None:
+    root = make_project(PROJECT | {"daglake.toml": "[run]\nretries = 1\nretry_delay = 0\n"})
+    monkeypatch.setenv("DAGLAKE_INJECT_FAILURES", "tmp.ids=5")
+    summary = run(root)
+    assert summary.state == "failed"
+    assert [a.state for a in summary.tasks["tmp.ids"].attempts] == ["failed", "failed"]
+    assert summary.tasks["final.products"].state == "upstream_failed"
+    record = run_details(root, summary.run_id).record
+    assert record.state == "failed"
+    assert record.counts == {"success": 2, "failed": 1, "upstream_failed": 2}
+
+
+def test_retry_redoes_only_what_failed_in_the_same_run(
+    make_project: ProjectFactory, state_backend: str
+) -> None:
+    root = make_project(PROJECT | {"res/tmp/ids.sql": "SELECT idd FROM raw.items"})
+    first = run(root, RunOptions(logical_date="2024-03-01"))
+    assert first.state == "failed"
+    (root / "res/tmp/ids.sql").write_text("SELECT id FROM raw.items WHERE id > 1")
+    started = Started()
+    resumed = retry(root, observer=started)
+    assert resumed.run_id == first.run_id
+    assert resumed.state == "success"
+    assert started.names == {"tmp.ids", "final.products", "final.summary"}
+    assert [a.state for a in resumed.tasks["tmp.ids"].attempts] == ["failed", "success"]
+    assert warehouse(root, "SELECT n, day FROM final.summary") == [(2, dt.date(2024, 3, 1))]
+    history = list_runs(root)
+    assert len(history) == 1
+    assert history[0].state == "success"
+    assert history[0].logical_date == "2024-03-01"
+    assert run_details(root, first.run_id).tasks[0].state in ("success", "skipped")
+
+
+def test_retry_of_a_successful_run_does_nothing(make_project: ProjectFactory) -> None:
+    root = make_project(PROJECT)
+    first = run(root)
+    again = retry(root, first.run_id)
+    assert again.state == "success"
+    assert all(len(t.attempts) == 1 for t in again.tasks.values() if t.state == "success")
+
+
+def test_the_logical_date_reaches_sql_and_reruns_replace_it(
+    make_project: ProjectFactory,
+) -> None:
+    root = make_project(
+        PROJECT
+        | {
+            "res/final/daily.sql": """
+                CREATE TABLE IF NOT EXISTS final.daily (day DATE, n INT64);
+                DELETE FROM final.daily WHERE day = @ds;
+                INSERT INTO final.daily SELECT @ds, COUNT(*) FROM tmp.names;
+            """
+        }
+    )
+    for day in ("2024-01-01", "2024-01-02", "2024-01-01", "2024-01-01"):
+        assert run(root, RunOptions(logical_date=day)).state == "success"
+    assert warehouse(root, "SELECT day, n FROM final.daily ORDER BY day") == [
+        (dt.date(2024, 1, 1), 3),
+        (dt.date(2024, 1, 2), 3),
+    ]
+    [(run_id,)] = warehouse(root, "SELECT run FROM final.summary")
+    assert run_id == list_runs(root, limit=1)[0].id
+
+
+def test_history_lists_latest_first(make_project: ProjectFactory, state_backend: str) -> None:
+    root = make_project(PROJECT)
+    ids = [run(root, RunOptions(logical_date=f"2024-01-0{d}")).run_id for d in (1, 2, 3)]
+    listed = list_runs(root)
+    assert [r.id for r in listed] == ids[::-1]
+    assert [r.logical_date for r in listed] == ["2024-01-03", "2024-01-02", "2024-01-01"]
+    assert all(r.duration is not None and r.duration > 0 for r in listed)
+
+
+def test_durations_from_history_order_the_next_run(make_project: ProjectFactory) -> None:
+    root = make_project(PROJECT)
+    run(root)
+    from daglake.project import load_project
+    from daglake.runner import open_state
+
+    store = open_state(load_project(root))
+    try:
+        durations = store.last_durations("project")
+    finally:
+        store.close()
+    assert set(durations) == {"raw.items", "tmp.names", "tmp.ids", "final.products", "final.summary"}
+
+
+def test_an_older_state_database_is_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        migrate(connection, target=1)
+        connection.execute(
+            sa.text(
+                "INSERT INTO runs (id, project, logical_date, selection, state, trigger, started_at)"
+                " VALUES ('old', 'p', '2024-01-01', '{}', 'success', 'cli', 1.0)"
+            )
+        )
+    engine.dispose()
+    store = StateStore(url)
+    try:
+        assert [r.id for r in store.list_runs("p")] == ["old"]
+        assert store.last_durations("p") == {}
+    finally:
+        store.close()
+    with sa.create_engine(url).connect() as connection:
+        assert connection.execute(sa.text("SELECT version FROM daglake_schema")).scalar() == LATEST
