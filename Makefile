@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ demo: $(VENV)/.runtime
 	$(BIN)/daglake run examples/products --full-refresh
 	$(BIN)/daglake show final.products examples/products --limit 5
 
-test: $(VENV)/.dev
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(VENV)/.dev system-deps
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
