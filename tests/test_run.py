@@ -163,3 +163,15 @@ def test_observers_see_every_task_start_and_finish(make_project: ProjectFactory)
     assert len(recorder.events) == 10
     assert names.index("final.products") > names.index("tmp.names")
     assert recorder.events[-1] in {("success", "final.products"), ("success", "other.lonely")}
+
+
+def test_an_engine_error_points_at_the_line_naming_the_culprit(make_project: ProjectFactory) -> None:
+    root = make_project(
+        PROJECT
+        | {"res/tmp/names.sql": "-- names\nSELECT\n  id,\n  nmae AS name -- typo\nFROM raw.items"}
+    )
+    summary = run(root)
+    failed = summary.tasks["tmp.names"]
+    assert failed.state == "failed"
+    assert failed.location == "res/tmp/names.sql:4"
+    assert 'Referenced column "nmae" not found' in (failed.error or "")

@@ -33,18 +33,25 @@ class DaglakeError(Exception):
     """Root of every error daglake raises on purpose."""
 
     exit_code = 1
+    code = "error"
+
+    def as_dict(self) -> dict[str, object]:
+        """The error as the CLI's ``--json`` and the API render it."""
+        return {"error": {"code": self.code, "message": str(self)}}
 
 
 class UsageError(DaglakeError):
     """The command line asked for something that cannot be done (exit 2)."""
 
     exit_code = 2
+    code = "usage"
 
 
 class ProjectError(DaglakeError):
     """A user mistake in the project, located in a file."""
 
     exit_code = 2
+    code = "invalid_project"
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
@@ -55,10 +62,21 @@ class ValidationError(DaglakeError):
     """Every problem found in a project, raised once after collecting them all."""
 
     exit_code = 2
+    code = "invalid_project"
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = sorted(set(problems))
         super().__init__(self.render())
+
+    def as_dict(self) -> dict[str, object]:
+        count = len(self.problems)
+        return {
+            "error": {
+                "code": self.code,
+                "message": f"{count} problem{'s' if count != 1 else ''} found",
+                "problems": [p.as_dict() for p in self.problems],
+            }
+        }
 
     def render(self) -> str:
         lines = [str(p) for p in self.problems[:MAX_LISTED]]
@@ -71,10 +89,13 @@ class RunInProgressError(DaglakeError):
     """Another run holds the project's lock."""
 
     exit_code = 2
+    code = "run_in_progress"
 
 
 class TaskError(DaglakeError):
     """A task failed at run time; ``location`` points at the statement that failed."""
+
+    code = "task_failed"
 
     def __init__(self, message: str, location: str | None = None) -> None:
         super().__init__(f"{location}: {message}" if location else message)

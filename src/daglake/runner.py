@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,17 +93,25 @@ class Session:
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
         self.engine: Engine | None = None
-        found = problems(self.project, self.dag, None, strict=options.strict)
-        # a broken project is only read, to report its missing sources with everything else
-        settings = EngineSettings(
-            root=self.project.root, path=config.engine_path, read_only=read_only or bool(found)
-        )
-        self.engine = create_engine(options.engine or config.engine, settings)
+        engine = options.engine or config.engine
+        # validate through a read-only connection, so a refused run creates no warehouse
+        settings = EngineSettings(root=self.project.root, path=config.engine_path, read_only=True)
+        self.engine = create_engine(engine, settings)
         self.existing = self.engine.existing_tables()
         found = problems(self.project, self.dag, self.existing, strict=options.strict)
-        if found:
+        try:
+            if found:
+                raise ValidationError(found)
+            self.chosen = select(self.project, self.dag, options.select, options.exclude)
+            not_built = missing_upstream(self.project, self.chosen, self.existing)
+            if not_built:
+                raise ValidationError(not_built)
+        except BaseException:
             self.close()
-            raise ValidationError(found)
+            raise
+        if not read_only:
+            self.close()
+            self.engine = create_engine(engine, replace(settings, read_only=False))
 
     def close(self) -> None:
         if self.engine is not None:
@@ -171,14 +180,8 @@ def _state_dir(path: str | Path) -> Path:
 
 
 def _selected(session: Session, summary: RunSummary) -> set[str]:
-    """The selected tasks, refusing a selection whose unselected inputs were never built."""
-    project = session.project
-    summary.project, summary.engine = project.config.name, _engine(session).name
-    chosen = select(project, session.dag, session.options.select, session.options.exclude)
-    not_built = missing_upstream(project, chosen, session.existing)
-    if not_built:
-        raise ValidationError(not_built)
-    return chosen
+    summary.project, summary.engine = session.project.config.name, _engine(session).name
+    return session.chosen
 
 
 def retry(
@@ -201,7 +204,7 @@ def retry(
             options = RunOptions(**record.selection, logical_date=record.logical_date, trigger="retry")
             with Session(path, options, read_only=False) as session:
                 previous = {t.name: t for t in store.task_runs(record.id)}
-                chosen = select(session.project, session.dag, options.select, options.exclude)
+                chosen = session.chosen
                 redo = {n for n in chosen if n not in previous or previous[n].state in REDO_STATES}
                 summary = RunSummary(
                     run_id=record.id, project=record.project, engine=_engine(session).name
@@ -354,8 +357,32 @@ def _injected_failures() -> _Faults:
 
 def _describe_error(error: BaseException, task: Task) -> tuple[str, str]:
     if isinstance(error, TaskError):
-        return error.message, error.location or task.path
+        return error.message, _closer_location(task, error.message, error.location or task.path)
     return f"{type(error).__name__}: {error}", task.path
+
+
+_QUOTED_NAME = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
+
+
+def _closer_location(task: Task, message: str, location: str) -> str:
+    """Point at the line that names what the engine complains about, not the statement start.
+
+    The engine reports positions in translated SQL; the name it quotes is in the user's file.
+    """
+    path, _, start = location.rpartition(":")
+    found = _QUOTED_NAME.search(message)
+    if not found or not start.isdigit() or path != task.path:
+        return location
+    name = (found.group(1) or found.group(2)).split(".")[-1]
+    starts = sorted(line for line, _ in task.analysis.statements)
+    first = int(start)
+    end = next((line for line in starts if line > first), None)
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.IGNORECASE)
+    lines = task.text.splitlines()
+    for number in range(first, (end or len(lines) + 1)):
+        if number - 1 < len(lines) and word.search(lines[number - 1].split("--")[0]):
+            return f"{path}:{number}"
+    return location
 
 
 def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:

@@ -53,6 +53,10 @@ def reports_errors(command: F) -> F:
         except DaglakeError as exc:
             if _state["debug"]:
                 raise
+            if kwargs.get("json_output"):
+                import json
+
+                typer.echo(json.dumps(exc.as_dict(), indent=2))
             console = _stderr()
             if isinstance(exc, ValidationError):
                 for line in exc.render().splitlines():
@@ -261,11 +265,22 @@ def show(
         columns, rows = engine.fetch(f"SELECT * FROM {quoted}", limit)
     output = Table(*(escape(c) for c in columns), show_lines=False, header_style="bold")
     for row in rows:
-        output.add_row(*(escape(str(value)) for value in row))
+        output.add_row(*(escape(_cell(value)) for value in row))
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=100_000)  # a pipe gets whole values, not "…"
     console.print(output, crop=False)
+
+
+def _cell(value: object) -> str:
+    """A value as a person reads it: ``189.9``, not ``Decimal('189.900000000')`` or ``0E-9``."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if value is None:
+        return "NULL"
+    return str(value)
 
 
 def main() -> None:
