@@ -178,3 +178,37 @@ def test_an_older_state_database_is_migrated(tmp_path: Path) -> None:
         store.close()
     with sa.create_engine(url).connect() as connection:
         assert connection.execute(sa.text("SELECT version FROM daglake_schema")).scalar() == LATEST
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "products"
+
+
+def table_rows(root: Path, table: str) -> list[tuple[object, ...]]:
+    return warehouse(root, f"SELECT * FROM {table} ORDER BY ALL")
+
+
+def test_resume_the_example_after_fixing_a_broken_branch(tmp_path: Path) -> None:
+    import shutil
+
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    for root in (clean, broken):
+        shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".daglake"))
+    assert run(clean).state == "success"
+
+    sql = broken / "res/tmp/stock_levels.sql"
+    original = sql.read_text()
+    # a type error the engine finds at run time (a bad name would be caught before the run)
+    sql.write_text(original.replace("movement_type,\n    moved_at", "movement_type,\n    moved_at / 0", 1))
+    first = run(broken)
+    assert first.state == "failed"
+    assert first.tasks["tmp.stock_levels"].state == "failed"
+    blocked = {n for n, t in first.tasks.items() if t.state == "upstream_failed"}
+    assert blocked == {"tmp.variants", "final.products"}
+
+    sql.write_text(original)
+    started = Started()
+    resumed = retry(broken, observer=started)
+    assert resumed.state == "success"
+    assert started.names == {"tmp.stock_levels"} | blocked
+    for table in ("tmp.stock_levels", "tmp.variants", "final.products"):
+        assert table_rows(broken, table) == table_rows(clean, table)
