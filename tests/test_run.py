@@ -175,3 +175,16 @@ def test_an_engine_error_points_at_the_line_naming_the_culprit(make_project: Pro
     assert failed.state == "failed"
     assert failed.location == "res/tmp/names.sql:4"
     assert 'Referenced column "nmae" not found' in (failed.error or "")
+
+
+def test_translation_warnings_name_the_file_and_line(make_project: ProjectFactory) -> None:
+    root = make_project(
+        PROJECT | {"res/tmp/hashed.sql": "-- fingerprints\nSELECT FARM_FINGERPRINT(name) AS h FROM raw.items"}
+    )
+    summary = run(root)
+    assert summary.state == "success"
+    assert len(summary.warnings) == 1
+    assert summary.warnings[0].startswith("res/tmp/hashed.sql:2: ")
+    assert "FARM_FINGERPRINT" in summary.warnings[0]
+    again = run(root)  # served from the parse cache, warnings included
+    assert again.warnings == summary.warnings

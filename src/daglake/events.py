@@ -83,6 +83,7 @@ class Plan:
     groups: list[list[str]]
     workers: int
     priority: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # where the engine differs from the SQL's dialect
 
 
 @dataclass
@@ -95,6 +96,7 @@ class RunSummary:
     duration: float = 0.0
     dry_run: bool = False
     logical_date: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -122,6 +124,7 @@ class RunSummary:
             "started_at": self.started_at,
             "duration": round(self.duration, 6),
             "counts": self.counts(),
+            "warnings": self.warnings,
             "tasks": [t.as_dict() for t in self.tasks.values()],
         }
 

@@ -254,9 +254,10 @@ def _execute(
     project, engine = session.project, _engine(session)
     config = project.config
     chosen = set(plan.order)
-    statements = {name: compile_task(project, project.tasks[name], engine.dialect) for name in chosen}
+    compiled = {name: compile_task(project, project.tasks[name], engine.dialect) for name in chosen}
     if project.cache is not None:
         project.cache.save()
+    plan.warnings = summary.warnings = [w for name in plan.order for w in compiled[name].warnings]
     engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
     engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
     observers = Observers(StateRecorder(store, record, resumed=resumed), observer)
@@ -270,7 +271,8 @@ def _execute(
             return _Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
         policy = retry_policy(config, task.settings)
         first = len(summary.tasks[name].attempts) + 1
-        return _attempts(engine, project.root, summary.run_id, task, statements[name], policy, first, faults)
+        statements = compiled[name].statements
+        return _attempts(engine, project.root, summary.run_id, task, statements, policy, first, faults)
 
     try:
         result = execute(
@@ -403,19 +405,31 @@ def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:
     return order
 
 
-def compile_task(project: Project, task: Task, dialect: str) -> list[SqlStatement]:
+@dataclass
+class CompiledTask:
+    statements: list[SqlStatement]
+    warnings: list[str]  # ``path:line: what differs on this engine``
+
+
+def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     """The task's statements in the engine's dialect, from the cache when the file is unchanged."""
     cache = project.cache
     cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
     if cached is None:
         from daglake.sql.parse import parse_file
-        from daglake.sql.translate import translate
+        from daglake.sql.translate import translate_with_warnings
 
         parsed = task.parsed or parse_file(task.text, project.config.dialect)
-        cached = translate(parsed, project.config.dialect, dialect, task.default_output(project.root))
+        cached = translate_with_warnings(
+            parsed, project.config.dialect, dialect, task.default_output(project.root)
+        )
         if cache is not None:
-            cache.put_sql(task.cache_key, dialect, cached)
-    return [SqlStatement(line, sql) for line, sql in cached]
+            cache.put_sql(task.cache_key, dialect, *cached)
+    statements, warnings = cached
+    return CompiledTask(
+        [SqlStatement(line, sql) for line, sql in statements],
+        [f"{task.path}:{line}: {message}" for line, message in warnings],
+    )
 
 
 def _started(task_run: TaskRun, observer: RunObserver) -> None:

@@ -72,6 +72,8 @@ class ConsoleObserver(RunObserver):
             f"[bold]run {summary.run_id}[/]: {len(summary.tasks)} tasks on {summary.engine}, "
             f"{plan.workers} workers"
         )
+        for warning in plan.warnings:
+            self.console.print(f"[yellow]{escape(warning)}[/]", soft_wrap=True)
         if self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("[progress.description]{task.description}"),

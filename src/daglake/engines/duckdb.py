@@ -49,6 +49,7 @@ class DuckDBEngine(Engine):
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._connection.cursor()
+            cursor.execute("SET TimeZone = 'UTC'")  # BigQuery's times are UTC, not the host's
             self._local.cursor = cursor
             with self._lock:
                 self._cursors.append(cursor)

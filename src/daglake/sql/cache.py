@@ -11,7 +11,7 @@ from typing import Any
 
 from daglake import __version__
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:
@@ -52,14 +52,28 @@ class AnalysisCache:
         self._used.add(key)
         self._dirty = True
 
-    def get_sql(self, key: str, dialect: str) -> list[tuple[int, str]] | None:
+    def get_sql(
+        self, key: str, dialect: str
+    ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]] | None:
+        """``(statements, warnings)`` as translated for ``dialect`` earlier, if cached."""
         entry = self._entries.get(key)
         found = entry["sql"].get(dialect) if entry else None
-        return [(line, sql) for line, sql in found] if found is not None else None
+        if found is None:
+            return None
+        return [(a, b) for a, b in found["statements"]], [(a, b) for a, b in found["warnings"]]
 
-    def put_sql(self, key: str, dialect: str, statements: list[tuple[int, str]]) -> None:
+    def put_sql(
+        self,
+        key: str,
+        dialect: str,
+        statements: list[tuple[int, str]],
+        warnings: list[tuple[int, str]],
+    ) -> None:
         entry = self._entries.setdefault(key, {"analysis": None, "sql": {}})
-        entry["sql"][dialect] = [list(s) for s in statements]
+        entry["sql"][dialect] = {
+            "statements": [list(s) for s in statements],
+            "warnings": [list(w) for w in warnings],
+        }
         self._dirty = True
 
     def save(self) -> None:
@@ -76,16 +90,19 @@ class AnalysisCache:
 
 
 def _stamp() -> str:
-    """Which daglake and sqlglot made the cache, without importing sqlglot (it costs ~100 ms)."""
+    """Which sqlglot and which daglake SQL layer made the cache, without importing sqlglot (it
+    costs ~100 ms): a changed translation rule must not be served stale from the cache."""
     from importlib.util import find_spec
 
+    digest = hashlib.blake2b(digest_size=8)
     spec = find_spec("sqlglot")
-    marker = "unknown"
     if spec is not None and spec.origin:
         version_file = Path(spec.origin).parent / "_version.py"
         if version_file.is_file():
-            marker = hashlib.blake2b(version_file.read_bytes(), digest_size=8).hexdigest()
-    return f"daglake {__version__}, sqlglot {marker}"
+            digest.update(version_file.read_bytes())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return f"daglake {__version__}, {digest.hexdigest()}"
 
 
 def atomic_write_text(path: Path, text: str) -> None:

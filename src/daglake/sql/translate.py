@@ -2,22 +2,75 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlglot import exp
 
+from daglake.sql import bigquery
 from daglake.sql.parse import ParsedFile, Statement
 
 SOURCE_ALIAS = "_daglake_src"
 
+_STORAGE_HINTS = (exp.PartitionedByProperty, exp.ClusterProperty)
+
 
 def translate(parsed: ParsedFile, source: str, target: str, default_output: str) -> list[tuple[int, str]]:
     """Each statement as ``(line, sql)`` in ``target``'s dialect; bare queries become CTAS."""
-    return [
-        (statement.line, _statement_sql(statement, source, target, default_output))
-        for statement in parsed.statements
-    ]
+    statements, _ = translate_with_warnings(parsed, source, target, default_output)
+    return statements
 
 
-def _statement_sql(statement: Statement, source: str, target: str, default_output: str) -> str:
+def translate_with_warnings(
+    parsed: ParsedFile, source: str, target: str, default_output: str
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """Statements as :func:`translate` gives them, and ``(line, message)`` for each thing the
+    target cannot do as the source does (sqlglot's own warnings are caught, not printed)."""
+    statements: list[tuple[int, str]] = []
+    warnings: list[tuple[int, str]] = []
+    for statement in parsed.statements:
+        with _sqlglot_warnings() as caught:
+            sql, messages = _statement_sql(statement, source, target, default_output)
+        statements.append((statement.line, sql))
+        warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
+    return statements, warnings
+
+
+class _Catch(logging.Filter):
+    """Stops this thread's records at the ``sqlglot`` logger, keeping the warnings (its debug
+    notes, e.g. about index offsets, say nothing about the user's SQL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread:
+            return True
+        if record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage())
+        return False
+
+
+@contextmanager
+def _sqlglot_warnings() -> Iterator[list[str]]:
+    """sqlglot logs what it cannot translate; with no handler configured Python prints that
+    to stderr, in the middle of the run's console output."""
+    logger = logging.getLogger("sqlglot")
+    catch = _Catch()
+    logger.addFilter(catch)
+    try:
+        yield catch.messages
+    finally:
+        logger.removeFilter(catch)
+
+
+def _statement_sql(
+    statement: Statement, source: str, target: str, default_output: str
+) -> tuple[str, list[str]]:
     expression = statement.expression.copy()
     if statement.kind == "query":
         expression = exp.Create(
@@ -27,16 +80,20 @@ def _statement_sql(statement: Statement, source: str, target: str, default_outpu
             expression=expression,
         )
     if source == target:
-        return expression.sql(dialect=target)
+        return expression.sql(dialect=target), []
+    warnings: list[str] = []
     expression = expression.transform(_drop_catalog, copy=False)
+    if target != "bigquery" and isinstance(expression, exp.Create):
+        _drop_storage_hints(expression, options=source == "bigquery")
     if source == "bigquery":
-        expression = expression.transform(_bigquery_numeric, copy=False)
-        expression = expression.transform(_anonymous_struct, copy=False)
+        expression = bigquery.normalize(expression)
+        if target == "duckdb":
+            expression, warnings = bigquery.to_duckdb(expression)
     if target != "bigquery" and isinstance(expression, exp.Create):
         expression = _column_list_as_casts(expression)
     if target == "duckdb":
         expression = expression.transform(_parameter_as_variable, copy=False)
-    return expression.sql(dialect=target)
+    return expression.sql(dialect=target), warnings
 
 
 def _drop_catalog(node: exp.Expr) -> exp.Expr:
@@ -46,34 +103,28 @@ def _drop_catalog(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _drop_storage_hints(create: exp.Create, options: bool) -> None:
+    """PARTITION BY, CLUSTER BY and BigQuery's OPTIONS(...) tune storage and billing; an engine
+    without them gives the same results, so they go without a warning."""
+    properties = create.args.get("properties")
+    if not isinstance(properties, exp.Properties):
+        return
+    kept = [
+        p
+        for p in properties.expressions
+        if not isinstance(p, _STORAGE_HINTS) and not (options and type(p) is exp.Property)
+    ]
+    if kept:
+        properties.set("expressions", kept)
+    else:
+        create.set("properties", None)
+
+
 def _parameter_as_variable(node: exp.Expr) -> exp.Expr:
     """``@ds`` (a BigQuery query parameter) reads the DuckDB variable the engine sets per run,
     so translated SQL stays the same for every logical date and can be cached."""
     if isinstance(node, exp.Parameter):
         return exp.Anonymous(this="getvariable", expressions=[exp.Literal.string(node.name.lower())])
-    return node
-
-
-def _bigquery_numeric(node: exp.Expr) -> exp.Expr:
-    """BigQuery's NUMERIC is DECIMAL(38, 9); a bare DECIMAL elsewhere may round (DuckDB: 18,3)."""
-    if (
-        isinstance(node, exp.DataType)
-        and node.this in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL)
-        and not node.expressions
-    ):
-        return exp.DataType.build("DECIMAL(38, 9)")
-    return node
-
-
-def _anonymous_struct(node: exp.Expr) -> exp.Expr:
-    """BigQuery's ``STRUCT(1, 'a')`` has unnamed fields that take names by position (in a
-    UNION or a column list); ``ROW(...)`` keeps that meaning where sqlglot would invent names."""
-    if (
-        isinstance(node, exp.Struct)
-        and node.expressions
-        and not any(isinstance(e, (exp.PropertyEQ, exp.Alias, exp.Column)) for e in node.expressions)
-    ):
-        return exp.Anonymous(this="ROW", expressions=[e.copy() for e in node.expressions])
     return node
 
 
