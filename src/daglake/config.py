@@ -21,6 +21,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "dialect": str,
         "exclude": list,
         "seeds": list,
+        "checks": list,
         "dependencies_file": str,
     },
     "run": {
@@ -33,6 +34,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "engine": {"name": str, "path": str},
     "state": {"url": str},
+    "lake": {"root": str},
 }
 TASK_KEYS: dict[str, type | tuple[type, ...]] = {
     "depends_on": list,
@@ -72,12 +74,16 @@ class ProjectConfig:
     dialect: str = "bigquery"
     exclude: list[str] = field(default_factory=list)
     seeds: list[str] = field(default_factory=lambda: ["seeds", "db_init"])
+    check_folders: list[str] = field(default_factory=lambda: ["checks"])
     dependencies_file: str | None = None
     workers: int = 4
     fail_fast: bool = False
     engine: str = "duckdb"
     engine_path: str = ".daglake/warehouse.duckdb"
     state_url: str | None = None
+    lake_root: str = "lake"
+    checks: dict[str, Any] = field(default_factory=dict)  # [checks."table"] as written
+    text: str = ""  # the file, for locating keys in messages
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tasks: dict[str, TaskSettings] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -136,6 +142,7 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
     if not path.is_file():
         return config
     text = path.read_text(encoding="utf-8")
+    config.text = text
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -150,6 +157,11 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
             _load_tasks(config, body, problem)
         elif section == "sources":
             _load_sources(config, body, problem, text)
+        elif section == "checks":
+            if isinstance(body, dict):
+                config.checks = body  # validated by daglake.checks, which knows the kinds
+            else:
+                problem([], "checks", '[checks] must be a table of tables: [checks."dataset.table"]')
         elif section in SCHEMA:
             if not isinstance(body, dict):
                 problem([], section, f"[{section}] must be a table")
@@ -164,7 +176,7 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
                 else:
                     _apply(config, section, key, value, lambda m, s=section, k=key: problem([s], k, m))
         else:
-            known = ", ".join(sorted([*SCHEMA, "tasks", "sources"]))
+            known = ", ".join(sorted([*SCHEMA, "tasks", "sources", "checks"]))
             line = locate(text, [section]) or locate(text, [], section)
             problems.append(Problem(CONFIG_FILE, line, f"unknown section [{section}] (known: {known})"))
     return config
@@ -175,10 +187,10 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
         if key == "dialect" and value not in DIALECTS:
             problem(f"unknown dialect '{value}' (known: {', '.join(DIALECTS)})")
             return
-        if key in ("exclude", "seeds") and not all(isinstance(v, str) for v in value):
+        if key in ("exclude", "seeds", "checks") and not all(isinstance(v, str) for v in value):
             problem(f"project.{key} must be a list of strings")
             return
-        setattr(config, key, value)
+        setattr(config, "check_folders" if key == "checks" else key, value)
     elif section == "run":
         minimum = {"workers": 1, "retry_backoff": 1}.get(key, 0)
         if not isinstance(value, bool) and value < minimum:
@@ -191,6 +203,8 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
             setattr(config, key, value)
     elif section == "state":
         config.state_url = value
+    elif section == "lake":
+        config.lake_root = value
     elif section == "engine":
         if key == "name":
             if value not in ENGINES:

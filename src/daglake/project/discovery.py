@@ -49,9 +49,11 @@ def load_project(
 
 
 def sql_files(root: Path, config: ProjectConfig) -> list[str]:
-    """Relative POSIX paths of the project's SQL files, sorted, skipping hidden and excluded."""
+    """Relative POSIX paths of the project's SQL task files, sorted, skipping hidden and
+    excluded folders, the lake, and check folders (their SQL files are checks, not tasks)."""
     found: list[str] = []
     patterns = [p.rstrip("/") for p in config.exclude]
+    skipped = SKIPPED_DIRS | {config.lake_root.strip("/")} | set(config.check_folders)
 
     def excluded(relative: str) -> bool:
         return any(
@@ -66,7 +68,7 @@ def sql_files(root: Path, config: ProjectConfig) -> list[str]:
                 if entry.name.startswith(".") or excluded(relative):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIPPED_DIRS:
+                    if entry.name not in skipped and relative not in skipped:
                         walk(Path(entry.path), relative + "/")
                 elif entry.name.endswith(".sql") and entry.is_file():
                     found.append(relative)
