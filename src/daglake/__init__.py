@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["DaglakeError", "RunOptions", "load_project", "run"]
+__all__ = ["DaglakeError", "RunOptions", "TaskContext", "load_project", "run", "task"]
 
 if TYPE_CHECKING:
+    from daglake.context import TaskContext
     from daglake.errors import DaglakeError
     from daglake.project import load_project
+    from daglake.pytasks import task
     from daglake.runner import RunOptions, run
 
 _LAZY = {
@@ -20,6 +22,8 @@ _LAZY = {
     "load_project": "daglake.project",
     "RunOptions": "daglake.runner",
     "run": "daglake.runner",
+    "task": "daglake.pytasks",
+    "TaskContext": "daglake.context",
 }
 
 

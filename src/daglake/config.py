@@ -11,6 +11,7 @@ from typing import Any
 from daglake.errors import Problem
 
 CONFIG_FILE = "daglake.toml"
+LAKE_ZONES = ("raw", "staging", "curated")  # zones a task may write (landing/quarantine: ingestion)
 DIALECTS = ("bigquery", "duckdb", "spark", "postgres", "snowflake", "ansi")
 ENGINES = ("duckdb",)
 
@@ -41,6 +42,8 @@ TASK_KEYS: dict[str, type | tuple[type, ...]] = {
     "tags": list,
     "retries": int,
     "retry_delay": (int, float),
+    "zone": str,
+    "partition_by": list,
 }
 
 
@@ -66,6 +69,8 @@ class TaskSettings:
     tags: list[str] = field(default_factory=list)
     retries: int | None = None
     retry_delay: float | None = None
+    zone: str | None = None
+    partition_by: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -233,7 +238,9 @@ def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:
                 not isinstance(value, list) or not all(isinstance(v, str) for v in value)
             ):
                 problem(["tasks", task], key, f"tasks.{key} must be a list of strings")
-            elif not _check_value(value, expected) or (expected is not list and value < 0):
+            elif key == "zone" and value not in LAKE_ZONES:
+                problem(["tasks", task], key, f"tasks.zone must be one of {', '.join(LAKE_ZONES)}")
+            elif not _check_value(value, expected) or (expected in (int, (int, float)) and value < 0):
                 problem(["tasks", task], key, f"tasks.{key} must be {_type_name(expected)} >= 0")
             else:
                 setattr(entry, key, list(value) if expected is list else value)

@@ -55,6 +55,7 @@ class TaskRun:
     location: str | None = None
     reason: str | None = None  # why skipped / blocked / reused
     attempts: list[Attempt] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)  # what the task counted (ctx.metric)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class TaskRun:
             "location": self.location,
             "reason": self.reason,
             "attempts": [a.as_dict() for a in self.attempts],
+            "metrics": self.metrics,
         }
 
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
-import re
 import secrets
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daglake.config import RetryPolicy, retry_policy
 from daglake.engines.base import Engine, EngineSettings, SqlStatement, create_engine
-from daglake.errors import TaskError, UsageError, ValidationError
+from daglake.errors import UsageError, ValidationError
 from daglake.events import (
     FAILED,
     NOT_STARTED,
@@ -24,17 +20,17 @@ from daglake.events import (
     SKIPPED,
     SUCCESS,
     UPSTREAM_FAILED,
-    Attempt,
     Observers,
     Plan,
     RunObserver,
     RunSummary,
     TaskRun,
 )
+from daglake.execution import Done, Failed, TaskExecutor
 from daglake.graph.dag import DAG
 from daglake.graph.selection import select
+from daglake.lake.catalog import lake_tables, update_catalog
 from daglake.lock import RunLock
-from daglake.logs import TaskLog, log_path
 from daglake.project import Project, Task, load_project
 from daglake.project.validate import missing_upstream, problems
 from daglake.scheduler.executor import ReadyQueue, execute
@@ -42,7 +38,6 @@ from daglake.scheduler.executor import ReadyQueue, execute
 if TYPE_CHECKING:
     from daglake.state import RunRecord, StateStore
 
-INJECT_FAILURES_ENV = "DAGLAKE_INJECT_FAILURES"  # test hook: "task=N,..." fails N attempts
 DEAD_RUN = "the process running it died (killed or crashed)"
 REDO_STATES = (FAILED, UPSTREAM_FAILED, NOT_STARTED, RUNNING, "pending")
 
@@ -65,20 +60,6 @@ class RunOptions:
         """What ``daglake retry`` needs to run the same tasks the same way."""
         keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine")
         return {k: v for k, v in asdict(self).items() if k in keep}
-
-
-@dataclass
-class _Done:
-    rows: int | None
-    attempts: list[Attempt]
-    skipped: str | None = None
-
-
-class _Failed(Exception):
-    def __init__(self, cause: BaseException, attempts: list[Attempt]) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.attempts = attempts
 
 
 class Session:
@@ -258,22 +239,25 @@ def _execute(
     if project.cache is not None:
         project.cache.save()
     plan.warnings = summary.warnings = [w for name in plan.order for w in compiled[name].warnings]
-    engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
+    lake_root = project.root / config.lake_root
+    engine.attach_lake(lake_tables(lake_root))
+    engine.create_schemas(
+        {t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t and not project.tasks[n].zone}
+    )
     engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
     observers = Observers(StateRecorder(store, record, resumed=resumed), observer)
-    faults = _injected_failures()
+    work = TaskExecutor(
+        engine=engine,
+        project=project,
+        run_id=summary.run_id,
+        logical_date=dt.date.fromisoformat(summary.logical_date),
+        statements={name: c.statements for name, c in compiled.items()},
+        existing=session.existing,
+        full_refresh=options.full_refresh,
+        previous_attempts={name: len(summary.tasks[name].attempts) for name in chosen},
+    )
     started = time.perf_counter()
     observers.run_started(summary, plan)
-
-    def work(name: str) -> _Done:
-        task = project.tasks[name]
-        if task.is_seed and not options.full_refresh and all(o in session.existing for o in task.outputs):
-            return _Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
-        policy = retry_policy(config, task.settings)
-        first = len(summary.tasks[name].attempts) + 1
-        statements = compiled[name].statements
-        return _attempts(engine, project.root, summary.run_id, task, statements, policy, first, faults)
-
     try:
         result = execute(
             session.dag.subgraph(chosen),
@@ -289,102 +273,10 @@ def _execute(
             task_run = summary.tasks[name]
             task_run.state, task_run.reason = NOT_STARTED, "the run stopped early (--fail-fast)"
             observers.task_finished(task_run)
+        update_catalog(project, engine.table_info(), summary.run_id, set(result.succeeded))
     finally:
         summary.duration = time.perf_counter() - started
         observers.run_finished(summary)
-
-
-def _attempts(
-    engine: Engine,
-    root: Path,
-    run_id: str,
-    task: Task,
-    statements: list[SqlStatement],
-    policy: RetryPolicy,
-    first: int,
-    faults: _Faults,
-) -> _Done:
-    """Run a task, retrying failures with backoff; every attempt is logged and returned."""
-    attempts: list[Attempt] = []
-    last = first + policy.retries
-    for number in range(first, last + 1):
-        attempt = Attempt(number=number, started_at=time.time())
-        attempts.append(attempt)
-        path = log_path(root, run_id, task.name, number)
-        attempt.log_path = str(path.relative_to(root))
-        log = TaskLog(path, f"task {task.name} ({task.path}), run {run_id}, attempt {number}")
-        try:
-            faults.check(task.name)
-            rows = engine.run_statements(statements, task.path, log)
-        except Exception as exc:
-            attempt.state = FAILED
-            attempt.duration = time.time() - attempt.started_at
-            attempt.error, attempt.location = _describe_error(exc, task)
-            log.close(f"failed after {attempt.duration:.3f} s: {attempt.location}: {attempt.error}")
-            if number == last:
-                raise _Failed(exc, attempts) from exc
-            time.sleep(policy.wait(number - first + 1, random.random()))
-            continue
-        attempt.state, attempt.rows = SUCCESS, rows
-        attempt.duration = time.time() - attempt.started_at
-        log.close(f"succeeded in {attempt.duration:.3f} s" + ("" if rows is None else f", {rows} rows"))
-        return _Done(rows, attempts)
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-class _Faults:
-    """``DAGLAKE_INJECT_FAILURES="tmp.a=2"`` fails the first two attempts of tmp.a (tests only)."""
-
-    def __init__(self, spec: str) -> None:
-        self._left: dict[str, int] = {}
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            name, _, count = item.partition("=")
-            self._left[name.strip()] = int(count or 1)
-        self._lock = threading.Lock()
-
-    def check(self, task: str) -> None:
-        if not self._left:
-            return
-        with self._lock:
-            left = self._left.get(task, 0)
-            if left <= 0:
-                return
-            self._left[task] = left - 1
-        raise TaskError(f"injected failure ({INJECT_FAILURES_ENV})")
-
-
-def _injected_failures() -> _Faults:
-    return _Faults(os.environ.get(INJECT_FAILURES_ENV, ""))
-
-
-def _describe_error(error: BaseException, task: Task) -> tuple[str, str]:
-    if isinstance(error, TaskError):
-        return error.message, _closer_location(task, error.message, error.location or task.path)
-    return f"{type(error).__name__}: {error}", task.path
-
-
-_QUOTED_NAME = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
-
-
-def _closer_location(task: Task, message: str, location: str) -> str:
-    """Point at the line that names what the engine complains about, not the statement start.
-
-    The engine reports positions in translated SQL; the name it quotes is in the user's file.
-    """
-    path, _, start = location.rpartition(":")
-    found = _QUOTED_NAME.search(message)
-    if not found or not start.isdigit() or path != task.path:
-        return location
-    name = (found.group(1) or found.group(2)).split(".")[-1]
-    starts = sorted(line for line, _ in task.analysis.statements)
-    first = int(start)
-    end = next((line for line in starts if line > first), None)
-    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.IGNORECASE)
-    lines = task.text.splitlines()
-    for number in range(first, (end or len(lines) + 1)):
-        if number - 1 < len(lines) and word.search(lines[number - 1].split("--")[0]):
-            return f"{path}:{number}"
-    return location
 
 
 def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:
@@ -413,18 +305,25 @@ class CompiledTask:
 
 def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     """The task's statements in the engine's dialect, from the cache when the file is unchanged."""
+    if task.kind == "python":
+        return CompiledTask([], [])
     cache = project.cache
-    cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
+    key = f"{dialect}+query" if task.zone else dialect  # a lake task's query is not wrapped
+    cached = cache.get_sql(task.cache_key, key) if cache is not None else None
     if cached is None:
         from daglake.sql.parse import parse_file
         from daglake.sql.translate import translate_with_warnings
 
         parsed = task.parsed or parse_file(task.text, project.config.dialect)
         cached = translate_with_warnings(
-            parsed, project.config.dialect, dialect, task.default_output(project.root)
+            parsed,
+            project.config.dialect,
+            dialect,
+            task.default_output(project.root),
+            query_only=task.zone is not None,
         )
         if cache is not None:
-            cache.put_sql(task.cache_key, dialect, *cached)
+            cache.put_sql(task.cache_key, key, *cached)
     statements, warnings = cached
     return CompiledTask(
         [SqlStatement(line, sql) for line, sql in statements],
@@ -443,20 +342,21 @@ def _finished(
 ) -> None:
     assert task_run.started_at is not None
     task_run.duration = time.time() - task_run.started_at
-    if isinstance(error, _Failed):
+    if isinstance(error, Failed):
         task_run.attempts.extend(error.attempts)
         task_run.state = FAILED
         task_run.error, task_run.location = error.attempts[-1].error, error.attempts[-1].location
     elif error is not None:
         task_run.state = FAILED
         task_run.error, task_run.location = f"{type(error).__name__}: {error}", task_run.path
-    elif isinstance(value, _Done):
+    elif isinstance(value, Done):
         task_run.attempts.extend(value.attempts)
         if value.skipped is not None:
             task_run.state, task_run.reason = SKIPPED, value.skipped
         else:
             task_run.state, task_run.rows = SUCCESS, value.rows
             task_run.error = task_run.location = None
+            task_run.metrics = value.metrics
     observer.task_finished(task_run)
 
 

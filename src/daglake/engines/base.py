@@ -9,7 +9,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from daglake.lake.tables import LakeTable
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,15 @@ class SqlStatement:
 
     line: int
     sql: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a task's result goes: a warehouse table, or a lake table with its partitioning."""
+
+    table: str
+    lake: LakeTable | None = None
+    partition_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,33 @@ class Engine(ABC):
         Raises :class:`~daglake.errors.TaskError` with ``location:line`` of the failing statement;
         on failure nothing the statements did is visible.
         """
+
+    @abstractmethod
+    def run_query_into(
+        self, statement: SqlStatement, output: Output, location: str, log: Callable[[str], None] | None = None
+    ) -> int | None:
+        """Materialize one query's rows into ``output`` (a lake table: written and published
+        atomically); return the rows written."""
+
+    @abstractmethod
+    def run_python(
+        self,
+        function: Callable[[Any], Any],
+        make_context: Callable[[Any, Callable[[str, Any, list[str] | None, str], int | None]], Any],
+        outputs: list[Output],
+        location: str,
+    ) -> int | None:
+        """Call a Python task with its context, atomically: its SQL in one transaction, its lake
+        writes published only if it succeeds. A returned value is written to ``outputs[0]``."""
+
+    @abstractmethod
+    def attach_lake(self, tables: list[LakeTable]) -> None:
+        """Make existing lake tables readable by name (``curated.x``) from SQL."""
+
+    @abstractmethod
+    def table_info(self) -> dict[str, dict[str, Any]]:
+        """Every warehouse table and view: ``{"kind", "columns": [{"name", "type"}], "rows"}``
+        (rows None for views), in a few queries however many tables there are."""
 
     @abstractmethod
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:

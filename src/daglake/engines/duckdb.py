@@ -6,15 +6,33 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
 
-from daglake.engines.base import Engine, EngineSettings, SqlStatement
+from daglake.engines.base import Engine, EngineSettings, Output, SqlStatement
+from daglake.engines.duckdb_lake import Writes, lake_view_sql
 from daglake.errors import TaskError, UsageError
+from daglake.lake.tables import LakeTable
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
+
+
+def python_location(exc: BaseException, location: str) -> str:
+    """``file:line`` of the deepest frame of the task's own file in the traceback."""
+    path = location.rpartition(":")[0] if location.count(":") else location
+    line = 0
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename.endswith("/" + path):
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return f"{path}:{line}" if line else location
+
+
+def _qualified(schema: str, name: str) -> str:
+    return (name if schema == "main" else f"{schema}.{name}").lower()
 
 
 def engine_message(exc: BaseException) -> str:
@@ -75,20 +93,38 @@ class DuckDBEngine(Engine):
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_catalog = current_database()"
         ).fetchall()
-        return {(name if schema == "main" else f"{schema}.{name}").lower() for schema, name in rows}
+        return {_qualified(schema, name) for schema, name in rows}
 
     def create_schemas(self, schemas: set[str]) -> None:
         cursor = self._cursor()
         for schema in sorted(schemas - {"main"}):
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
+    @contextlib.contextmanager
+    def _transaction(self, location: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, Writes]]:
+        """One DuckDB transaction, plus lake versions published just before it commits: on any
+        failure both are undone and nothing the task did is visible."""
+        cursor = self._cursor()
+        writes = Writes(cursor)
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            yield cursor, writes
+            writes.publish()
+            try:
+                cursor.execute("COMMIT")
+            except duckdb.Error as exc:
+                raise TaskError(f"commit failed: {engine_message(exc)}", location) from exc
+        except BaseException:
+            writes.discard()
+            with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
+                cursor.execute("ROLLBACK")
+            raise
+
     def run_statements(
         self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
     ) -> int | None:
-        cursor = self._cursor()
         rows: int | None = None
-        cursor.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction(location) as (cursor, _):
             for statement in statements:
                 started = time.perf_counter()
                 if log is not None:
@@ -105,15 +141,79 @@ class DuckDBEngine(Engine):
                 if log is not None:
                     written = "" if count is None else f", {count} rows"
                     log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
-            try:
-                cursor.execute("COMMIT")
-            except duckdb.Error as exc:
-                raise TaskError(f"commit failed: {engine_message(exc)}", location) from exc
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
-                cursor.execute("ROLLBACK")
-            raise
         return rows
+
+    def run_query_into(
+        self, statement: SqlStatement, output: Output, location: str, log: Callable[[str], None] | None = None
+    ) -> int | None:
+        with self._transaction(location) as (_, writes):
+            if log is not None:
+                log(f"-- {location}:{statement.line} into {output.table}\n{statement.sql};")
+            try:
+                rows = writes.write(output, statement.sql)
+            except duckdb.Error as exc:
+                raise TaskError(engine_message(exc), f"{location}:{statement.line}") from exc
+            if log is not None:
+                log(f"-- wrote {rows} rows")
+        return rows
+
+    def run_python(
+        self,
+        function: Callable[[Any], Any],
+        make_context: Callable[[Any, Callable[[str, Any, list[str] | None, str], int | None]], Any],
+        outputs: list[Output],
+        location: str,
+    ) -> int | None:
+        by_table = {o.table: o for o in outputs}
+        rows: int | None = None
+        with self._transaction(location) as (cursor, writes):
+
+            def write(table: str, data: Any, partition_by: list[str] | None, mode: str) -> int | None:
+                output = by_table[table]
+                if partition_by is not None:
+                    output = Output(output.table, output.lake, tuple(partition_by))
+                return writes.write_data(output, data, replace=mode == "replace")
+
+            try:
+                value = function(make_context(cursor, write))
+                if value is not None:
+                    rows = writes.write_data(outputs[0], value)
+            except duckdb.Error as exc:
+                raise TaskError(engine_message(exc), python_location(exc, location)) from exc
+            except TaskError:
+                raise
+            except Exception as exc:
+                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location)) from exc
+        return rows
+
+    def table_info(self) -> dict[str, dict[str, Any]]:
+        cursor = self._cursor()
+        info: dict[str, dict[str, Any]] = {}
+        for schema, name, rows in cursor.execute(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+            "WHERE database_name = current_database()"
+        ).fetchall():
+            info[_qualified(schema, name)] = {"kind": "table", "columns": [], "rows": int(rows)}
+        for schema, name in cursor.execute(
+            "SELECT schema_name, view_name FROM duckdb_views() "
+            "WHERE database_name = current_database() AND NOT internal"
+        ).fetchall():
+            info[_qualified(schema, name)] = {"kind": "view", "columns": [], "rows": None}
+        for schema, name, column, kind in cursor.execute(
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database() ORDER BY table_schema, table_name, ordinal_position"
+        ).fetchall():
+            entry = info.get(_qualified(schema, name))
+            if entry is not None:
+                entry["columns"].append({"name": column, "type": kind})
+        return info
+
+    def attach_lake(self, tables: list[LakeTable]) -> None:
+        cursor = self._cursor()
+        for table in tables:
+            if table.exists():
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.zone}"')
+                cursor.execute(lake_view_sql(table))
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         result = self._cursor().execute(sql)

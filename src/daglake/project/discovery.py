@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from daglake.config import CONFIG_FILE, ProjectConfig, load_config, task_setting_line
+from daglake.config import CONFIG_FILE, ProjectConfig, TaskSettings, load_config, task_setting_line
 from daglake.errors import Problem
 from daglake.project.model import Project, Read, Task, default_output
 from daglake.sql.cache import AnalysisCache, content_key
@@ -37,20 +37,29 @@ def load_project(
     project = Project(root=root, config=config, problems=problems, cache=cache)
     for relative in sql_files(root, config):
         _add_task(project, relative)
+    for relative in project_files(root, config, ".py"):
+        _add_python_tasks(project, relative)
     _declared_dependencies(project, deps_file or config.dependencies_file)
     for name, settings in config.tasks.items():
         task = project.task_for(name)
         if task is not None:
             task.settings = settings
             task.tags.extend(settings.tags)
+            if settings.zone and task.kind != "python":
+                _make_lake_task(project, task, settings.zone, settings.partition_by)
     if write_cache:
         cache.save()
     return project
 
 
 def sql_files(root: Path, config: ProjectConfig) -> list[str]:
-    """Relative POSIX paths of the project's SQL task files, sorted, skipping hidden and
-    excluded folders, the lake, and check folders (their SQL files are checks, not tasks)."""
+    """Relative POSIX paths of the project's SQL task files, sorted."""
+    return project_files(root, config, ".sql")
+
+
+def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
+    """Files ending in ``suffix``, sorted, skipping hidden and excluded folders, the lake, and
+    check folders (their SQL files are checks, not tasks)."""
     found: list[str] = []
     patterns = [p.rstrip("/") for p in config.exclude]
     skipped = SKIPPED_DIRS | {config.lake_root.strip("/")} | set(config.check_folders)
@@ -70,7 +79,7 @@ def sql_files(root: Path, config: ProjectConfig) -> list[str]:
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in skipped and relative not in skipped:
                         walk(Path(entry.path), relative + "/")
-                elif entry.name.endswith(".sql") and entry.is_file():
+                elif entry.name.endswith(suffix) and entry.is_file():
                     found.append(relative)
 
     walk(root, "")
@@ -119,6 +128,11 @@ def _add_task(project: Project, relative: str) -> None:
         text=text,
         parsed=parsed,
     )
+    _register(project, task)
+
+
+def _register(project: Project, task: Task, line: int | None = None) -> None:
+    """Add a task; a table that another task already writes is a problem at both places."""
     for table in task.outputs:
         owner = project.producers.get(table)
         if owner is None:
@@ -127,15 +141,60 @@ def _add_task(project: Project, relative: str) -> None:
         other = project.tasks[owner]
         project.problems.append(
             Problem(
-                relative,
-                analysis.output_lines.get(table, 0),
+                task.path,
+                task.analysis.output_lines.get(table, 0) if line is None else line,
                 f"table {table} is written by two tasks: also by "
                 f"{other.path}:{other.analysis.output_lines.get(table, 0)}",
             )
         )
         if task.name == table:
-            task.name = relative
+            task.name = f"{task.path}:{task.name}"
     project.tasks[task.name] = task
+
+
+def _make_lake_task(project: Project, task: Task, zone: str, partition_by: list[str]) -> None:
+    """A SQL task whose result lives in the lake: one query, its table named ``zone.x``."""
+    line = task.analysis.statements[0][0] if task.analysis.statements else 1
+    if len(task.analysis.statements) != 1 or not task.analysis.has_bare_query:
+        project.problems.append(
+            Problem(task.path, line, f"a task in lake zone {zone} must hold exactly one query (SELECT/WITH)")
+        )
+        return
+    if task.outputs[0].split(".")[0] != zone:
+        project.problems.append(
+            Problem(task.path, line, f"its table {task.outputs[0]} must be in dataset {zone} (its lake zone): put the file in a folder named {zone}")
+        )
+        return
+    task.zone, task.partition_by = zone, list(partition_by)
+
+
+def _add_python_tasks(project: Project, relative: str) -> None:
+    from daglake.pytasks import discover
+    from daglake.sql.analysis import SqlAnalysis
+
+    for found in discover(project.root, relative, project.problems):
+        spec = found.spec
+        analysis = SqlAnalysis(
+            outputs=list(spec.outputs),
+            output_lines={o: found.line for o in spec.outputs},
+            reads={t: (line, 0) for t, line in found.reads.items()},
+        )
+        task = Task(
+            name=spec.outputs[0],
+            path=relative,
+            kind="python",
+            outputs=list(spec.outputs),
+            reads=[Read(t, line, 0) for t, line in found.reads.items()],
+            analysis=analysis,
+            cache_key="",
+            text="",
+            tags=list(spec.tags),
+            function=found.function,
+            zone=spec.zone,
+            partition_by=list(spec.partition_by),
+        )
+        task.settings = TaskSettings(retries=spec.retries, retry_delay=spec.retry_delay)
+        _register(project, task, found.line)
 
 
 def _declared_dependencies(project: Project, deps_file: str | None) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daglake.config import ProjectConfig, TaskSettings
 from daglake.errors import Problem
@@ -45,6 +46,9 @@ class Task:
     declared: set[str] = field(default_factory=set)  # explicit upstream task names
     parsed: ParsedFile | None = None  # kept from discovery so translation needs no re-parse
     settings: TaskSettings | None = None  # its [tasks."..."] entry in daglake.toml
+    function: Callable[..., Any] | None = None  # a Python task's function
+    zone: str | None = None  # a lake zone: outputs are Parquet in lake/<zone>/<table>
+    partition_by: list[str] = field(default_factory=list)
 
     @property
     def is_seed(self) -> bool:

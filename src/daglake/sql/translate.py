@@ -24,15 +24,18 @@ def translate(parsed: ParsedFile, source: str, target: str, default_output: str)
 
 
 def translate_with_warnings(
-    parsed: ParsedFile, source: str, target: str, default_output: str
+    parsed: ParsedFile, source: str, target: str, default_output: str, *, query_only: bool = False
 ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """Statements as :func:`translate` gives them, and ``(line, message)`` for each thing the
-    target cannot do as the source does (sqlglot's own warnings are caught, not printed)."""
+    target cannot do as the source does (sqlglot's own warnings are caught, not printed).
+
+    ``query_only`` leaves a bare query unwrapped, for results the engine writes elsewhere (the
+    lake) instead of into ``default_output``."""
     statements: list[tuple[int, str]] = []
     warnings: list[tuple[int, str]] = []
     for statement in parsed.statements:
         with _sqlglot_warnings() as caught:
-            sql, messages = _statement_sql(statement, source, target, default_output)
+            sql, messages = _statement_sql(statement, source, target, default_output, query_only)
         statements.append((statement.line, sql))
         warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
     return statements, warnings
@@ -69,10 +72,10 @@ def _sqlglot_warnings() -> Iterator[list[str]]:
 
 
 def _statement_sql(
-    statement: Statement, source: str, target: str, default_output: str
+    statement: Statement, source: str, target: str, default_output: str, query_only: bool = False
 ) -> tuple[str, list[str]]:
     expression = statement.expression.copy()
-    if statement.kind == "query":
+    if statement.kind == "query" and not query_only:
         expression = exp.Create(
             this=exp.to_table(default_output),
             kind="TABLE",

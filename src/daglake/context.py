@@ -1,0 +1,89 @@
+"""What a Python task receives: the engine handle, the run's date and id, lake paths, a logger,
+and ways to read tables and write outputs that daglake publishes atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daglake.lake.tables import ZONES
+
+
+@dataclass(frozen=True)
+class LakePaths:
+    """Folders of the lake's zones; ``lake.zone("landing") / "chat"`` and so on."""
+
+    root: Path
+
+    def zone(self, name: str) -> Path:
+        if name not in (*ZONES, "_catalog"):
+            raise ValueError(f"unknown lake zone {name!r} (zones: {', '.join(ZONES)})")
+        return self.root / name
+
+    @property
+    def landing(self) -> Path:
+        return self.zone("landing")
+
+    @property
+    def quarantine(self) -> Path:
+        return self.zone("quarantine")
+
+
+@dataclass
+class TaskContext:
+    """Passed as the only argument to a ``@daglake.task`` function."""
+
+    task: str
+    outputs: list[str]
+    run_id: str
+    logical_date: dt.date
+    project_root: Path
+    lake: LakePaths
+    con: Any  # the engine's native handle: a DuckDB connection inside the task's transaction
+    log: logging.Logger
+    _write: Callable[[str, Any, list[str] | None, str], int | None] = field(repr=False)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ds(self) -> str:
+        """The logical date as ``YYYY-MM-DD``."""
+        return self.logical_date.isoformat()
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        """Run SQL in the engine's dialect on this task's connection and return a relation."""
+        if params is None:
+            return self.con.sql(query)
+        return self.con.execute(query, params)
+
+    def table(self, name: str) -> Any:
+        """A table or lake table as a lazy relation (``ctx.table("raw.orders").df()``)."""
+        quoted = ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+        return self.con.sql(f"SELECT * FROM {quoted}")
+
+    def write(
+        self,
+        table: str,
+        data: Any,
+        *,
+        partition_by: list[str] | None = None,
+        mode: str = "overwrite_partitions",
+    ) -> int | None:
+        """Materialize ``data`` (Arrow, pandas, polars, a DuckDB relation or a SQL string) into
+        one of this task's outputs; lake tables are published when the task succeeds.
+
+        ``mode``: ``replace`` the whole table, or ``overwrite_partitions`` (the default) to
+        replace only the partitions present in ``data``.
+        """
+        if table not in self.outputs:
+            raise ValueError(f"{table} is not an output of task {self.task} (outputs: {', '.join(self.outputs)})")
+        if mode not in ("replace", "overwrite_partitions"):
+            raise ValueError("mode must be 'replace' or 'overwrite_partitions'")
+        return self._write(table, data, partition_by, mode)
+
+    def metric(self, name: str, value: Any) -> None:
+        """Record a number about this attempt (e.g. records quarantined); stored with the run."""
+        self.metrics[name] = value

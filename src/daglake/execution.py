@@ -1,0 +1,195 @@
+"""Running one task on an engine: its kind, its attempts and retries, its log, its errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daglake.config import retry_policy
+from daglake.context import LakePaths, TaskContext
+from daglake.engines.base import Engine, Output, SqlStatement
+from daglake.errors import TaskError
+from daglake.events import FAILED, SUCCESS, Attempt
+from daglake.lake.tables import lake_table
+from daglake.logs import TaskLog, log_path
+from daglake.project import Project, Task
+
+INJECT_FAILURES_ENV = "DAGLAKE_INJECT_FAILURES"  # test hook: "task=N,..." fails N attempts
+
+
+@dataclass
+class Done:
+    rows: int | None
+    attempts: list[Attempt]
+    skipped: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class Failed(Exception):
+    """A task's last attempt failed; carries every attempt for the run record."""
+
+    def __init__(self, cause: BaseException, attempts: list[Attempt]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.attempts = attempts
+
+
+@dataclass
+class TaskExecutor:
+    """Called by the scheduler with a task name, on a worker thread."""
+
+    engine: Engine
+    project: Project
+    run_id: str
+    logical_date: dt.date
+    statements: dict[str, list[SqlStatement]]
+    existing: set[str]
+    full_refresh: bool
+    previous_attempts: dict[str, int]
+    faults: _Faults = field(default_factory=lambda: _Faults(os.environ.get(INJECT_FAILURES_ENV, "")))
+
+    def __call__(self, name: str) -> Done:
+        task = self.project.tasks[name]
+        if task.is_seed and not self.full_refresh and all(o in self.existing for o in task.outputs):
+            return Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
+        policy = retry_policy(self.project.config, task.settings)
+        first = self.previous_attempts.get(name, 0) + 1
+        last = first + policy.retries
+        attempts: list[Attempt] = []
+        for number in range(first, last + 1):
+            attempt = Attempt(number=number, started_at=time.time())
+            attempts.append(attempt)
+            path = log_path(self.project.root, self.run_id, task.name, number)
+            attempt.log_path = str(path.relative_to(self.project.root))
+            log = TaskLog(path, f"task {task.name} ({task.path}), run {self.run_id}, attempt {number}")
+            metrics: dict[str, Any] = {}
+            try:
+                self.faults.check(task.name)
+                rows = self._attempt(task, log, metrics)
+            except Exception as exc:
+                attempt.state = FAILED
+                attempt.duration = time.time() - attempt.started_at
+                attempt.error, attempt.location = describe_error(exc, task)
+                log.close(f"failed after {attempt.duration:.3f} s: {attempt.location}: {attempt.error}")
+                if number == last:
+                    raise Failed(exc, attempts) from exc
+                time.sleep(policy.wait(number - first + 1, random.random()))
+                continue
+            attempt.state, attempt.rows = SUCCESS, rows
+            attempt.duration = time.time() - attempt.started_at
+            written = "" if rows is None else f", {rows} rows"
+            log.close(f"succeeded in {attempt.duration:.3f} s{written}")
+            return Done(rows, attempts, metrics=metrics)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _attempt(self, task: Task, log: TaskLog, metrics: dict[str, Any]) -> int | None:
+        outputs = [self.output(task, table) for table in task.outputs]
+        if task.kind == "python":
+            assert task.function is not None
+            return self.engine.run_python(
+                task.function,
+                lambda handle, write: self._context(task, handle, write, log, metrics),
+                outputs,
+                task.path,
+            )
+        statements = self.statements[task.name]
+        if task.zone is not None:
+            return self.engine.run_query_into(statements[0], outputs[0], task.path, log)
+        return self.engine.run_statements(statements, task.path, log)
+
+    def output(self, task: Task, table: str) -> Output:
+        if task.zone is None:
+            return Output(table)
+        return Output(table, lake_table(self.lake_root, table), tuple(task.partition_by))
+
+    @property
+    def lake_root(self) -> Path:
+        return self.project.root / self.project.config.lake_root
+
+    def _context(
+        self, task: Task, handle: Any, write: Any, log: TaskLog, metrics: dict[str, Any]
+    ) -> TaskContext:
+        logger = logging.Logger(f"daglake.task.{task.name}")  # not registered: one per attempt
+        logger.addHandler(_TaskLogHandler(log))
+        logger.setLevel(logging.INFO)
+        return TaskContext(
+            task=task.name,
+            outputs=list(task.outputs),
+            run_id=self.run_id,
+            logical_date=self.logical_date,
+            project_root=self.project.root,
+            lake=LakePaths(self.lake_root),
+            con=handle,
+            log=logger,
+            _write=write,
+            metrics=metrics,
+        )
+
+
+class _TaskLogHandler(logging.Handler):
+    def __init__(self, log: TaskLog) -> None:
+        super().__init__()
+        self.log = log
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log(self.format(record))
+
+
+class _Faults:
+    """``DAGLAKE_INJECT_FAILURES="tmp.a=2"`` fails the first two attempts of tmp.a (tests only)."""
+
+    def __init__(self, spec: str) -> None:
+        self._left: dict[str, int] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, count = item.partition("=")
+            self._left[name.strip()] = int(count or 1)
+        self._lock = threading.Lock()
+
+    def check(self, task: str) -> None:
+        if not self._left:
+            return
+        with self._lock:
+            left = self._left.get(task, 0)
+            if left <= 0:
+                return
+            self._left[task] = left - 1
+        raise TaskError(f"injected failure ({INJECT_FAILURES_ENV})")
+
+
+def describe_error(error: BaseException, task: Task) -> tuple[str, str]:
+    if isinstance(error, TaskError):
+        return error.message, _closer_location(task, error.message, error.location or task.path)
+    return f"{type(error).__name__}: {error}", task.path
+
+
+_QUOTED_NAME = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
+
+
+def _closer_location(task: Task, message: str, location: str) -> str:
+    """Point at the line that names what the engine complains about, not the statement start.
+
+    The engine reports positions in translated SQL; the name it quotes is in the user's file.
+    """
+    path, _, start = location.rpartition(":")
+    found = _QUOTED_NAME.search(message)
+    if task.kind == "python" or not found or not start.isdigit() or path != task.path:
+        return location
+    name = (found.group(1) or found.group(2)).split(".")[-1]
+    starts = sorted(line for line, _ in task.analysis.statements)
+    first = int(start)
+    end = next((line for line in starts if line > first), None)
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.IGNORECASE)
+    lines = task.text.splitlines()
+    for number in range(first, (end or len(lines) + 1)):
+        if number - 1 < len(lines) and word.search(lines[number - 1].split("--")[0]):
+            return f"{path}:{number}"
+    return location

@@ -1,0 +1,126 @@
+"""``lake/_catalog/catalog.json``: every table, its zone, schema, partitions, files, row counts,
+producing task, last run and upstream tables — rewritten atomically after each run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from daglake.lake.tables import ZONES, LakeTable, files, partitions, quote_literal
+from daglake.sql.cache import atomic_write_text
+
+if TYPE_CHECKING:
+    from daglake.project import Project
+
+CATALOG = Path("_catalog") / "catalog.json"
+FORMAT = 1
+
+
+def catalog_path(lake_root: Path) -> Path:
+    return lake_root / CATALOG
+
+
+def read_catalog(lake_root: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(catalog_path(lake_root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"format": FORMAT, "tables": {}}
+    return data if isinstance(data, dict) and "tables" in data else {"format": FORMAT, "tables": {}}
+
+
+def lake_tables(lake_root: Path) -> list[LakeTable]:
+    """Tables on disk: each is a symlink ``zone/name`` to its current version."""
+    found: list[LakeTable] = []
+    for zone in ZONES:
+        folder = lake_root / zone
+        if folder.is_dir():
+            found.extend(
+                LakeTable(lake_root, zone, p.name)
+                for p in sorted(folder.iterdir())
+                if p.is_symlink() and not p.name.startswith(".")
+            )
+    return found
+
+
+def describe_lake_table(table: LakeTable, lake_root: Path) -> dict[str, Any]:
+    """Schema, partitions, files and row counts, read from the Parquet footers only."""
+    parquet = files(table)
+    entry: dict[str, Any] = {
+        "name": table.qualified,
+        "zone": table.zone,
+        "storage": "lake",
+        "path": str(table.path.relative_to(lake_root.parent)),
+        "partitions": partitions(table),
+        "files": [],
+        "rows": 0,
+        "schema": [],
+    }
+    if not parquet:
+        return entry
+    current = table.current_version()
+    assert current is not None
+    with duckdb.connect() as con:
+        listing = "[" + ", ".join(quote_literal(str(p)) for p in parquet) + "]"
+        counts = dict(
+            con.execute(f"SELECT file_name, num_rows FROM parquet_file_metadata({listing})").fetchall()
+        )
+        schema = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(table.glob)}, hive_partitioning = true, union_by_name = true)"
+        ).fetchall()
+    entry["schema"] = [{"name": row[0], "type": row[1]} for row in schema]
+    for path in parquet:
+        rows = int(counts.get(str(path), 0))
+        entry["files"].append(
+            {"path": str(path.relative_to(current)), "bytes": path.stat().st_size, "rows": rows}
+        )
+        entry["rows"] += rows
+    return entry
+
+
+def write_catalog(lake_root: Path, tables: dict[str, dict[str, Any]]) -> Path:
+    payload = {"format": FORMAT, "updated_at": time.time(), "tables": dict(sorted(tables.items()))}
+    path = catalog_path(lake_root)
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+    return path
+
+
+def update_catalog(
+    project: Project, warehouse: dict[str, dict[str, Any]], run_id: str, succeeded: set[str]
+) -> Path:
+    """Rewrite the catalog from what exists now: lake tables on disk, warehouse tables that
+    tasks produce; ``last_run`` moves to ``run_id`` for tables whose task succeeded."""
+    lake_root = project.root / project.config.lake_root
+    previous = read_catalog(lake_root)["tables"]
+    tables: dict[str, dict[str, Any]] = {}
+
+    def lineage(name: str) -> dict[str, Any]:
+        producer = project.producers.get(name)
+        task = project.tasks.get(producer) if producer else None
+        before = previous.get(name, {})
+        return {
+            "task": task.name if task else None,
+            "task_path": task.path if task else None,
+            "upstream": sorted({r.table for r in task.reads}) if task else [],
+            "last_run": run_id if task and task.name in succeeded else before.get("last_run"),
+        }
+
+    for table in lake_tables(lake_root):
+        tables[table.qualified] = describe_lake_table(table, lake_root) | lineage(table.qualified)
+    for name, info in warehouse.items():
+        if name in tables or name not in project.producers:
+            continue
+        tables[name] = {
+            "name": name,
+            "zone": "warehouse",
+            "storage": info["kind"],
+            "path": project.config.engine_path,
+            "partitions": [],
+            "files": [],
+            "rows": info["rows"],
+            "schema": info["columns"],
+        } | lineage(name)
+    return write_catalog(lake_root, tables)

@@ -1,0 +1,163 @@
+"""Lake tables: Hive-partitioned Parquet published atomically by swapping a symlink.
+
+A table ``curated.x`` lives in ``lake/curated/x``, a symlink to an immutable version folder
+``lake/curated/.x.v<id>``. A write builds a whole new version beside it — new partitions
+written by DuckDB, untouched partitions hard-linked from the current version — and then
+replaces the symlink with one ``rename``: every reader, inside or outside daglake, sees the
+old version or the new one, never a mix or a half-written partition, even after ``kill -9``.
+Leftovers of an interrupted write are removed by the next write.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+ZONES = ("landing", "raw", "staging", "curated", "quarantine")
+EMPTY_PARTITION = "__daglake_empty__"
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    root: Path  # the lake root
+    zone: str
+    name: str
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.zone}.{self.name}"
+
+    @property
+    def path(self) -> Path:
+        """The stable path readers use (a symlink to the current version)."""
+        return self.root / self.zone / self.name
+
+    @property
+    def glob(self) -> str:
+        return str(self.path.absolute() / "**" / "*.parquet")
+
+    def exists(self) -> bool:
+        return self.path.is_symlink() and self.path.resolve().is_dir()
+
+    def current_version(self) -> Path | None:
+        return self.path.resolve() if self.exists() else None
+
+
+def lake_table(root: Path, qualified: str) -> LakeTable:
+    zone, _, name = qualified.partition(".")
+    if zone not in ZONES or not name:
+        raise ValueError(f"{qualified!r} is not a lake table (zone.table with zone in {ZONES})")
+    return LakeTable(root, zone, name)
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def new_version(table: LakeTable) -> Path:
+    """An empty, unpublished version folder for the next write (leftovers removed first)."""
+    table.path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(table)
+    version = table.path.parent / f".{table.name}.v{secrets.token_hex(6)}"
+    version.mkdir()
+    return version
+
+
+def carry_over(table: LakeTable, version: Path) -> list[str]:
+    """Hard-link the current partitions that ``version`` does not rewrite into it.
+
+    Returns the carried partition folders; the written ones replace their old contents.
+    """
+    current = table.current_version()
+    if current is None:
+        return []
+    written = {p.name for p in version.iterdir() if p.is_dir()}
+    carried = []
+    for partition in sorted(current.iterdir()):
+        if partition.is_dir() and partition.name not in written and EMPTY_PARTITION not in partition.name:
+            _link_tree(partition, version / partition.name)
+            carried.append(partition.name)
+    return carried
+
+
+def empty_partition_folder(version: Path, partition_by: list[str]) -> Path | None:
+    """Where an empty partitioned table keeps one file (so readers know its columns), or
+    None when the version holds data."""
+    if any(version.rglob("*.parquet")):
+        return None
+    folder = version / "/".join(f"{c}={EMPTY_PARTITION}" for c in partition_by)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def publish(table: LakeTable, version: Path) -> None:
+    """Make ``version`` the table's content in one atomic rename, then drop the old one."""
+    previous = table.current_version()
+    link = table.path.parent / f".{table.name}.link-{secrets.token_hex(4)}"
+    os.symlink(version.name, link)
+    if table.path.exists() and not table.path.is_symlink():
+        raise FileExistsError(f"{table.path} exists and is not a daglake table; move it away")
+    os.replace(link, table.path)
+    _fsync_dir(table.path.parent)
+    if previous is not None and previous != version.resolve():
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def discard(version: Path) -> None:
+    shutil.rmtree(version, ignore_errors=True)
+
+
+def files(table: LakeTable) -> list[Path]:
+    current = table.current_version()
+    return sorted(current.rglob("*.parquet")) if current else []
+
+
+def partitions(table: LakeTable) -> list[str]:
+    """Partition folders relative to the table, e.g. ``city_code=BCN``."""
+    current = table.current_version()
+    if current is None:
+        return []
+    found = {
+        str(path.parent.relative_to(current))
+        for path in current.rglob("*.parquet")
+        if path.parent != current and EMPTY_PARTITION not in str(path.parent)
+    }
+    return sorted(found)
+
+
+def _remove_leftovers(table: LakeTable) -> None:
+    """Versions and staging folders of interrupted writes: anything but the current version."""
+    current = table.current_version()
+    for path in table.path.parent.glob(f".{table.name}.*"):
+        if path.is_symlink():
+            path.unlink(missing_ok=True)
+        elif path.is_dir() and (current is None or path.resolve() != current):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    for path in source.rglob("*"):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, destination)
+            except OSError:  # another file system or no hard links: copy instead
+                shutil.copy2(path, destination)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

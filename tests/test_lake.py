@@ -1,0 +1,157 @@
+"""Lake tables: Parquet with Hive partitions, atomic publication, partition overwrite, catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from daglake.runner import RunOptions, run
+from tests.conftest import ProjectFactory
+
+TASKS = '''
+import os
+import daglake
+
+
+@daglake.task("sales", zone="curated", partition_by=["city"])
+def sales(ctx):
+    cities = os.environ.get("CITIES", "BCN,MAD").split(",")
+    tag = os.environ.get("TAG", "v1")
+    values = ", ".join(f"('{c}', {i}, '{tag}')" for c in cities for i in range(3))
+    ctx.write("curated.sales", f"SELECT * FROM (VALUES {values}) AS t(city, n, tag)",
+              mode=os.environ.get("MODE", "overwrite_partitions"))
+    if os.environ.get("FAIL_AFTER_WRITE"):
+        raise RuntimeError("failed after writing")
+'''
+
+
+@pytest.fixture
+def lake_project(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("CITIES", "TAG", "MODE", "FAIL_AFTER_WRITE"):
+        monkeypatch.delenv(name, raising=False)
+    return make_project(
+        {
+            "tasks.py": TASKS,
+            "res/final/by_city.sql": "SELECT city, COUNT(*) AS n, MIN(tag) AS tag FROM curated.sales GROUP BY 1",
+        }
+    )
+
+
+def lake_rows(root: Path) -> list[tuple[object, ...]]:
+    glob = root / "lake" / "curated" / "sales" / "**" / "*.parquet"
+    with duckdb.connect() as con:
+        return con.execute(
+            f"SELECT city, count(*), min(tag) FROM read_parquet('{glob}', hive_partitioning = true) "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+
+
+def warehouse(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / ".daglake" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_lake_table_is_partitioned_parquet_readable_by_name(lake_project: Path) -> None:
+    summary = run(lake_project)
+    assert summary.state == "success", {n: t.error for n, t in summary.tasks.items()}
+    table = lake_project / "lake" / "curated" / "sales"
+    assert table.is_symlink()
+    assert sorted(p.name for p in table.iterdir()) == ["city=BCN", "city=MAD"]
+    assert lake_rows(lake_project) == [("BCN", 3, "v1"), ("MAD", 3, "v1")]
+    assert warehouse(lake_project, "SELECT * FROM final.by_city ORDER BY city") == [("BCN", 3, "v1"), ("MAD", 3, "v1")]
+    assert summary.tasks["curated.sales"].rows is None  # written through ctx.write
+
+
+def test_overwriting_partitions_leaves_the_others_alone(lake_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(lake_project)
+    monkeypatch.setenv("CITIES", "MAD,VLC")
+    monkeypatch.setenv("TAG", "v2")
+    assert run(lake_project).state == "success"
+    assert lake_rows(lake_project) == [("BCN", 3, "v1"), ("MAD", 3, "v2"), ("VLC", 3, "v2")]
+    versions = [p.name for p in (lake_project / "lake" / "curated").iterdir() if p.name.startswith(".")]
+    assert len(versions) == 1  # the old version is gone, nothing half-written is left
+
+
+def test_replace_mode_rewrites_the_whole_table(lake_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(lake_project)
+    monkeypatch.setenv("CITIES", "VLC")
+    monkeypatch.setenv("MODE", "replace")
+    run(lake_project)
+    assert lake_rows(lake_project) == [("VLC", 3, "v1")]
+
+
+def test_a_task_failing_after_writing_publishes_nothing(lake_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(lake_project)
+    before = os.readlink(lake_project / "lake" / "curated" / "sales")
+    monkeypatch.setenv("CITIES", "BCN")
+    monkeypatch.setenv("TAG", "v2")
+    monkeypatch.setenv("FAIL_AFTER_WRITE", "1")
+    summary = run(lake_project)
+    assert summary.tasks["curated.sales"].state == "failed"
+    assert summary.tasks["final.by_city"].state == "upstream_failed"
+    assert os.readlink(lake_project / "lake" / "curated" / "sales") == before
+    assert lake_rows(lake_project) == [("BCN", 3, "v1"), ("MAD", 3, "v1")]
+    hidden = [p.name for p in (lake_project / "lake" / "curated").iterdir() if p.name.startswith(".")]
+    assert hidden == [before]
+
+
+def test_a_sql_task_can_write_to_the_lake(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "daglake.toml": '[tasks."res/staging/events.sql"]\nzone = "staging"\npartition_by = ["day"]\n',
+            "res/staging/events.sql": "SELECT DATE_ADD(DATE '2024-01-01', INTERVAL MOD(x, 2) DAY) AS day, x FROM UNNEST(GENERATE_ARRAY(1, 10)) AS x",
+            "res/final/count.sql": "SELECT COUNT(*) AS n FROM staging.events",
+        }
+    )
+    summary = run(root)
+    assert summary.state == "success", {n: t.error for n, t in summary.tasks.items()}
+    assert summary.tasks["staging.events"].rows == 10
+    assert sorted(p.name for p in (root / "lake" / "staging" / "events").iterdir()) == [
+        "day=2024-01-01",
+        "day=2024-01-02",
+    ]
+    assert warehouse(root, "SELECT n FROM final.count") == [(10,)]
+
+
+def test_an_empty_partitioned_result_is_an_empty_table(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "tasks.py": '''
+import daglake
+
+
+@daglake.task("staging.none", zone="staging", partition_by=["k"])
+def none(ctx):
+    return ctx.sql("SELECT 1 AS k, 'x' AS v WHERE false")
+''',
+            "res/final/n.sql": "SELECT COUNT(*) AS n FROM staging.none",
+        }
+    )
+    assert run(root).state == "success"
+    assert warehouse(root, "SELECT n FROM final.n") == [(0,)]
+
+
+def test_the_catalog_describes_every_table(lake_project: Path) -> None:
+    summary = run(lake_project, RunOptions(logical_date="2024-02-01"))
+    catalog = json.loads((lake_project / "lake" / "_catalog" / "catalog.json").read_text())
+    sales = catalog["tables"]["curated.sales"]
+    assert sales["zone"] == "curated"
+    assert sales["storage"] == "lake"
+    assert sales["path"] == "lake/curated/sales"
+    assert sales["partitions"] == ["city=BCN", "city=MAD"]
+    assert sales["rows"] == 6
+    assert sum(f["rows"] for f in sales["files"]) == 6
+    assert all(f["path"].startswith("city=") and f["bytes"] > 0 for f in sales["files"])
+    assert {c["name"] for c in sales["schema"]} == {"city", "n", "tag"}
+    assert sales["task"] == "curated.sales"
+    assert sales["task_path"] == "tasks.py"
+    assert sales["last_run"] == summary.run_id
+    report = catalog["tables"]["final.by_city"]
+    assert report["zone"] == "warehouse"
+    assert report["rows"] == 2
+    assert report["upstream"] == ["curated.sales"]
+    assert [c["name"] for c in report["schema"]] == ["city", "n", "tag"]

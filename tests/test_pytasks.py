@@ -1,0 +1,170 @@
+"""Python tasks beside SQL tasks: discovery, inference, materialization, atomicity, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from daglake.errors import ValidationError
+from daglake.project import load_project
+from daglake.runner import RunOptions, run
+from tests.conftest import ProjectFactory
+
+SEED = """
+    CREATE OR REPLACE TABLE `raw.items` (id INT64, name STRING, price FLOAT64) AS
+    SELECT 1, 'shoe', 10.0 UNION ALL SELECT 2, 'hat', 4.0 UNION ALL SELECT 3, 'sock', 1.5;
+"""
+
+TASKS = '''
+import daglake
+import pyarrow as pa
+
+
+@daglake.task("staging.prices", inputs=["raw.items"])
+def prices(ctx):
+    """Returns Arrow; reads through the DuckDB handle."""
+    rows = ctx.con.execute("SELECT id, price FROM raw.items ORDER BY id").fetchall()
+    ctx.log.info("read %d items", len(rows))
+    return pa.table({"id": [r[0] for r in rows], "doubled": [r[1] * 2 for r in rows]})
+
+
+@daglake.task("staging.expensive")
+def expensive(ctx):
+    """Inputs inferred from the literal SQL; returns a DuckDB relation."""
+    return ctx.sql("SELECT id FROM staging.prices WHERE doubled > 5")
+
+
+@daglake.task("staging.as_pandas")
+def as_pandas(ctx):
+    frame = ctx.table("staging.expensive").df()
+    frame["day"] = ctx.ds
+    return frame
+
+
+@daglake.task("staging.as_polars")
+def as_polars(ctx):
+    import polars as pl
+
+    return pl.DataFrame({"run": [ctx.run_id], "n": [len(ctx.table("raw.items").fetchall())]})
+
+
+@daglake.task(["staging.a", "staging.b"])
+def two_outputs(ctx):
+    ctx.write("staging.a", "SELECT 1 AS x")
+    ctx.write("staging.b", ctx.sql("SELECT 2 AS x"))
+'''
+
+
+def query(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / ".daglake" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_python_and_sql_tasks_depend_on_each_other(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "db_init/items.sql": SEED,
+            "pipeline/tasks.py": TASKS,
+            "res/final/report.sql": "SELECT e.id, p.doubled FROM staging.expensive e JOIN staging.prices p USING (id)",
+        }
+    )
+    project = load_project(root)
+    assert project.problems == []
+    deps = project.dependencies()
+    assert deps["staging.prices"] == {"raw.items"}
+    assert deps["staging.expensive"] == {"staging.prices"}
+    assert deps["staging.as_pandas"] == {"staging.expensive"}
+    assert deps["final.report"] == {"staging.expensive", "staging.prices"}
+    assert project.tasks["staging.prices"].kind == "python"
+
+    summary = run(root, RunOptions(logical_date="2024-05-01"))
+    assert summary.state == "success", {n: t.error for n, t in summary.tasks.items()}
+    assert summary.tasks["staging.prices"].rows == 3
+    assert query(root, "SELECT * FROM final.report ORDER BY id") == [(1, 20.0), (2, 8.0)]
+    assert query(root, "SELECT id, day FROM staging.as_pandas ORDER BY id") == [
+        (1, "2024-05-01"),
+        (2, "2024-05-01"),
+    ]
+    assert query(root, "SELECT run, n FROM staging.as_polars") == [(summary.run_id, 3)]
+    assert query(root, "SELECT x FROM staging.a UNION ALL SELECT x FROM staging.b ORDER BY 1") == [(1,), (2,)]
+    log = (root / summary.tasks["staging.prices"].attempts[0].log_path).read_text()  # type: ignore[operator]
+    assert "INFO read 3 items" in log
+
+
+def test_a_python_task_that_raises_changes_nothing(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "db_init/items.sql": SEED,
+            "tasks.py": '''
+import os
+import daglake
+
+
+@daglake.task(["staging.first", "staging.second"], inputs=["raw.items"])
+def both(ctx):
+    ctx.write("staging.first", "SELECT 'new' AS v")
+    if os.environ.get("BREAK_IT"):
+        raise RuntimeError("broke midway")
+    ctx.write("staging.second", "SELECT 'new' AS v")
+''',
+        }
+    )
+    assert run(root).state == "success"
+    with duckdb.connect(str(root / ".daglake" / "warehouse.duckdb")) as con:
+        con.execute("UPDATE staging.first SET v = 'old'")
+    import os
+
+    os.environ["BREAK_IT"] = "1"
+    try:
+        summary = run(root)
+    finally:
+        del os.environ["BREAK_IT"]
+    failed = summary.tasks["staging.first"]
+    assert failed.state == "failed"
+    assert failed.error == "RuntimeError: broke midway"
+    assert failed.location == "tasks.py:9"
+    assert query(root, "SELECT v FROM staging.first") == [("old",)]
+
+
+def test_import_errors_are_reported_with_their_line(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "a.py": "import daglake\n\nx = 1\nraise ValueError('bad config')\n",
+            "b.py": "import daglake\n\ndef broken(:\n    pass\n",
+            "c.py": "import daglake\n\n@daglake.task('curated.x', zone='staging')\ndef x(ctx):\n    pass\n",
+            "plain.py": "print('not a task file, never imported')\n",
+        }
+    )
+    project = load_project(root)
+    assert [str(p) for p in sorted(project.problems)] == [
+        "a.py:4: cannot import: ValueError: bad config",
+        "b.py:3:12: Python syntax error: invalid syntax",
+        "c.py:3: cannot import: TypeError: outputs of a task in zone 'staging' must be staging.<table>: curated.x",
+    ]
+    with pytest.raises(ValidationError):
+        run(root)
+
+
+def test_python_task_options_reach_the_run(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_project(
+        {
+            "tasks.py": '''
+import daglake
+
+
+@daglake.task("staging.flaky", retries=2, retry_delay=0, tags=["nightly"])
+def flaky(ctx):
+    ctx.metric("seen", 7)
+    return ctx.sql("SELECT 1 AS x")
+''',
+        }
+    )
+    monkeypatch.setenv("DAGLAKE_INJECT_FAILURES", "staging.flaky=2")
+    project = load_project(root)
+    assert project.tasks["staging.flaky"].tags == ["nightly"]
+    summary = run(root, RunOptions(select=["tag:nightly"]))
+    flaky = summary.tasks["staging.flaky"]
+    assert [a.state for a in flaky.attempts] == ["failed", "failed", "success"]
+    assert flaky.metrics == {"seen": 7}
