@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -179,6 +180,38 @@ def runs(
         typer.echo(json.dumps(data, indent=2))
     else:
         print_run(details)
+
+
+@app.command()
+@reports_errors
+def catalog(
+    table: Annotated[str | None, typer.Argument(help="Show this table in detail.")] = None,
+    project: ProjectOpt = ".",
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the data-lake catalog: tables, zones, rows, partitions, files, lineage."""
+    import json
+
+    from daglake.cli.history import print_catalog, print_catalog_table
+    from daglake.config import load_config
+    from daglake.errors import UsageError, ValidationError
+    from daglake.lake.catalog import read_catalog
+
+    root = Path(project)
+    problems: list[Any] = []
+    config = load_config(root, problems)
+    if problems:
+        raise ValidationError(problems)
+    tables = read_catalog(root / config.lake_root)["tables"]
+    if table is not None:
+        entry = tables.get(table.lower())
+        if entry is None:
+            raise UsageError(f"table {table} is not in the catalog (run the project first)")
+        typer.echo(json.dumps(entry, indent=2)) if json_output else print_catalog_table(entry)
+    elif json_output:
+        typer.echo(json.dumps(tables, indent=2))
+    else:
+        print_catalog(tables)
 
 
 @app.command()

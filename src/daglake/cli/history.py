@@ -1,8 +1,9 @@
-"""Tables for ``daglake runs``."""
+"""Tables for ``daglake runs`` and ``daglake catalog``."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -68,3 +69,44 @@ def print_run(details: RunDetails) -> None:
             escape(error),
         )
     console.print(table)
+
+
+def print_catalog(tables: dict[str, dict[str, Any]]) -> None:
+    console = make_console()
+    if not tables:
+        console.print("the catalog is empty (run the project first)")
+        return
+    table = Table(header_style="bold", show_edge=False)
+    for column in ("table", "zone", "rows", "partitions", "files", "task", "last run"):
+        table.add_column(column, justify="right" if column in ("rows", "partitions", "files") else "left")
+    for name, entry in tables.items():
+        table.add_row(
+            escape(name),
+            entry["zone"],
+            _rows(entry.get("rows")),
+            str(len(entry.get("partitions", []))),
+            str(len(entry.get("files", []))),
+            escape(entry.get("task_path") or ""),
+            entry.get("last_run") or "",
+        )
+    console.print(table)
+
+
+def print_catalog_table(entry: dict[str, Any]) -> None:
+    console = make_console()
+    console.print(
+        f"[bold]{escape(entry['name'])}[/] ({entry['zone']}, {entry['storage']}) at "
+        f"{escape(entry['path'])}: {_rows(entry.get('rows')) or '?'} rows"
+    )
+    console.print(
+        f"produced by {escape(entry.get('task_path') or 'no task')}, last run "
+        f"{entry.get('last_run') or 'never'}; upstream: {escape(', '.join(entry.get('upstream', [])) or 'none')}"
+    )
+    schema = Table("column", "type", header_style="bold", show_edge=False)
+    for column in entry.get("schema", []):
+        schema.add_row(escape(column["name"]), escape(column["type"]))
+    console.print(schema)
+    if entry.get("partitions"):
+        console.print("partitions: " + escape(", ".join(entry["partitions"])))
+    for file in entry.get("files", []):
+        console.print(f"  {escape(file['path'])}  {file['rows']:,} rows  {file['bytes']:,} bytes")
