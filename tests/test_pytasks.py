@@ -141,7 +141,8 @@ def test_import_errors_are_reported_with_their_line(make_project: ProjectFactory
     assert [str(p) for p in sorted(project.problems)] == [
         "a.py:4: cannot import: ValueError: bad config",
         "b.py:3:12: Python syntax error: invalid syntax",
-        "c.py:3: cannot import: TypeError: outputs of a task in zone 'staging' must be staging.<table>: curated.x",
+        "c.py:3: cannot import: TypeError: outputs of a task in zone 'staging' must be "
+        "staging.<table> (or quarantine.<table>): curated.x",
     ]
     with pytest.raises(ValidationError):
         run(root)

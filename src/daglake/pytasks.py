@@ -65,9 +65,12 @@ def task(
         raise TypeError("@daglake.task needs the table it produces, e.g. @daglake.task('staging.x')")
     if zone is not None:
         names = tuple(n if "." in n else f"{zone}.{n}" for n in names)
-        wrong = [n for n in names if n.split(".")[0] != zone]
+        wrong = [n for n in names if n.split(".")[0] not in (zone, "quarantine")]
         if wrong:
-            raise TypeError(f"outputs of a task in zone {zone!r} must be {zone}.<table>: {', '.join(wrong)}")
+            raise TypeError(
+                f"outputs of a task in zone {zone!r} must be {zone}.<table> (or quarantine.<table>): "
+                + ", ".join(wrong)
+            )
     spec = PythonTaskSpec(
         outputs=tuple(n.lower() for n in names),
         inputs=tuple(i.lower() for i in inputs),

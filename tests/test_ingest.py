@@ -1,0 +1,139 @@
+"""Ingestion: every record accepted or quarantined with its reason, nothing lost, no repeats."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from daglake.lake.landing import land, manifest
+from daglake.runner import RunOptions, run
+from tests.conftest import ProjectFactory
+
+PIPELINE = '''
+from pathlib import Path
+
+import daglake
+from daglake.lake import Rule, ingest_json, land_and_pending
+
+SCHEMA = {"orderId": "INT64", "fromId": "INT64", "courierId": "INT64", "customerId": "INT64",
+          "sent": "TIMESTAMP", "text": "STRING", "urgent": "BOOL"}
+
+
+@daglake.task(["raw.messages", "quarantine.messages"], zone="raw")
+def messages(ctx):
+    delivered = sorted((ctx.project_root / "input").glob("messages*"))
+    files = land_and_pending(ctx, "chat", delivered, table="raw.messages", quarantine="quarantine.messages")
+    ingest_json(
+        ctx, files, table="raw.messages", quarantine="quarantine.messages", schema=SCHEMA,
+        optional=["text"],
+        rules=[Rule("sender is neither the courier nor the customer", "from_id IN (courier_id, customer_id)")],
+    )
+'''
+
+GOOD = {"orderId": 1, "fromId": 10, "courierId": 10, "customerId": 20, "sent": "2019-08-19T08:01:47Z", "text": "hi", "urgent": False}
+
+
+def ndjson(records: list[object]) -> str:
+    return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n"
+
+
+@pytest.fixture
+def project(make_project: ProjectFactory) -> Path:
+    return make_project({"pipeline.py": PIPELINE})
+
+
+def lake(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect() as con:
+        base = root / "lake"
+        sql = sql.replace("RAW", f"read_parquet('{base}/raw/messages/**/*.parquet', hive_partitioning=true)")
+        sql = sql.replace("QUARANTINE", f"read_parquet('{base}/quarantine/messages/**/*.parquet', hive_partitioning=true)")
+        return con.execute(sql).fetchall()
+
+
+def test_each_bad_record_kind_lands_in_quarantine_with_its_reason(project: Path) -> None:
+    (project / "input").mkdir()
+    records: list[object] = [
+        GOOD,
+        "{not json",
+        {k: v for k, v in GOOD.items() if k != "orderId"},
+        GOOD | {"orderId": "abc"},
+        GOOD | {"sent": "yesterday"},
+        GOOD | {"fromId": 99},
+        "",
+        [1, 2],
+        GOOD | {"orderId": 2, "text": None},
+        GOOD | {"urgent": "yes"},
+    ]
+    (project / "input" / "messages-1.jsonl").write_text(ndjson(records))
+    summary = run(project, RunOptions(logical_date="2024-01-31"))
+    task = summary.tasks["raw.messages"]
+    assert summary.state == "success", task.error
+    assert task.metrics == {"input": 9, "accepted": 2, "quarantined": 7}
+    assert lake(project, "SELECT order_id, from_id, sent, text, urgent, source_position FROM RAW ORDER BY 1") == [
+        (1, 10, lake(project, "SELECT TIMESTAMPTZ '2019-08-19 08:01:47+00'")[0][0], "hi", False, 1),
+        (2, 10, lake(project, "SELECT TIMESTAMPTZ '2019-08-19 08:01:47+00'")[0][0], None, False, 9),
+    ]
+    assert lake(project, "SELECT source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        (2, "bad JSON"),
+        (3, "missing field orderId"),
+        (4, "field orderId: expected INT64, got varchar"),
+        (5, "field sent: not a valid TIMESTAMP: yesterday"),
+        (6, "sender is neither the courier nor the customer"),
+        (8, "not a JSON object"),
+        (10, "field urgent: expected BOOL, got varchar"),
+    ]
+    [(file, day, record)] = lake(project, "SELECT source_file, ingest_date::VARCHAR, record FROM QUARANTINE WHERE source_position = 2")
+    assert (file, day, record) == ("messages-1.jsonl", "2024-01-31", "{not json")
+
+
+def test_arrays_gzip_and_a_malformed_array(project: Path) -> None:
+    (project / "input").mkdir()
+    with gzip.open(project / "input" / "messages-a.json.gz", "wt") as handle:
+        json.dump([GOOD, GOOD | {"orderId": 2}], handle, indent=2)
+    with gzip.open(project / "input" / "messages-b.jsonl.gz", "wt") as handle:
+        handle.write(ndjson([GOOD | {"orderId": 3}]))
+    (project / "input" / "messages-c.json").write_text(
+        "[" + json.dumps(GOOD | {"orderId": 4}) + ",\n" + '{"orderId": 5, "broken": ' + "\n]"
+    )
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert summary.tasks["raw.messages"].metrics == {"input": 5, "accepted": 4, "quarantined": 1}
+    assert lake(project, "SELECT source_file, order_id FROM RAW ORDER BY 2") == [
+        ("messages-a.json.gz", 1),
+        ("messages-a.json.gz", 2),
+        ("messages-b.jsonl.gz", 3),
+        ("messages-c.json", 4),
+    ]
+    assert lake(project, "SELECT source_file, source_position, reason FROM QUARANTINE") == [
+        ("messages-c.json", 2, "bad JSON")
+    ]
+
+
+def test_a_file_delivered_again_is_not_ingested_twice(project: Path) -> None:
+    (project / "input").mkdir()
+    (project / "input" / "messages-1.jsonl").write_text(ndjson([GOOD]))
+    run(project, RunOptions(logical_date="2024-01-31"))
+    again = run(project, RunOptions(logical_date="2024-02-29"))
+    assert again.tasks["raw.messages"].metrics == {}  # nothing new to ingest
+    (project / "input" / "messages-1.jsonl").write_text(ndjson([GOOD | {"orderId": 7}]))  # new content
+    run(project, RunOptions(logical_date="2024-03-31"))
+    assert lake(project, "SELECT ingest_date::VARCHAR, order_id FROM RAW ORDER BY 1") == [
+        ("2024-01-31", 1),
+        ("2024-03-31", 7),
+    ]
+    landed = manifest(project / "lake", "chat")
+    assert [f.ingest_date for f in landed] == ["2024-01-31", "2024-03-31"]
+    assert all((project / "lake" / f.path).read_text() for f in landed)
+
+
+def test_files_landed_by_a_run_that_died_are_ingested_next_time(project: Path) -> None:
+    delivered = project / "incoming.jsonl"
+    delivered.write_text(ndjson([GOOD]))
+    land(project / "lake", "chat", [delivered], ingest_date="2024-01-01")  # then the process died
+    summary = run(project)
+    assert summary.tasks["raw.messages"].metrics["accepted"] == 1
+    assert lake(project, "SELECT source_file FROM RAW") == [("incoming.jsonl",)]
