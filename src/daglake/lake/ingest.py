@@ -256,6 +256,7 @@ def land_and_pending(
 
     lake_root = ctx.lake.root
     new, repeated = land(lake_root, source, delivered, ingest_date=ctx.logical_date, run_id=ctx.run_id)
+    ctx.log.info("landed %d new files", len(new))
     if repeated:
         ctx.log.info("%d delivered files were landed before (same checksum): skipped", len(repeated))
     done: set[str] = set()
