@@ -1,0 +1,130 @@
+"""Collect a project's checks from their three homes: ``daglake.toml``, a checks file beside a
+SQL task, and the ``.sql`` files of the check folders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from daglake.checks.declare import Origin, declare
+from daglake.checks.lines import Lines, read_toml, read_yaml, toml_lines
+from daglake.checks.spec import CheckSpec, split_table
+from daglake.checks.sqlfile import check_files, load_sql_check
+from daglake.config import CONFIG_FILE, ProjectConfig
+from daglake.errors import Problem
+
+BESIDE_SUFFIXES = (".checks.toml", ".checks.yml", ".checks.yaml")
+
+
+def load_checks(
+    root: Path, config: ProjectConfig, task_paths: Mapping[str, str]
+) -> tuple[list[CheckSpec], list[Problem]]:
+    """Every check declared in the project, and every mistake in the declarations.
+
+    ``task_paths`` maps each SQL task's relative path to its primary output table: a file
+    ``<stem>.checks.yml`` beside ``<stem>.sql`` checks that table. Whether a checked table is
+    produced by anything is left to the caller, who knows the graph."""
+    specs: list[CheckSpec] = []
+    problems: list[Problem] = []
+    _from_config(config, specs, problems)
+    _from_beside_files(root, config.dialect, task_paths, specs, problems)
+    for relative in check_files(root, config.check_folders):
+        spec, found = load_sql_check(root, relative, config.dialect)
+        problems.extend(found)
+        if spec is not None:
+            specs.append(spec)
+    return _without_duplicates(specs, problems), problems
+
+
+def _from_config(config: ProjectConfig, specs: list[CheckSpec], problems: list[Problem]) -> None:
+    if not config.checks:
+        return
+    lines = toml_lines(config.text)
+    for name, body in config.checks.items():
+        origin = Origin(CONFIG_FILE, lines, ("checks", name), config.dialect)
+        parts = split_table(name)
+        if parts is None or len(parts) < 2:
+            problems.append(
+                Problem(
+                    CONFIG_FILE,
+                    origin.line(),
+                    f'checks must be under [checks."dataset.table"], not {name!r}',
+                )
+            )
+            continue
+        _declare(".".join(parts), body, origin, specs, problems)
+
+
+def _from_beside_files(
+    root: Path,
+    dialect: str,
+    task_paths: Mapping[str, str],
+    specs: list[CheckSpec],
+    problems: list[Problem],
+) -> None:
+    stems = {
+        path.removesuffix(".sql"): table
+        for path, table in task_paths.items()
+        if path.endswith(".sql")
+    }
+    folders = sorted({PurePosixPath(stem).parent for stem in stems})
+    for folder in folders:
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for file in sorted(directory.iterdir()):
+            suffix = next((s for s in BESIDE_SUFFIXES if file.name.endswith(s)), None)
+            if suffix is None or not file.is_file():
+                continue
+            relative = (folder / file.name).as_posix()
+            stem = relative.removesuffix(suffix)
+            if stem not in stems:
+                expected = PurePosixPath(stem).name + ".sql"
+                problems.append(
+                    Problem(
+                        relative,
+                        0,
+                        f"checks file beside no SQL task (expected {expected} in the same folder)",
+                    )
+                )
+                continue
+            data, lines, found = _read(root / relative, relative, suffix)
+            problems.extend(found)
+            if data is not None:
+                _declare(stems[stem], data, Origin(relative, lines, (), dialect), specs, problems)
+
+
+def _read(path: Path, relative: str, suffix: str) -> tuple[Any, Lines, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        return None, Lines({}), [Problem(relative, 0, f"cannot read checks file: {reason}")]
+    return read_toml(text, relative) if suffix.endswith(".toml") else read_yaml(text, relative)
+
+
+def _declare(
+    table: str, body: Any, origin: Origin, specs: list[CheckSpec], problems: list[Problem]
+) -> None:
+    found, trouble = declare(table, body, origin)
+    specs.extend(found)
+    problems.extend(trouble)
+
+
+def _without_duplicates(specs: list[CheckSpec], problems: list[Problem]) -> list[CheckSpec]:
+    """Names identify checks in the run history, so the same check twice is a mistake."""
+    first: dict[str, CheckSpec] = {}
+    for spec in specs:
+        if spec.name in first:
+            earlier = first[spec.name]
+            problems.append(
+                Problem(
+                    spec.path,
+                    spec.line,
+                    f"check '{spec.name}' is declared twice (first at {earlier.path}:{earlier.line}); give one a name",
+                )
+            )
+        else:
+            first[spec.name] = spec
+    return list(first.values())
