@@ -91,9 +91,18 @@ def daglake(*args: object) -> Result:
     return result
 
 
-def copy_example(destination: Path) -> Path:
+def copy_example(destination: Path, *, checks: bool = False) -> Path:
+    """The products example; without its checks unless asked, so these tests see one task per
+    table (the checks are tested by ``test_example_checks`` and tests/test_checks_run.py)."""
     root = destination / "products"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".daglake", "__pycache__"))
+    if not checks:
+        shutil.rmtree(root / "checks")
+        for beside in root.rglob("*.checks.yml"):
+            beside.unlink()
+        config = root / "daglake.toml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text[: text.index("# Data-quality checks")], encoding="utf-8")
     return root
 
 
@@ -826,3 +835,22 @@ def test_readme_shows_the_current_graph(fresh: Path) -> None:
     assert mermaid.code == 0, mermaid.output
     readme = (fresh / "README.md").read_text(encoding="utf-8")
     assert f"```mermaid\n{mermaid.out.strip()}\n```" in readme
+
+
+def test_example_checks(tmp_path: Path) -> None:
+    root = copy_example(tmp_path, checks=True)
+    result = daglake("run", root, "--json")
+    assert result.code == 0, result.output
+    summary = result.json()
+    checks = [t for t in summary["tasks"] if t["check"] is not None]
+    assert len(checks) >= 15
+    assert all(t["check"]["passed"] for t in checks)
+    execute(root, "UPDATE raw.product_variants SET product_id = 999 WHERE id = 1001")
+    result = daglake("run", root, "--json")
+    assert result.code == 1
+    failed = {t["name"]: t for t in result.json()["tasks"] if t["state"] == "failed"}
+    assert "raw.product_variants: relationships(product_id -> raw.products.id)" in failed
+    readers = states(result.json())
+    assert readers["tmp.inventory_items"] == "upstream_failed"
+    result = daglake("run", root)
+    assert "✗ raw.product_variants: relationships(product_id -> raw.products.id) (error): 1 failing" in result.out

@@ -203,12 +203,12 @@ def test_resume_the_example_after_fixing_a_broken_branch(tmp_path: Path) -> None
     assert first.state == "failed"
     assert first.tasks["tmp.stock_levels"].state == "failed"
     blocked = {n for n, t in first.tasks.items() if t.state == "upstream_failed"}
-    assert blocked == {"tmp.variants", "final.products"}
+    assert {n for n in blocked if first.tasks[n].kind != "check"} == {"tmp.variants", "final.products"}
 
     sql.write_text(original)
     started = Started()
     resumed = retry(broken, observer=started)
     assert resumed.state == "success"
-    assert started.names == {"tmp.stock_levels"} | blocked
+    assert started.names == {"tmp.stock_levels"} | blocked  # blocked checks included
     for table in ("tmp.stock_levels", "tmp.variants", "final.products"):
         assert table_rows(broken, table) == table_rows(clean, table)

@@ -10,11 +10,13 @@ PENDING = "pending"
 RUNNING = "running"
 SUCCESS = "success"
 SKIPPED = "skipped"  # a seed whose tables already exist
+WARNED = "warned"  # a warn-severity check that found failing rows: reported, not blocking
 FAILED = "failed"
 UPSTREAM_FAILED = "upstream_failed"
 NOT_STARTED = "not_started"  # left unstarted by --fail-fast or an interrupt
 
-DONE_STATES = (SUCCESS, SKIPPED, FAILED, UPSTREAM_FAILED, NOT_STARTED)
+DONE_STATES = (SUCCESS, SKIPPED, WARNED, FAILED, UPSTREAM_FAILED, NOT_STARTED)
+OK_STATES = (SUCCESS, SKIPPED, WARNED)
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Attempt:
     error: str | None = None
     location: str | None = None
     log_path: str | None = None
+    check: dict[str, Any] | None = None  # a check task's result: passed, failing, sample
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class Attempt:
             "error": self.error,
             "location": self.location,
             "log_path": self.log_path,
+            "check": self.check,
         }
 
 
@@ -48,6 +52,7 @@ class TaskRun:
     name: str
     path: str
     state: str = PENDING
+    kind: str = "sql"  # sql | seed | python | check
     started_at: float | None = None  # wall clock, seconds since the epoch
     duration: float | None = None
     rows: int | None = None
@@ -56,11 +61,13 @@ class TaskRun:
     reason: str | None = None  # why skipped / blocked / reused
     attempts: list[Attempt] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)  # what the task counted (ctx.metric)
+    check: dict[str, Any] | None = None  # the latest result when the task is a check
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "path": self.path,
+            "kind": self.kind,
             "state": self.state,
             "started_at": self.started_at,
             "duration": _rounded(self.duration),
@@ -70,6 +77,7 @@ class TaskRun:
             "reason": self.reason,
             "attempts": [a.as_dict() for a in self.attempts],
             "metrics": self.metrics,
+            "check": self.check,
         }
 
 
@@ -105,7 +113,7 @@ class RunSummary:
         """``success`` only when every task succeeded or was skipped on purpose."""
         if self.dry_run:
             return "dry_run"
-        if all(t.state in (SUCCESS, SKIPPED) for t in self.tasks.values()):
+        if all(t.state in OK_STATES for t in self.tasks.values()):
             return SUCCESS
         return FAILED
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -11,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daglake.config import retry_policy
 from daglake.context import LakePaths, TaskContext
@@ -21,6 +22,9 @@ from daglake.events import FAILED, SUCCESS, Attempt
 from daglake.lake.tables import lake_table
 from daglake.logs import TaskLog, log_path
 from daglake.project import Project, Task
+
+if TYPE_CHECKING:
+    from daglake.checks import CheckSpec
 
 INJECT_FAILURES_ENV = "DAGLAKE_INJECT_FAILURES"  # test hook: "task=N,..." fails N attempts
 
@@ -73,7 +77,7 @@ class TaskExecutor:
             metrics: dict[str, Any] = {}
             try:
                 self.faults.check(task.name)
-                rows = self._attempt(task, log, metrics)
+                rows = self._attempt(task, log, metrics, attempt)
             except Exception as exc:
                 attempt.state = FAILED
                 attempt.duration = time.time() - attempt.started_at
@@ -90,7 +94,10 @@ class TaskExecutor:
             return Done(rows, attempts, metrics=metrics)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _attempt(self, task: Task, log: TaskLog, metrics: dict[str, Any]) -> int | None:
+    def _attempt(self, task: Task, log: TaskLog, metrics: dict[str, Any], attempt: Attempt) -> int | None:
+        if task.check is not None:
+            self._check(task.check, log, attempt)
+            return None
         outputs = [self.output(task, table) for table in task.outputs]
         if task.kind == "python":
             assert task.function is not None
@@ -104,6 +111,24 @@ class TaskExecutor:
         if task.zone is not None:
             return self.engine.run_query_into(statements[0], outputs[0], task.path, log)
         return self.engine.run_statements(statements, task.path, log)
+
+    def _check(self, spec: CheckSpec, log: TaskLog, attempt: Attempt) -> None:
+        """A failed error-severity check fails the task (blocking what reads the table); a
+        failed warning succeeds with its result recorded."""
+        from daglake.checks import check_sql, run_check
+
+        now = dt.datetime.now(dt.UTC)
+        with contextlib.suppress(Exception):  # the check reports its own build errors
+            log(f"-- {spec.path}:{spec.line}\n{check_sql(spec, self.engine.dialect, now=now)};")
+        result = run_check(spec, lambda sql: self.engine.fetch(sql), self.engine.dialect, now=now)
+        attempt.check = result.as_dict()
+        if result.error:
+            log(f"-- could not run: {result.error}")
+        else:
+            log(f"-- {result.failing} failing" + "".join(f"\n{row}" for row in result.sample))
+        if result.blocks:
+            detail = result.error or f"{result.failing} failing row{'s' if result.failing != 1 else ''}"
+            raise TaskError(f"check failed: {detail}", f"{spec.path}:{spec.line}")
 
     def output(self, task: Task, table: str) -> Output:
         if task.zone is None:

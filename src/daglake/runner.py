@@ -20,6 +20,7 @@ from daglake.events import (
     SKIPPED,
     SUCCESS,
     UPSTREAM_FAILED,
+    WARNED,
     Observers,
     Plan,
     RunObserver,
@@ -131,7 +132,7 @@ def run(
             chosen = _selected(session, summary)
             plan = _plan(session, chosen, _durations_if_any(session.project))
             for name in plan.order:
-                summary.tasks[name] = TaskRun(name=name, path=session.project.tasks[name].path)
+                summary.tasks[name] = _task_run(session.project, name)
             observer.run_started(summary, plan)
             observer.run_finished(summary)
             return summary
@@ -145,12 +146,17 @@ def run(
                 store.mark_dead_runs(summary.project, DEAD_RUN)
                 plan = _plan(session, chosen, store.last_durations(summary.project))
                 for name in plan.order:
-                    summary.tasks[name] = TaskRun(name=name, path=session.project.tasks[name].path)
+                    summary.tasks[name] = _task_run(session.project, name)
                 record = _record(summary, options)
                 _execute(session, summary, plan, options, observer, store, record, resumed=False)
             finally:
                 store.close()
     return summary
+
+
+def _task_run(project: Project, name: str) -> TaskRun:
+    task = project.tasks[name]
+    return TaskRun(name=name, path=task.path, kind=task.kind)
 
 
 def _state_dir(path: str | Path) -> Path:
@@ -196,11 +202,8 @@ def retry(
                     summary.tasks[name] = previous[name]
                 for name in plan.order:
                     earlier = previous.get(name)
-                    summary.tasks[name] = TaskRun(
-                        name=name,
-                        path=session.project.tasks[name].path,
-                        attempts=list(earlier.attempts) if earlier else [],
-                    )
+                    summary.tasks[name] = _task_run(session.project, name)
+                    summary.tasks[name].attempts = list(earlier.attempts) if earlier else []
                 _execute(session, summary, plan, options, observer, store, record, resumed=True)
         finally:
             store.close()
@@ -344,6 +347,7 @@ def _finished(
     task_run.duration = time.time() - task_run.started_at
     if isinstance(error, Failed):
         task_run.attempts.extend(error.attempts)
+        task_run.check = error.attempts[-1].check
         task_run.state = FAILED
         task_run.error, task_run.location = error.attempts[-1].error, error.attempts[-1].location
     elif error is not None:
@@ -351,12 +355,17 @@ def _finished(
         task_run.error, task_run.location = f"{type(error).__name__}: {error}", task_run.path
     elif isinstance(value, Done):
         task_run.attempts.extend(value.attempts)
+        task_run.check = value.attempts[-1].check if value.attempts else None
         if value.skipped is not None:
             task_run.state, task_run.reason = SKIPPED, value.skipped
         else:
             task_run.state, task_run.rows = SUCCESS, value.rows
             task_run.error = task_run.location = None
             task_run.metrics = value.metrics
+            if task_run.check is not None and not task_run.check["passed"]:
+                task_run.state = WARNED
+                failing = task_run.check["error"] or f"{task_run.check['failing']} failing"
+                task_run.reason = f"warning: {failing}"
     observer.task_finished(task_run)
 
 

@@ -252,6 +252,7 @@ def graph(
     select: SelectOpt = None,
     exclude: ExcludeOpt = None,
     deps: DepsOpt = None,
+    checks: Annotated[bool, typer.Option("--checks", help="Show data-quality checks too.")] = False,
 ) -> None:
     """Show the task graph."""
     from daglake.errors import UsageError, ValidationError
@@ -269,6 +270,8 @@ def graph(
     if found:
         raise ValidationError(found)
     chosen = select_tasks(project, dag, select or [], exclude or [])
+    if not checks:
+        chosen = {name for name in chosen if project.tasks[name].kind != "check"}
     typer.echo(render(project, dag.subgraph(chosen), fmt))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from daglake.events import (
     SKIPPED,
     SUCCESS,
     UPSTREAM_FAILED,
+    WARNED,
     Plan,
     RunObserver,
     RunSummary,
@@ -27,6 +29,7 @@ from daglake.events import (
 STYLES = {
     SUCCESS: "green",
     SKIPPED: "cyan",
+    WARNED: "yellow",
     FAILED: "bold red",
     UPSTREAM_FAILED: "yellow",
     NOT_STARTED: "dim",
@@ -123,6 +126,7 @@ class ConsoleObserver(RunObserver):
         if summary.dry_run:
             return
         self.console.print(summary_table(summary))
+        print_checks(self.console, list(summary.tasks.values()))
         counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
         style = "green" if summary.state == SUCCESS else "bold red"
         self.console.print(
@@ -167,3 +171,24 @@ def summary_table(summary: RunSummary) -> Table:
     if len(shown) < len(tasks):
         table.caption = f"{len(tasks) - len(shown)} more succeeded (slowest shown)"
     return table
+
+
+def print_checks(console: Console, tasks: list[TaskRun]) -> None:
+    """A line per check result, with up to five failing rows under each one that failed."""
+    checks = [t for t in tasks if t.check is not None]
+    if not checks:
+        return
+    passed = sum(1 for t in checks if t.check and t.check["passed"])
+    console.print(f"[bold]checks[/]: {passed} passed, {len(checks) - passed} did not")
+    for task in checks:
+        result = task.check or {}
+        if result.get("passed"):
+            continue
+        style = "yellow" if result.get("severity") == "warn" else "bold red"
+        detail = result.get("error") or f"{result.get('failing')} failing"
+        console.print(
+            f"  [{style}]✗ {escape(task.name)}[/] ({result.get('severity')}): {escape(str(detail))}",
+            soft_wrap=True,
+        )
+        for row in result.get("sample", []):
+            console.print(f"      [dim]{escape(json.dumps(row, default=str))}[/]", soft_wrap=True)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from daglake.cli.console import STYLES, _duration, _rows, make_console
+from daglake.cli.console import STYLES, _duration, _rows, make_console, print_checks
 from daglake.history import RunDetails
 from daglake.state import RunRecord
 
@@ -69,6 +69,7 @@ def print_run(details: RunDetails) -> None:
             escape(error),
         )
     console.print(table)
+    print_checks(console, details.tasks)
 
 
 def print_catalog(tables: dict[str, dict[str, Any]]) -> None:

@@ -53,6 +53,17 @@ def select(
     chosen: set[str] = set(dag.upstream) if not include else set()
     for selector in include:
         chosen |= expand(project, dag, selector)
+    chosen |= _checks_of(project, chosen)
     for selector in exclude:
         chosen -= expand(project, dag, selector)
     return chosen
+
+
+def _checks_of(project: Project, chosen: set[str]) -> set[str]:
+    """A selected table brings its checks along: they belong to building it."""
+    built = {table for name in chosen for table in project.tasks[name].outputs}
+    return {
+        name
+        for name, task in project.tasks.items()
+        if task.check is not None and task.check.table in built
+    }

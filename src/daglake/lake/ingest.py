@@ -163,7 +163,7 @@ def _parses_as_array(path: Path) -> bool:
 def _is_array(path: Path) -> bool:
     opener: Any = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
-        head = handle.read(4096).lstrip()
+        head: bytes = handle.read(4096).lstrip()
     return head.startswith(b"[")
 
 

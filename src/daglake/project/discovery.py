@@ -12,7 +12,7 @@ from daglake.errors import Problem
 from daglake.project.model import Project, Read, Task, default_output
 from daglake.sql.cache import AnalysisCache, content_key
 
-SKIPPED_DIRS = {".daglake", "__pycache__", "node_modules", "lake"}
+SKIPPED_DIRS = {"__pycache__", "node_modules", "venv"}  # at any depth (hidden folders too)
 CACHE_FILE = Path(".daglake") / "cache" / "sql-analysis.json"
 
 
@@ -40,6 +40,7 @@ def load_project(
     for relative in project_files(root, config, ".py"):
         _add_python_tasks(project, relative)
     _declared_dependencies(project, deps_file or config.dependencies_file)
+    _add_checks(project)
     for name, settings in config.tasks.items():
         task = project.task_for(name)
         if task is not None:
@@ -62,7 +63,8 @@ def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
     check folders (their SQL files are checks, not tasks)."""
     found: list[str] = []
     patterns = [p.rstrip("/") for p in config.exclude]
-    skipped = SKIPPED_DIRS | {config.lake_root.strip("/")} | set(config.check_folders)
+    # relative to the root: the lake, and check folders (their SQL files are checks)
+    rooted = {config.lake_root.strip("/"), *(folder.strip("/") for folder in config.check_folders)}
 
     def excluded(relative: str) -> bool:
         return any(
@@ -77,7 +79,7 @@ def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
                 if entry.name.startswith(".") or excluded(relative):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in skipped and relative not in skipped:
+                    if entry.name not in SKIPPED_DIRS and relative not in rooted:
                         walk(Path(entry.path), relative + "/")
                 elif entry.name.endswith(suffix) and entry.is_file():
                     found.append(relative)
@@ -150,6 +152,29 @@ def _register(project: Project, task: Task, line: int | None = None) -> None:
         if task.name == table:
             task.name = f"{task.path}:{task.name}"
     project.tasks[task.name] = task
+
+
+def _add_checks(project: Project) -> None:
+    """Each declared check becomes a task reading the table it checks."""
+    from daglake.checks import load_checks
+    from daglake.sql.analysis import SqlAnalysis
+
+    task_paths = {t.path: t.name for t in project.tasks.values() if t.kind != "python"}
+    specs, problems = load_checks(project.root, project.config, task_paths)
+    project.problems.extend(problems)
+    for spec in specs:
+        tables = [spec.table, *spec.reads]
+        project.tasks[spec.name] = Task(
+            name=spec.name,
+            path=spec.path,
+            kind="check",
+            outputs=[],
+            reads=[Read(table, spec.line, 0) for table in dict.fromkeys(tables)],
+            analysis=SqlAnalysis(statements=[(spec.line, "check")]),
+            cache_key="",
+            text="",
+            check=spec,
+        )
 
 
 def _make_lake_task(project: Project, task: Task, zone: str, partition_by: list[str]) -> None:

@@ -11,6 +11,7 @@ from daglake.config import ProjectConfig, TaskSettings
 from daglake.errors import Problem
 
 if TYPE_CHECKING:
+    from daglake.checks import CheckSpec
     from daglake.sql.analysis import SqlAnalysis
     from daglake.sql.cache import AnalysisCache
     from daglake.sql.parse import ParsedFile
@@ -49,6 +50,7 @@ class Task:
     function: Callable[..., Any] | None = None  # a Python task's function
     zone: str | None = None  # a lake zone: outputs are Parquet in lake/<zone>/<table>
     partition_by: list[str] = field(default_factory=list)
+    check: CheckSpec | None = None  # a data-quality check: runs after its table is built
 
     @property
     def is_seed(self) -> bool:
@@ -85,7 +87,26 @@ class Project:
         return self.inferred_upstream(task) | task.declared
 
     def dependencies(self) -> dict[str, set[str]]:
-        return {name: self.upstream(task) for name, task in self.tasks.items()}
+        """Upstream tasks of every task; a task reading a table waits for that table's
+        error-severity checks (unless the check itself depends on the task)."""
+        deps = {name: self.upstream(task) for name, task in self.tasks.items()}
+        blocking: dict[str, list[str]] = {}
+        for name, task in self.tasks.items():
+            if task.check is not None and task.check.severity == "error":
+                blocking.setdefault(task.check.table, []).append(name)
+        if not blocking:
+            return deps
+        from daglake.graph.dag import DAG
+
+        base = DAG(deps)
+        for name, task in self.tasks.items():
+            if task.check is not None:
+                continue
+            for read in task.reads:
+                for check in blocking.get(read.table, ()):
+                    if name not in base.ancestors(check):
+                        deps[name].add(check)
+        return deps
 
     def sources(self) -> dict[str, list[tuple[Task, Read]]]:
         """Tables read by some task and written by none, with every place that reads them."""

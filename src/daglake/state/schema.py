@@ -50,6 +50,7 @@ task_runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("location", sa.String(1100)),
     sa.Column("reason", sa.Text),
+    sa.Column("metrics", sa.Text),  # added in v3
 )
 
 attempts = sa.Table(
@@ -78,6 +79,22 @@ task_stats = sa.Table(
 )
 
 
+check_results = sa.Table(
+    "check_results",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("table_name", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("failing", sa.BigInteger, nullable=False),
+    sa.Column("sample", sa.Text, nullable=False),  # JSON: up to 5 failing rows
+    sa.Column("error", sa.Text),
+    sa.Column("checked_at", sa.Float, nullable=False),
+)
+
+
 def _v1(connection: sa.Connection) -> None:
     """Runs, task runs and attempts."""
     for table in (runs, task_runs, attempts):
@@ -94,7 +111,15 @@ def _v2(connection: sa.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2]
+def _v3(connection: sa.Connection) -> None:
+    """Check results per run, and what Python tasks count (``ctx.metric``) per task run."""
+    check_results.create(connection)
+    columns = {c["name"] for c in sa.inspect(connection).get_columns("task_runs")}
+    if "metrics" not in columns:  # a database made before v3 (v1 now creates the column)
+        connection.execute(sa.text("ALTER TABLE task_runs ADD COLUMN metrics TEXT"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

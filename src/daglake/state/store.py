@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from daglake.events import PENDING, RUNNING, Attempt, TaskRun
-from daglake.state.schema import attempts, migrate, runs, task_runs, task_stats
+from daglake.state.schema import attempts, check_results, migrate, runs, task_runs, task_stats
 
 STATE_FILE = "state.db"
 STATE_URL_ENV = "DAGLAKE_STATE_URL"
@@ -140,6 +140,15 @@ class StateStore:
                     attempts.insert(),
                     [_attempt_row(run_id, name, a) for name, a in new_attempts],
                 )
+            checked = [t for t in tasks if t.check is not None and t.state not in ("running", "pending")]
+            if checked:
+                self._connection.execute(
+                    check_results.delete().where(
+                        check_results.c.run_id == run_id,
+                        check_results.c.name.in_([t.name for t in checked]),
+                    )
+                )
+                self._connection.execute(check_results.insert(), [_check_row(run_id, t) for t in checked])
             succeeded = [t for t in tasks if t.state == "success" and t.duration is not None]
             if succeeded:
                 names = [t.name for t in succeeded]
@@ -170,7 +179,7 @@ class StateStore:
             .values(
                 {
                     name: sa.bindparam(name)
-                    for name in ("state", "attempts", "started_at", "ended_at", "duration", "rows", "error", "location", "reason")
+                    for name in ("state", "attempts", "started_at", "ended_at", "duration", "rows", "error", "location", "reason", "metrics")
                 }
             )
         )
@@ -282,6 +291,22 @@ class StateStore:
                     log_path=row["log_path"],
                 )
             )
+        with self._reading() as connection:
+            checks = {
+                row["name"]: {
+                    "name": row["name"],
+                    "table": row["table_name"],
+                    "kind": row["kind"],
+                    "severity": row["severity"],
+                    "passed": bool(row["passed"]),
+                    "failing": row["failing"],
+                    "sample": json.loads(row["sample"]),
+                    "error": row["error"],
+                }
+                for row in connection.execute(
+                    sa.select(check_results).where(check_results.c.run_id == run_id)
+                ).mappings()
+            }
         return [
             TaskRun(
                 name=row["task"],
@@ -294,6 +319,9 @@ class StateStore:
                 location=row["location"],
                 reason=row["reason"],
                 attempts=tries.get(row["task"], []),
+                metrics=json.loads(row["metrics"]) if row["metrics"] else {},
+                check=checks.get(row["task"]),
+                kind="check" if row["task"] in checks else "sql",
             )
             for row in rows
         ]
@@ -357,6 +385,23 @@ def _task_row(run_id: str, task: TaskRun) -> dict[str, Any]:
         "error": task.error,
         "location": task.location,
         "reason": task.reason,
+        "metrics": json.dumps(task.metrics) if task.metrics else None,
+    }
+
+
+def _check_row(run_id: str, task: TaskRun) -> dict[str, Any]:
+    result = task.check or {}
+    return {
+        "run_id": run_id,
+        "name": task.name,
+        "table_name": result.get("table", ""),
+        "kind": result.get("kind", ""),
+        "severity": result.get("severity", "error"),
+        "passed": bool(result.get("passed")),
+        "failing": int(result.get("failing") or 0),
+        "sample": json.dumps(result.get("sample", []), default=str),
+        "error": result.get("error"),
+        "checked_at": time.time(),
     }
 
 
