@@ -33,7 +33,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "retry_backoff": (int, float),
         "retry_max_delay": (int, float),
     },
-    "engine": {"name": str, "path": str},
+    "engine": {"name": str, "path": str, "memory_limit": str, "threads": int},
     "state": {"url": str},
     "lake": {"root": str},
 }
@@ -85,6 +85,7 @@ class ProjectConfig:
     fail_fast: bool = False
     engine: str = "duckdb"
     engine_path: str = ".daglake/warehouse.duckdb"
+    engine_options: dict[str, Any] = field(default_factory=dict)  # memory_limit, threads
     state_url: str | None = None
     lake_root: str = "lake"
     checks: dict[str, Any] = field(default_factory=dict)  # [checks."table"] as written
@@ -216,8 +217,12 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
                 problem(f"unknown engine '{value}' (known: {', '.join(ENGINES)})")
                 return
             config.engine = value
-        else:
+        elif key == "path":
             config.engine_path = value
+        elif key == "threads" and value < 1:
+            problem("engine.threads must be at least 1")
+        else:
+            config.engine_options[key] = value
 
 
 def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:

@@ -77,7 +77,12 @@ class Session:
         self.engine: Engine | None = None
         engine = options.engine or config.engine
         # validate through a read-only connection, so a refused run creates no warehouse
-        settings = EngineSettings(root=self.project.root, path=config.engine_path, read_only=True)
+        settings = EngineSettings(
+            root=self.project.root,
+            path=config.engine_path,
+            read_only=True,
+            options=tuple(sorted(config.engine_options.items())),
+        )
         self.engine = create_engine(engine, settings)
         self.existing = self.engine.existing_tables()
         found = problems(self.project, self.dag, self.existing, strict=options.strict)

@@ -37,6 +37,7 @@ class EngineSettings:
     root: Path
     path: str
     read_only: bool = False
+    options: tuple[tuple[str, Any], ...] = ()  # engine settings, e.g. DuckDB's memory_limit
 
 
 class Engine(ABC):

@@ -59,6 +59,11 @@ class DuckDBEngine(Engine):
                 self._connection = duckdb.connect(str(path), read_only=settings.read_only)
         except duckdb.IOException as exc:
             raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
+        for name, value in settings.options:  # memory_limit, threads: database-wide settings
+            try:
+                self._connection.execute(f"SET {name} = $value", {"value": value})
+            except duckdb.Error as exc:
+                raise UsageError(f"engine.{name} = {value!r}: {engine_message(exc)}") from exc
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}

@@ -12,7 +12,8 @@ import gzip
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,13 +88,20 @@ def ingest_json(
     if not files:
         return empty
     lake_root = ctx.lake.root
-    sources = [_source_sql(ctx, file, lake_root) for file in files]
-    parsed = _parse_sql(" UNION ALL ".join(sources), schema, names, optional, rules)
-    staging = lake_root / ".ingest" / f"{secrets.token_hex(8)}.parquet"
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging = lake_root / ".ingest" / secrets.token_hex(8)
+    staging.mkdir(parents=True)
+    # Parsing into staging files changes nothing in the database, so it runs on a connection of
+    # its own: inside the task's transaction DuckDB would hold every chunk until the commit.
+    stager = ctx.con.cursor()
     try:
-        ctx.con.execute(f"COPY ({parsed}) TO {quote_literal(str(staging))} (FORMAT parquet)")
-        staged = f"read_parquet({quote_literal(str(staging))})"
+        stager.execute("SET TimeZone = 'UTC'")
+        for number, file in enumerate(files):
+            for part, source in enumerate(_sources(stager, file, lake_root)):
+                parsed = _parse_sql(source, schema, names, optional, rules)
+                target = staging / f"{number:06d}-{part:06d}.parquet"
+                stager.execute(f"COPY ({parsed}) TO {quote_literal(str(target))} (FORMAT parquet)")
+        stager.close()
+        staged = f"read_parquet({quote_literal(str(staging / '*.parquet'))})"
         columns = ", ".join(quote_identifier(n) for n in names.values())
         keys = "ingest_date, source_file"
         accepted = ctx.write(
@@ -112,7 +120,8 @@ def ingest_json(
             f"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM {staged}"
         ).fetchone()
     finally:
-        staging.unlink(missing_ok=True)
+        stager.close()
+        shutil.rmtree(staging, ignore_errors=True)
     total, valid = (int(counts[0]), int(counts[1])) if counts else (0, 0)
     if quarantine is None:
         quarantined = total - valid
@@ -126,26 +135,63 @@ def ingest_json(
     return result
 
 
-def _source_sql(ctx: TaskContext, file: LandedFile, lake_root: Path) -> str:
-    """``(ingest_date, source_file, source_position, record)`` for every record of one file."""
+CHUNK_BYTES = 64 << 20  # NDJSON is parsed in pieces of about this size: memory stays flat
+
+
+def _sources(con: Any, file: LandedFile, lake_root: Path) -> Iterator[str]:
+    """SQL giving ``(ingest_date, source_file, source_position, record)`` for a file's records,
+    one query per piece: NDJSON in chunks with 1-based line numbers, an array by element."""
     path = file.absolute(lake_root)
     meta = f"{quote_literal(file.ingest_date)}::DATE AS ingest_date, {quote_literal(file.name)} AS source_file"
     if not _is_array(path):
-        lines = (
-            f"read_csv({quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, delim = '\x1f', "
-            "quote = '', escape = '', header = false, auto_detect = false, max_line_size = 67108864)"
-        )
-        # positions are 1-based line numbers; DuckDB keeps a file's row order
-        return (
-            f"SELECT {meta}, source_position, record FROM (SELECT row_number() OVER () AS source_position, "
-            f"record FROM {lines}) WHERE trim(record) <> ''"
-        )
+        for chunk in _line_chunks(path):
+            name = f"_daglake_lines_{secrets.token_hex(4)}"
+            con.register(name, chunk)
+            try:
+                yield f"SELECT {meta}, source_position, record FROM {name} WHERE trim(record) <> ''"
+            finally:
+                con.unregister(name)
+        return
     if not _parses_as_array(path):  # a malformed array: split it in Python, keeping what parses
-        return _register_elements(ctx, path, meta)
-    return (
+        yield _register_elements(con, path, meta)
+        return
+    yield (
         f"SELECT {meta}, row_number() OVER () AS source_position, json::VARCHAR AS record "
         f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
     )
+
+
+def _line_chunks(path: Path) -> Iterator[Any]:
+    """Arrow tables of ``(source_position, record)``, lines read by Arrow's CSV reader (every
+    line one field: no delimiter or quote can occur in it), counted as they stream by."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    stream = pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
+    reader = pcsv.open_csv(
+        stream,
+        read_options=pcsv.ReadOptions(column_names=["record"], block_size=8 << 20, use_threads=False),
+        parse_options=pcsv.ParseOptions(
+            delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False
+        ),
+        convert_options=pcsv.ConvertOptions(
+            column_types={"record": pa.string()}, strings_can_be_null=False
+        ),
+    )
+    offset = 0
+    pending: list[Any] = []
+    size = 0
+    for batch in reader:
+        count = batch.num_rows
+        positions = pa.array(range(offset + 1, offset + count + 1), pa.int64())
+        pending.append(pa.RecordBatch.from_arrays([positions, batch.column(0)], ["source_position", "record"]))
+        offset += count
+        size += batch.nbytes
+        if size >= CHUNK_BYTES:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 def _parses_as_array(path: Path) -> bool:
@@ -167,7 +213,7 @@ def _is_array(path: Path) -> bool:
     return head.startswith(b"[")
 
 
-def _register_elements(ctx: TaskContext, path: Path, meta: str) -> str:
+def _register_elements(con: Any, path: Path, meta: str) -> str:
     import pyarrow as pa
 
     positions, records = [], []
@@ -175,7 +221,7 @@ def _register_elements(ctx: TaskContext, path: Path, meta: str) -> str:
         positions.append(position)
         records.append(record)
     name = f"_daglake_elements_{secrets.token_hex(4)}"
-    ctx.con.register(name, pa.table({"source_position": positions, "record": records}))
+    con.register(name, pa.table({"source_position": positions, "record": records}))
     return f"SELECT {meta}, source_position, record FROM {name}"
 
 
@@ -212,38 +258,53 @@ def _parse_sql(
     optional: Sequence[str],
     rules: Sequence[Rule],
 ) -> str:
-    """Typed columns plus the first reason (if any) each record is invalid."""
-    typed, checks = [], [f"WHEN NOT json_valid(record) THEN '{BAD_JSON}'", "WHEN json_type(j) <> 'OBJECT' THEN 'not a JSON object'"]
-    for field, declared in schema.items():
-        duck, json_types = TYPES[declared.upper()]
-        path = quote_literal("$." + json.dumps(field))
-        kind = f"json_type(j, {path})"
-        text = f"json_extract_string(j, {path})"
-        value = f"TRY_CAST({text} AS {duck})"
-        typed.append(f"{value} AS {quote_identifier(names[field])}")
+    """Typed columns plus the first reason (if any) each record is invalid.
+
+    Each record is parsed once (``json_extract`` of every field's path into a list of JSON
+    texts); types are then judged on those small texts with casts and string tests, which
+    is several times faster than asking the JSON parser field by field."""
+    fields = list(schema)
+    paths = "[" + ", ".join(quote_literal("$." + json.dumps(f)) for f in fields) + "]"
+    values, checks = [], [f"WHEN NOT ok THEN '{BAD_JSON}'", "WHEN NOT is_object THEN 'not a JSON object'"]
+    for index, field in enumerate(fields, start=1):
+        declared = schema[field].upper()
+        duck = TYPES[declared][0]
+        raw = f"l[{index}]"
+        present = f"({raw} IS NOT NULL AND {raw} <> 'null')"
+        if declared in ("STRING", "TIMESTAMP", "DATE"):
+            text = f"CASE WHEN starts_with({raw}, '\"') THEN {raw}->>'$' END"
+            value = text if declared == "STRING" else f"TRY_CAST({text} AS {duck})"
+            wrong_type = f"NOT starts_with({raw}, '\"')"
+        elif declared == "BOOL":
+            value = f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
+            wrong_type = f"{value} IS NULL"
+        else:
+            value = f"TRY_CAST({raw} AS {duck})"
+            wrong_type = f"{value} IS NULL"
+        column = quote_identifier(names[field])
+        values.append(f"{value} AS {column}")
         label = field.replace("'", "''")
         if field not in optional:
-            checks.append(f"WHEN {kind} IS NULL OR {kind} = 'NULL' THEN 'missing field {label}'")
-        allowed = ", ".join(quote_literal(t) for t in json_types)
+            checks.append(f"WHEN NOT {present} THEN 'missing field {label}'")
         checks.append(
-            f"WHEN {kind} NOT IN ({allowed}, 'NULL') THEN 'field {label}: expected {declared.upper()}, got ' || lower({kind})"
+            f"WHEN {present} AND {wrong_type} THEN "
+            f"'field {label}: expected {declared}, got ' || lower(json_type({raw}))"
         )
-        checks.append(
-            f"WHEN {text} IS NOT NULL AND {value} IS NULL THEN 'field {label}: not a valid {declared.upper()}: ' || {text}"
-        )
+        if declared in ("TIMESTAMP", "DATE"):
+            checks.append(
+                f"WHEN {present} AND {column} IS NULL THEN 'field {label}: not a valid {declared}: ' || ({raw}->>'$')"
+            )
+    parsed = (
+        f"SELECT *, CASE WHEN ok THEN json_extract(record, {paths}) END AS l, "
+        "ok AND starts_with(ltrim(record), '{') AS is_object "
+        f"FROM (SELECT *, json_valid(record) AS ok FROM ({source}))"
+    )
+    typed = f"SELECT *, {', '.join(values)} FROM ({parsed})"
     reason = "CASE " + " ".join(checks) + " END"
-    rows = (
-        f"SELECT ingest_date, source_file, source_position, record, j, {reason} AS reason, "
-        + ", ".join(typed)
-        + f" FROM (SELECT *, CASE WHEN json_valid(record) THEN record::JSON END AS j FROM ({source}))"
-    )
-    if not rules:
-        return f"SELECT * EXCLUDE (j) FROM ({rows})"
-    rule_checks = " ".join(f"WHEN NOT coalesce(({r.sql}), false) THEN {quote_literal(r.reason)}" for r in rules)
-    return (
-        f"SELECT * EXCLUDE (j, reason), coalesce(reason, CASE {rule_checks} END) AS reason "
-        f"FROM ({rows})"
-    )
+    if rules:
+        rule_checks = " ".join(f"WHEN NOT coalesce(({r.sql}), false) THEN {quote_literal(r.reason)}" for r in rules)
+        reason = f"coalesce({reason}, CASE {rule_checks} END)"
+    return f"SELECT * EXCLUDE (l, ok, is_object), {reason} AS reason FROM ({typed})"
 
 
 def land_and_pending(
