@@ -101,7 +101,7 @@ def test_every_problem_is_reported_at_once_with_its_location(make_project: Proje
     )
     assert messages(root) == [
         "daglake.toml:3: unknown key 'colour' in [project] "
-        "(known: checks, dependencies_file, dialect, exclude, name, seeds)",
+        "(known: checks, dependencies_file, dialect, exclude, name, schedule, seeds)",
         "daglake.toml:6: unknown task 'tmp/nope.sql' in dependencies of res/tmp/a.sql",
         "res/tmp/a.sql:1: dependency cycle: tmp.a (res/tmp/a.sql) → tmp.b (res/tmp/b.sql) → tmp.a",
         "res/tmp/broken.sql:3:13: SQL syntax error: Expected table name but got 'WHERE'",
@@ -187,3 +187,10 @@ def test_dag_of_a_project_with_a_self_referencing_file(make_project: ProjectFact
     )
     project = load_project(root)
     assert problems(project, DAG(project.dependencies()), set()) == []
+
+
+def test_a_schedule_is_validated(make_project: ProjectFactory) -> None:
+    assert load_project(make_project({"daglake.toml": '[project]\nschedule = "@monthly"\n'})).problems == []
+    root = make_project({"daglake.toml": '[project]\nschedule = "every month"\n'})
+    [problem] = load_project(root).problems
+    assert str(problem).startswith("daglake.toml:2: schedule 'every month' is not a cron expression")

@@ -24,6 +24,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "seeds": list,
         "checks": list,
         "dependencies_file": str,
+        "schedule": str,
     },
     "run": {
         "workers": int,
@@ -81,6 +82,7 @@ class ProjectConfig:
     seeds: list[str] = field(default_factory=lambda: ["seeds", "db_init"])
     check_folders: list[str] = field(default_factory=lambda: ["checks"])
     dependencies_file: str | None = None
+    schedule: str | None = None  # cron or @daily/@monthly/...: when `daglake serve` runs it
     workers: int = 4
     fail_fast: bool = False
     engine: str = "duckdb"
@@ -193,6 +195,12 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
         if key == "dialect" and value not in DIALECTS:
             problem(f"unknown dialect '{value}' (known: {', '.join(DIALECTS)})")
             return
+        if key == "schedule" and not _valid_schedule(value):
+            problem(
+                f"schedule '{value}' is not a cron expression "
+                "(e.g. \"0 3 * * *\") or one of @hourly, @daily, @weekly, @monthly, @yearly"
+            )
+            return
         if key in ("exclude", "seeds", "checks") and not all(isinstance(v, str) for v in value):
             problem(f"project.{key} must be a list of strings")
             return
@@ -223,6 +231,12 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
             problem("engine.threads must be at least 1")
         else:
             config.engine_options[key] = value
+
+
+def _valid_schedule(value: str) -> bool:
+    from croniter import croniter  # only when a schedule is set
+
+    return bool(croniter.is_valid(value))
 
 
 def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:
