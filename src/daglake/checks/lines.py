@@ -8,8 +8,6 @@ import re
 import tomllib
 from typing import Any
 
-import yaml  # type: ignore[import-untyped, unused-ignore]
-
 from daglake.errors import Problem
 
 KeyPath = tuple[str | int, ...]
@@ -46,6 +44,8 @@ def read_toml(text: str, path: str) -> tuple[Any, Lines, list[Problem]]:
 
 
 def read_yaml(text: str, path: str) -> tuple[Any, Lines, list[Problem]]:
+    import yaml  # type: ignore[import-untyped, unused-ignore]  # only for .checks.yml files
+
     """Like :func:`read_toml`; a key given twice is reported (YAML silently keeps the last)."""
     loader = yaml.SafeLoader(text)
     try:
@@ -69,6 +69,8 @@ def _walk_yaml(
     node: Any, at: KeyPath, found: dict[KeyPath, int], problems: list[Problem], path: str
 ) -> None:
     found.setdefault(at, node.start_mark.line + 1)
+    import yaml  # type: ignore[import-untyped, unused-ignore]
+
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*at, str(key.value))

@@ -8,10 +8,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
-
 from daglake.checks.spec import parse_duration, split_table
 
 KIND_KEYS: dict[str, tuple[str, ...]] = {
@@ -72,6 +68,10 @@ def condition_error(text: Any, dialect: str) -> str | None:
     """Why ``text`` is not one SQL condition in ``dialect``, or None when it is."""
     if not isinstance(text, str) or not text.strip():
         return "expected a non-empty string"
+    import sqlglot  # only projects that declare SQL conditions pay for it
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, SqlglotError
+
     try:
         parsed = sqlglot.parse(text, read=dialect)
     except ParseError as exc:

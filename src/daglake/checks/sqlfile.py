@@ -10,7 +10,6 @@ from types import MappingProxyType
 
 from daglake.checks.spec import SEVERITIES, CheckSpec, split_table
 from daglake.errors import Problem
-from daglake.sql.parse import parse_file
 
 _HEADER = re.compile(r"^\s*--\s*(table|severity)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -62,6 +61,8 @@ def load_sql_check(
                 relative, severity_line, f"severity must be 'error' or 'warn', not {severity!r}"
             )
         )
+    from daglake.sql.parse import parse_file  # sqlglot: only when there are SQL checks
+
     parsed = parse_file(text, dialect)
     for line, column, message in parsed.errors:
         problems.append(Problem(relative, line, f"SQL syntax error: {message}", column))

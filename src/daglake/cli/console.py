@@ -93,7 +93,7 @@ class ConsoleObserver(RunObserver):
 
     def _view(self) -> Group:
         table = Table.grid(padding=(0, 2))
-        now = time.perf_counter()
+        now = time.time()
         for task in list(self.running.values())[:12]:
             elapsed = _duration(now - task.started_at) if task.started_at else ""
             table.add_row("[blue]●[/]", escape(task.name), elapsed, f"[dim]{escape(task.path)}[/]")
@@ -106,18 +106,24 @@ class ConsoleObserver(RunObserver):
         self.running[task.name] = task
 
     def task_finished(self, task: TaskRun) -> None:
+        """On a terminal the live view counts successes and only problems are printed above
+        it (re-rendering it per line costs milliseconds); piped, one plain line per task."""
         self.running.pop(task.name, None)
-        if self.live is not None and self.progress is not None:
-            self.progress.advance(self.bar)
-        style = STYLES.get(task.state, "")
         if task.state == FAILED:
             details = f"{task.location}: {task.error}"
         else:
             rows = f"{_rows(task.rows)} row{'s' if task.rows != 1 else ''}" if task.rows is not None else ""
             details = " ".join(x for x in (_duration(task.duration), rows, task.reason or "") if x)
-        self.console.print(
-            f"[{style}]{task.state:>15}[/] {escape(task.name)} [dim]{escape(details)}[/]", soft_wrap=True
-        )
+        if self.live is None:
+            self.console.file.write(f"{task.state:>15} {task.name} {details}\n")
+            return
+        assert self.progress is not None
+        self.progress.advance(self.bar)
+        if task.state not in (SUCCESS, SKIPPED):
+            style = STYLES.get(task.state, "")
+            self.console.print(
+                f"[{style}]{task.state:>15}[/] {escape(task.name)} [dim]{escape(details)}[/]", soft_wrap=True
+            )
 
     def run_finished(self, summary: RunSummary) -> None:
         if self.live is not None:

@@ -156,7 +156,7 @@ def _register(project: Project, task: Task, line: int | None = None) -> None:
 
 def _add_checks(project: Project) -> None:
     """Each declared check becomes a task reading the table it checks."""
-    from daglake.checks import load_checks
+    from daglake.checks.load import load_checks  # the package's queries import sqlglot
     from daglake.sql.analysis import SqlAnalysis
 
     task_paths = {t.path: t.name for t in project.tasks.values() if t.kind != "python"}

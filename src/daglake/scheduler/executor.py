@@ -90,35 +90,43 @@ def execute(
             done.put((node, value, None))
 
     threads = _WorkerPool(workers, work)
+
+    def dispatch() -> None:
+        nonlocal running
+        while ready and running < workers and not stopping:
+            node = ready.pop()
+            if on_start is not None:
+                on_start(node)
+            threads.submit(node)
+            running += 1
+
     try:
         while True:
-            while ready and running < workers and not stopping:
-                node = ready.pop()
-                if on_start is not None:
-                    on_start(node)
-                threads.submit(node)
-                running += 1
+            dispatch()
             if running == 0:
                 break
             node, value, error = done.get()
             running -= 1
-            if on_finish is not None:
-                on_finish(node, value, error)
+            blocked: list[T] = []
             if error is None:
                 result.succeeded[node] = value
                 for child in dag.downstream[node]:
                     remaining[child] -= 1
                     if remaining[child] == 0 and child not in result.upstream_failed:
                         ready.push(child)
-                continue
-            result.failed[node] = error
-            for blocked in sorted(dag.descendants(node), key=str):
-                if blocked not in result.upstream_failed:
-                    result.upstream_failed[blocked] = node
-                    if on_blocked is not None:
-                        on_blocked(blocked, node)
-            if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
-                stopping = True
+            else:
+                result.failed[node] = error
+                blocked = [d for d in sorted(dag.descendants(node), key=str) if d not in result.upstream_failed]
+                for name in blocked:
+                    result.upstream_failed[name] = node
+                if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
+                    stopping = True
+            dispatch()  # workers first: observers must not delay the next task
+            if on_finish is not None:
+                on_finish(node, value, error)
+            if on_blocked is not None:
+                for name in blocked:
+                    on_blocked(name, node)
     except BaseException:
         stopping = True
         raise

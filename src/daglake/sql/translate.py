@@ -83,7 +83,7 @@ def _statement_sql(
             expression=expression,
         )
     if source == target:
-        return expression.sql(dialect=target), []
+        return expression.sql(dialect=target, copy=False), []  # already a private copy
     warnings: list[str] = []
     expression = expression.transform(_drop_catalog, copy=False)
     if target != "bigquery" and isinstance(expression, exp.Create):
@@ -96,7 +96,7 @@ def _statement_sql(
         expression = _column_list_as_casts(expression)
     if target == "duckdb":
         expression = expression.transform(_parameter_as_variable, copy=False)
-    return expression.sql(dialect=target), warnings
+    return expression.sql(dialect=target, copy=False), warnings
 
 
 def _drop_catalog(node: exp.Expr) -> exp.Expr:
