@@ -64,10 +64,14 @@ counted ``reconcile`` (``actual``, ``expected``) give one row when they fail.
 
 from __future__ import annotations
 
-from daglake.checks.load import load_checks
-from daglake.checks.queries import check_sql
-from daglake.checks.run import CheckResult, run_check
-from daglake.checks.spec import KINDS, SEVERITIES, CheckSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daglake.checks.load import load_checks
+    from daglake.checks.queries import check_sql
+    from daglake.checks.run import CheckResult, run_check
+    from daglake.checks.spec import KINDS, SEVERITIES, CheckSpec
 
 __all__ = [
     "KINDS",
@@ -78,3 +82,21 @@ __all__ = [
     "load_checks",
     "run_check",
 ]
+
+# Imported on first use: the queries need sqlglot, which a run without checks never loads.
+_LAZY = {
+    "load_checks": "daglake.checks.load",
+    "check_sql": "daglake.checks.queries",
+    "CheckResult": "daglake.checks.run",
+    "run_check": "daglake.checks.run",
+    "KINDS": "daglake.checks.spec",
+    "SEVERITIES": "daglake.checks.spec",
+    "CheckSpec": "daglake.checks.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daglake.checks' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
