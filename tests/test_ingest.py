@@ -137,3 +137,29 @@ def test_files_landed_by_a_run_that_died_are_ingested_next_time(project: Path) -
     summary = run(project)
     assert summary.tasks["raw.messages"].metrics["accepted"] == 1
     assert lake(project, "SELECT source_file FROM RAW") == [("incoming.jsonl",)]
+
+
+def test_empty_files_and_lists_in_line_files_lose_nothing(project: Path) -> None:
+    (project / "input").mkdir()
+    (project / "input" / "messages-empty.jsonl").write_text("")
+    with gzip.open(project / "input" / "messages-empty.jsonl.gz", "wt") as handle:
+        handle.write("")
+    (project / "input" / "messages-list.jsonl").write_text(ndjson([[1, 2], GOOD]))
+    (project / "input" / "messages-numbers.jsonl").write_text(
+        ndjson([GOOD | {"orderId": "1"}, GOOD | {"orderId": 1.5}, GOOD | {"orderId": True}, GOOD | {"orderId": -3}])
+    )
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert summary.tasks["raw.messages"].metrics == {"input": 6, "accepted": 2, "quarantined": 4}
+    assert lake(project, "SELECT source_file, order_id FROM RAW ORDER BY 1, 2") == [
+        ("messages-list.jsonl", 1),
+        ("messages-numbers.jsonl", -3),
+    ]
+    assert lake(project, "SELECT source_file, source_position, reason FROM QUARANTINE ORDER BY 1, 2") == [
+        ("messages-list.jsonl", 1, "not a JSON object"),
+        ("messages-numbers.jsonl", 1, "field orderId: expected INT64, got varchar"),
+        ("messages-numbers.jsonl", 2, "field orderId: expected INT64, got double"),
+        ("messages-numbers.jsonl", 3, "field orderId: expected INT64, got boolean"),
+    ]
+    again = run(project)  # the empty files were landed and do not block later runs
+    assert again.state == "success"

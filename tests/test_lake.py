@@ -155,3 +155,38 @@ def test_the_catalog_describes_every_table(lake_project: Path) -> None:
     assert report["rows"] == 2
     assert report["upstream"] == ["curated.sales"]
     assert [c["name"] for c in report["schema"]] == ["city", "n", "tag"]
+
+
+def test_first_run_of_tasks_publishing_to_a_new_zone_at_once(make_project: ProjectFactory) -> None:
+    tasks = "import daglake\n" + "".join(
+        f"\n\n@daglake.task('raw.t{i}', zone='raw')\ndef t{i}(ctx):\n    return ctx.sql('SELECT {i} AS x')\n"
+        for i in range(6)
+    )
+    root = make_project({"tasks.py": tasks})
+    for _ in range(3):
+        summary = run(root)
+        assert summary.state == "success", {n: t.error for n, t in summary.tasks.items()}
+        assert all(len(t.attempts) == 1 for t in summary.tasks.values())
+        import shutil
+
+        shutil.rmtree(root / "lake")
+        shutil.rmtree(root / ".daglake")
+
+
+def test_a_table_written_twice_in_a_task_keeps_the_last_write(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "tasks.py": '''
+import daglake
+
+
+@daglake.task("staging.x", zone="staging")
+def x(ctx):
+    ctx.write("staging.x", "SELECT 1 AS v")
+    ctx.write("staging.x", "SELECT 2 AS v")
+''',
+            "res/final/v.sql": "SELECT v FROM staging.x",
+        }
+    )
+    assert run(root).state == "success"
+    assert warehouse(root, "SELECT v FROM final.v") == [(2,)]

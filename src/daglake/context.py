@@ -47,6 +47,7 @@ class TaskContext:
     log: logging.Logger
     _write: Callable[[str, Any, list[str] | None, str], int | None] = field(repr=False)
     metrics: dict[str, Any] = field(default_factory=dict)
+    full_refresh: bool = False  # ``daglake run --full-refresh``: rebuild from scratch, not incrementally
 
     @property
     def ds(self) -> str:

@@ -156,6 +156,7 @@ class TaskExecutor:
             log=logger,
             _write=write,
             metrics=metrics,
+            full_refresh=self.full_refresh,
         )
 
 

@@ -249,9 +249,9 @@ def _execute(
     plan.warnings = summary.warnings = [w for name in plan.order for w in compiled[name].warnings]
     lake_root = project.root / config.lake_root
     engine.attach_lake(lake_tables(lake_root))
-    engine.create_schemas(
-        {t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t and not project.tasks[n].zone}
-    )
+    # every schema a task writes, lake zones included: creating one inside concurrent task
+    # transactions is a write-write conflict in DuckDB
+    engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
     engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
     observers = Observers(StateRecorder(store, record, resumed=resumed), observer)
     work = TaskExecutor(

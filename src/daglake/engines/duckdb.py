@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -19,13 +21,14 @@ from daglake.lake.tables import LakeTable
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
 
 
-def python_location(exc: BaseException, location: str) -> str:
+def python_location(exc: BaseException, location: str, root: Path) -> str:
     """``file:line`` of the deepest frame of the task's own file in the traceback."""
     path = location.rpartition(":")[0] if location.count(":") else location
+    source = os.path.realpath(root / path)
     line = 0
     traceback = exc.__traceback__
     while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename.endswith("/" + path):
+        if os.path.realpath(traceback.tb_frame.f_code.co_filename) == source:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return f"{path}:{line}" if line else location
@@ -184,11 +187,11 @@ class DuckDBEngine(Engine):
                 if value is not None:
                     rows = writes.write_data(outputs[0], value)
             except duckdb.Error as exc:
-                raise TaskError(engine_message(exc), python_location(exc, location)) from exc
+                raise TaskError(engine_message(exc), python_location(exc, location, self.settings.root)) from exc
             except TaskError:
                 raise
             except Exception as exc:
-                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location)) from exc
+                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location, self.settings.root)) from exc
         return rows
 
     def table_info(self) -> dict[str, dict[str, Any]]:

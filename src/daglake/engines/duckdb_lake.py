@@ -45,6 +45,9 @@ class Writes:
                 f"CREATE OR REPLACE TABLE {qualified_name(output.table)} AS {source_sql}"
             ).fetchone()
             return int(result[0]) if result else None
+        for staged in [s for s in self.staged if s[0] == output.lake]:  # written again: last wins
+            self.staged.remove(staged)
+            discard(staged[1])
         version = new_version(output.lake)
         self.staged.append((output.lake, version))
         partition_by = list(output.partition_by)

@@ -35,6 +35,9 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "DATE": ("DATE", ("VARCHAR",)),
 }
 BAD_JSON = "bad JSON"
+_INTEGER = r"-?(0|[1-9][0-9]*)"
+_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
+NDJSON_SUFFIXES = (".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def ingest_json(
                 target = staging / f"{number:06d}-{part:06d}.parquet"
                 stager.execute(f"COPY ({parsed}) TO {quote_literal(str(target))} (FORMAT parquet)")
         stager.close()
+        if not any(staging.iterdir()):
+            return empty  # only empty files: no records (they are looked at again next run)
         staged = f"read_parquet({quote_literal(str(staging / '*.parquet'))})"
         columns = ", ".join(quote_identifier(n) for n in names.values())
         keys = "ingest_date, source_file"
@@ -167,6 +172,8 @@ def _line_chunks(path: Path) -> Iterator[Any]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    if _is_empty(path):
+        return  # no records (and Arrow refuses an empty CSV)
     stream = pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
     reader = pcsv.open_csv(
         stream,
@@ -181,7 +188,7 @@ def _line_chunks(path: Path) -> Iterator[Any]:
     offset = 0
     pending: list[Any] = []
     size = 0
-    for batch in reader:
+    for batch in reader:  # (an empty file has no lines and yields nothing)
         count = batch.num_rows
         positions = pa.array(range(offset + 1, offset + count + 1), pa.int64())
         pending.append(pa.RecordBatch.from_arrays([positions, batch.column(0)], ["source_position", "record"]))
@@ -206,7 +213,19 @@ def _parses_as_array(path: Path) -> bool:
     return True
 
 
+def _is_empty(path: Path) -> bool:
+    if path.suffix != ".gz":
+        return path.stat().st_size == 0
+    with gzip.open(path, "rb") as handle:
+        return not handle.read(1)
+
+
 def _is_array(path: Path) -> bool:
+    """``.jsonl``/``.ndjson`` are one object per line whatever they start with; a ``.json``
+    file is an array when it opens with ``[``."""
+    name = path.name.removesuffix(".gz")
+    if name.endswith(NDJSON_SUFFIXES):
+        return False
     opener: Any = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         head: bytes = handle.read(4096).lstrip()
@@ -278,9 +297,10 @@ def _parse_sql(
         elif declared == "BOOL":
             value = f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
             wrong_type = f"{value} IS NULL"
-        else:
-            value = f"TRY_CAST({raw} AS {duck})"
-            wrong_type = f"{value} IS NULL"
+        else:  # a JSON number, not a string or a boolean a cast would accept
+            number = _INTEGER if declared == "INT64" else _NUMBER
+            wrong_type = f"NOT regexp_full_match({raw}, '{number}')"
+            value = f"CASE WHEN NOT {wrong_type} THEN TRY_CAST({raw} AS {duck}) END"
         column = quote_identifier(names[field])
         values.append(f"{value} AS {column}")
         label = field.replace("'", "''")

@@ -68,8 +68,12 @@ def land(
     new: list[LandedFile] = []
     repeated: list[LandedFile] = []
     for file in sorted(Path(f) for f in files):
+        known = seen.get(_checksum(file))  # hash first: a file seen before is not copied again
+        if known is not None:
+            repeated.append(known)
+            continue
         digest, size, staged = _copy_with_checksum(file, folder)
-        if digest in seen:
+        if digest in seen:  # it changed while we looked: the copy is what counts
             staged.unlink()
             repeated.append(seen[digest])
             continue
@@ -90,6 +94,14 @@ def land(
         seen[digest] = entry
         new.append(entry)
     return new, repeated
+
+
+def _checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _copy_with_checksum(source: Path, folder: Path) -> tuple[str, int, Path]:

@@ -1,0 +1,239 @@
+"""``curated.customer_courier_conversations``: one row per order, rebuilt incrementally.
+
+Each run finds the raw files (``ingest_date``/``source_file`` partitions) not yet folded into
+the table, which ``curated.customer_courier_conversations_batches`` lists, and recomputes
+exactly the orders they touch — orders with new messages, and orders with events whose city
+may have changed through new ``orders`` records — from every event of those orders ever
+received. The table is partitioned by ``city_code`` and a write replaces whole partitions, so
+every partition holding a touched order (before or after) is rewritten: its untouched rows are
+carried over from the current table. A first run, a run that finds either output missing,
+and ``--full-refresh`` (once daglake passes it to Python tasks) recompute every order. Either
+way the table equals a recomputation over all events ever received.
+"""
+
+from __future__ import annotations
+
+import daglake
+from daglake.context import TaskContext
+from daglake.lake import lake_table
+from daglake.lake.tables import quote_literal
+
+TABLE = "curated.customer_courier_conversations"
+BATCHES = "curated.customer_courier_conversations_batches"
+MESSAGES = "raw.customer_courier_chat_messages"
+ORDERS = "raw.orders"
+COLUMNS = (
+    "order_id",
+    "city_code",
+    "first_courier_message",
+    "first_customer_message",
+    "num_messages_courier",
+    "num_messages_customer",
+    "first_message_by",
+    "conversation_started_at",
+    "first_responsetime_delay_seconds",
+    "last_message_time",
+    "last_message_order_stage",
+)
+
+# Every raw file and its record count, for the batches table.
+RAW_FILES = f"""
+SELECT 'customer_courier_chat_messages' AS source, CAST(ingest_date AS DATE) AS ingest_date,
+       source_file, count(*) AS records
+FROM {MESSAGES} GROUP BY ALL
+UNION ALL
+SELECT 'orders', CAST(ingest_date AS DATE), source_file, count(*) FROM {ORDERS} GROUP BY ALL
+"""
+
+# Exact duplicates count once; a message is the courier's when fromId = courierId, otherwise the
+# customer's (ingestion quarantined every other sender). The struct minimum picks the earliest
+# message, on a tie the one with chatStartedByMessage, then 'courier' before 'customer'; the
+# struct maximum picks the latest message, on a tie the greatest stage. An order's city comes
+# from its most recently received orders record. It reads the orders being (re)computed from
+# the temporary views conversation_messages and conversation_orders.
+CONVERSATIONS = """
+WITH events AS (
+    SELECT DISTINCT * EXCLUDE (ingest_date, source_file, source_position)
+    FROM conversation_messages
+),
+messages AS (
+    SELECT
+        order_id,
+        message_sent_time AS sent,
+        order_stage,
+        chat_started_by_message,
+        CASE WHEN from_id = courier_id THEN 'courier' ELSE 'customer' END AS sender
+    FROM events
+),
+per_order AS (
+    SELECT
+        order_id,
+        min(sent) FILTER (WHERE sender = 'courier') AS first_courier_message,
+        min(sent) FILTER (WHERE sender = 'customer') AS first_customer_message,
+        count(*) FILTER (WHERE sender = 'courier') AS num_messages_courier,
+        count(*) FILTER (WHERE sender = 'customer') AS num_messages_customer,
+        min({'sent': sent, 'not_starter': NOT chat_started_by_message, 'sender': sender}).sender
+            AS first_message_by,
+        min(sent) AS conversation_started_at,
+        max(sent) AS last_message_time,
+        max({'sent': sent, 'stage': order_stage}).stage AS last_message_order_stage
+    FROM messages
+    GROUP BY order_id
+),
+cities AS (
+    SELECT
+        order_id,
+        max({'ingest_date': ingest_date, 'source_file': source_file,
+             'source_position': source_position, 'city_code': city_code}).city_code AS city_code
+    FROM conversation_orders
+    GROUP BY order_id
+)
+SELECT
+    order_id,
+    cities.city_code,
+    first_courier_message,
+    first_customer_message,
+    num_messages_courier,
+    num_messages_customer,
+    first_message_by,
+    conversation_started_at,
+    (
+        epoch_us(
+            CASE first_message_by
+                WHEN 'courier' THEN first_customer_message
+                ELSE first_courier_message
+            END
+        ) - epoch_us(conversation_started_at)
+    ) // 1000000 AS first_responsetime_delay_seconds,
+    last_message_time,
+    last_message_order_stage
+FROM per_order LEFT JOIN cities USING (order_id)
+"""
+SCRATCH_TABLES = (
+    "conversation_files",
+    "conversation_touched",
+    "conversation_recomputed",
+    "conversation_partitions",
+)
+SCRATCH_VIEWS = ("conversation_messages", "conversation_orders")
+
+
+def exists(ctx: TaskContext, table: str) -> bool:
+    return lake_table(ctx.lake.root, table).exists()
+
+
+@daglake.task(
+    [TABLE, BATCHES], zone="curated", partition_by=["city_code"], inputs=[MESSAGES, ORDERS]
+)
+def customer_courier_conversations(ctx: TaskContext) -> None:
+    incremental = exists(ctx, TABLE) and exists(ctx, BATCHES) and not ctx.full_refresh
+    unprocessed = (
+        f"ANTI JOIN {BATCHES} USING (source, ingest_date, source_file)" if incremental else ""
+    )
+    ctx.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE conversation_files AS SELECT * FROM ({RAW_FILES}) {unprocessed}"
+    )
+    new_files = count(ctx, "conversation_files")
+    ctx.metric("new_files", new_files)
+    if incremental and new_files == 0:
+        ctx.log.info("no raw file arrived since the last run: the table is up to date")
+        recomputed = 0
+    else:
+        recomputed = rebuild_touched(ctx) if incremental else rebuild_all(ctx)
+        record_batches(ctx, incremental)
+    ctx.metric("orders_recomputed", recomputed)
+    drop_scratch(ctx)
+
+
+def drop_scratch(ctx: TaskContext) -> None:
+    """Temporary tables live as long as the worker's connection: drop them so the next task on
+    it starts clean. A failed task needs none of this, its rollback removes them."""
+    for name in SCRATCH_VIEWS:
+        ctx.con.execute(f"DROP VIEW IF EXISTS {name}")
+    for name in SCRATCH_TABLES:
+        ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def rebuild_all(ctx: TaskContext) -> int:
+    ctx.log.info("recomputing every order from all raw events")
+    read_orders(ctx, "")
+    return (
+        ctx.write(TABLE, f"SELECT {', '.join(COLUMNS)} FROM ({CONVERSATIONS})", mode="replace") or 0
+    )
+
+
+def rebuild_touched(ctx: TaskContext) -> int:
+    """Recompute the orders the new files touch and rewrite the partitions they were or are in."""
+    con, columns = ctx.con, ", ".join(COLUMNS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE conversation_touched AS
+        SELECT DISTINCT order_id FROM {MESSAGES} m
+        SEMI JOIN conversation_files f
+            ON f.source = 'customer_courier_chat_messages'
+            AND m.ingest_date = f.ingest_date AND m.source_file = f.source_file
+        UNION
+        SELECT order_id FROM {ORDERS} o
+        SEMI JOIN conversation_files f
+            ON f.source = 'orders' AND o.ingest_date = f.ingest_date AND o.source_file = f.source_file
+        SEMI JOIN {TABLE} USING (order_id)
+    """)
+    touched = count(ctx, "conversation_touched")
+    ctx.log.info("recomputing %d orders touched by new events or new orders records", touched)
+    if touched == 0:
+        return 0
+    read_orders(ctx, "WHERE order_id IN (SELECT order_id FROM conversation_touched)")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE conversation_recomputed AS SELECT {columns} FROM ({CONVERSATIONS})"
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE conversation_partitions AS
+        SELECT DISTINCT city_code FROM {TABLE} SEMI JOIN conversation_touched USING (order_id)
+        UNION
+        SELECT DISTINCT city_code FROM conversation_recomputed
+    """)
+    # A partition whose every order moved to another city would be left as it is by a
+    # partition overwrite (the new data holds none of its rows): rewrite the whole table then.
+    emptied = con.execute(f"""
+        SELECT count(*) FROM (
+            SELECT t.city_code FROM {TABLE} t LEFT JOIN conversation_touched c ON t.order_id = c.order_id
+            GROUP BY t.city_code HAVING bool_and(c.order_id IS NOT NULL)
+        ) p
+        ANTI JOIN conversation_recomputed r ON p.city_code IS NOT DISTINCT FROM r.city_code
+    """).fetchone()[0]
+    kept = f"SELECT {columns} FROM {TABLE} t ANTI JOIN conversation_touched USING (order_id)"
+    if emptied:
+        mode = "replace"
+    else:
+        mode = "overwrite_partitions"
+        kept += (
+            " SEMI JOIN conversation_partitions p ON t.city_code IS NOT DISTINCT FROM p.city_code"
+        )
+    rewritten = count(ctx, "conversation_partitions")
+    ctx.log.info("rewriting %s", "the whole table" if emptied else f"{rewritten} partitions")
+    ctx.metric("partitions_rewritten", rewritten)
+    ctx.write(TABLE, f"{kept} UNION ALL SELECT {columns} FROM conversation_recomputed", mode=mode)
+    return touched
+
+
+def record_batches(ctx: TaskContext, incremental: bool) -> None:
+    """List the raw files the table now reflects; written after the table, so a crash between
+    the two only makes the next run recompute the same orders again."""
+    earlier = f"SELECT * FROM {BATCHES} UNION ALL " if incremental else ""
+    ctx.write(
+        BATCHES,
+        f"{earlier}SELECT source, ingest_date, source_file, records, "
+        f"{quote_literal(ctx.run_id)} AS run_id, now() AS processed_at FROM conversation_files",
+        partition_by=[],
+        mode="replace",
+    )
+
+
+def read_orders(ctx: TaskContext, where: str) -> None:
+    """Point CONVERSATIONS at the raw events and orders records of the orders to compute."""
+    for view, table in (("conversation_messages", MESSAGES), ("conversation_orders", ORDERS)):
+        ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} {where}")
+
+
+def count(ctx: TaskContext, table: str) -> int:
+    row = ctx.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
