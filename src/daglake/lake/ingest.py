@@ -324,7 +324,9 @@ def _parse_sql(
     if rules:
         rule_checks = " ".join(f"WHEN NOT coalesce(({r.sql}), false) THEN {quote_literal(r.reason)}" for r in rules)
         reason = f"coalesce({reason}, CASE {rule_checks} END)"
-    return f"SELECT * EXCLUDE (l, ok, is_object), {reason} AS reason FROM ({typed})"
+    judged = f"SELECT * EXCLUDE (l, ok, is_object), {reason} AS reason FROM ({typed})"
+    # the record's text is kept only where it is quarantined: staging stays small
+    return f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN record END AS record) FROM ({judged})"
 
 
 def land_and_pending(
