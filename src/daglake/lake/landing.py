@@ -67,8 +67,11 @@ def land(
     seen = {entry.sha256: entry for entry in manifest(lake_root, source)}
     new: list[LandedFile] = []
     repeated: list[LandedFile] = []
+    sizes = {entry.size for entry in seen.values()}
     for file in sorted(Path(f) for f in files):
-        known = seen.get(_checksum(file))  # hash first: a file seen before is not copied again
+        # a file the size of one landed before is hashed first, so a re-delivery is not copied;
+        # any other file is new and copied while it is hashed (one read either way)
+        known = seen.get(_checksum(file)) if file.stat().st_size in sizes else None
         if known is not None:
             repeated.append(known)
             continue
@@ -92,6 +95,7 @@ def land(
         )
         _append(lake_root / "landing" / source / MANIFEST, asdict(entry))
         seen[digest] = entry
+        sizes.add(size)
         new.append(entry)
     return new, repeated
 
