@@ -212,3 +212,15 @@ def test_resume_the_example_after_fixing_a_broken_branch(tmp_path: Path) -> None
     assert started.names == {"tmp.stock_levels"} | blocked  # blocked checks included
     for table in ("tmp.stock_levels", "tmp.variants", "final.products"):
         assert table_rows(broken, table) == table_rows(clean, table)
+
+
+def test_only_the_newest_runs_keep_their_logs(tmp_path: Path) -> None:
+    from daglake.logs import LOGS_DIR, prune
+
+    for index in range(5):
+        (tmp_path / LOGS_DIR / f"2024010{index}T000000-abcdef").mkdir(parents=True)
+    assert prune(tmp_path, keep=2) == [f"2024010{i}T000000-abcdef" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / LOGS_DIR).iterdir()) == [
+        "20240103T000000-abcdef",
+        "20240104T000000-abcdef",
+    ]

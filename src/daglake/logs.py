@@ -32,3 +32,20 @@ class TaskLog:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+KEEP_RUNS = 100
+
+
+def prune(root: Path, keep: int = KEEP_RUNS) -> list[str]:
+    """Delete the log folders of all but the newest ``keep`` runs (run ids sort by time)."""
+    import shutil
+
+    folder = root / LOGS_DIR
+    if not folder.is_dir():
+        return []
+    runs = sorted(p for p in folder.iterdir() if p.is_dir())
+    removed = runs[: max(0, len(runs) - keep)]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in removed]

@@ -32,6 +32,7 @@ from daglake.graph.dag import DAG
 from daglake.graph.selection import select
 from daglake.lake.catalog import lake_tables, update_catalog
 from daglake.lock import RunLock
+from daglake.logs import prune as prune_logs
 from daglake.project import Project, Task, load_project
 from daglake.project.validate import missing_upstream, problems
 from daglake.scheduler.executor import ReadyQueue, execute
@@ -282,6 +283,7 @@ def _execute(
             task_run.state, task_run.reason = NOT_STARTED, "the run stopped early (--fail-fast)"
             observers.task_finished(task_run)
         update_catalog(project, engine.table_info(), summary.run_id, set(result.succeeded))
+        prune_logs(project.root)
     finally:
         summary.duration = time.perf_counter() - started
         observers.run_finished(summary)
