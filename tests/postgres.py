@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -28,7 +29,7 @@ def _as_postgres(command: list[str]) -> list[str]:
     return command
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     """Skip on a developer's machine that lacks the server; in CI (where `make test` installs
     it) the PostgreSQL tests must run, so a missing server fails them."""
     if os.environ.get("CI"):
