@@ -42,6 +42,24 @@ def daglake_exe() -> str:
     return on_path
 
 
+def install_venv(venv: Path, requirements: Sequence[str]) -> str | None:
+    """Create ``venv`` with ``requirements`` for a contender; None when it worked, else why not
+    (the half-made venv is removed)."""
+    print(f"installing {' '.join(requirements)} into {venv} ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", *requirements],
+            check=True, capture_output=True, text=True, timeout=900,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        shutil.rmtree(venv, ignore_errors=True)
+        return " | ".join(line for line in str(detail).splitlines() if "is ignored" not in line)[-400:]
+    return None
+
+
 def dbt_exe(install: bool) -> tuple[str | None, str]:
     """``dbt`` from ``bench/.work/dbt-venv`` (created when ``install``), or None and why not."""
     exe = DBT_VENV / "bin" / "dbt"
@@ -49,19 +67,9 @@ def dbt_exe(install: bool) -> tuple[str | None, str]:
         return str(exe), "dbt-duckdb from bench/.work/dbt-venv"
     if not install:
         return None, "dbt not installed (bench/.work/dbt-venv missing)"
-    print(f"installing {' '.join(DBT_REQUIREMENTS)} into {DBT_VENV} ...", flush=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(DBT_VENV)], check=True, capture_output=True)
-        subprocess.run(
-            [str(DBT_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", *DBT_REQUIREMENTS],
-            check=True, capture_output=True, text=True, timeout=900,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        tail = " | ".join(line for line in str(detail).splitlines() if "is ignored" not in line)[-400:]
-        shutil.rmtree(DBT_VENV, ignore_errors=True)
-        return None, f"dbt-duckdb could not be installed: {tail}"
+    failure = install_venv(DBT_VENV, DBT_REQUIREMENTS)
+    if failure is not None:
+        return None, f"dbt-duckdb could not be installed: {failure}"
     return str(exe), "dbt-duckdb from bench/.work/dbt-venv (installed now)"
 
 

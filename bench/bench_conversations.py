@@ -23,6 +23,7 @@ from _common import (
     Contender,
     alternate,
     daglake_exe,
+    install_venv,
     machine,
     seconds,
     table,
@@ -257,14 +258,9 @@ def spark_python(install: bool) -> tuple[str | None, str]:
         return str(python), "pyspark from bench/.work/spark-venv"
     if not install:
         return None, "pyspark not installed (bench/.work/spark-venv)"
-    print(f"installing pyspark into {SPARK_VENV} ...", flush=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(SPARK_VENV)], check=True, capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyspark"],
-                       check=True, capture_output=True, text=True, timeout=900)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        shutil.rmtree(SPARK_VENV, ignore_errors=True)
-        return None, f"pyspark could not be installed: {str(getattr(exc, 'stderr', '') or exc)[-300:]}"
+    failure = install_venv(SPARK_VENV, ["pyspark"])
+    if failure is not None:
+        return None, f"pyspark could not be installed: {failure}"
     return str(python), "pyspark from bench/.work/spark-venv (installed now)"
 
 
