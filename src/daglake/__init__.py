@@ -5,7 +5,9 @@ The public surface is small and imported lazily so that ``daglake --help`` start
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from daglake._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 __all__ = ["DaglakeError", "RunOptions", "TaskContext", "load_project", "run", "task"]
@@ -17,20 +19,14 @@ if TYPE_CHECKING:
     from daglake.pytasks import task
     from daglake.runner import RunOptions, run
 
-_LAZY = {
-    "DaglakeError": "daglake.errors",
-    "load_project": "daglake.project",
-    "RunOptions": "daglake.runner",
-    "run": "daglake.runner",
-    "task": "daglake.pytasks",
-    "TaskContext": "daglake.context",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'daglake' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes(
+    "daglake",
+    {
+        "DaglakeError": "daglake.errors",
+        "load_project": "daglake.project",
+        "RunOptions": "daglake.runner",
+        "run": "daglake.runner",
+        "task": "daglake.pytasks",
+        "TaskContext": "daglake.context",
+    },
+)

@@ -64,8 +64,9 @@ counted ``reconcile`` (``actual``, ``expected``) give one row when they fail.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from daglake._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from daglake.checks.load import load_checks
@@ -84,19 +85,15 @@ __all__ = [
 ]
 
 # Imported on first use: the queries need sqlglot, which a run without checks never loads.
-_LAZY = {
-    "load_checks": "daglake.checks.load",
-    "check_sql": "daglake.checks.queries",
-    "CheckResult": "daglake.checks.run",
-    "run_check": "daglake.checks.run",
-    "KINDS": "daglake.checks.spec",
-    "SEVERITIES": "daglake.checks.spec",
-    "CheckSpec": "daglake.checks.spec",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'daglake.checks' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes(
+    "daglake.checks",
+    {
+        "load_checks": "daglake.checks.load",
+        "check_sql": "daglake.checks.queries",
+        "CheckResult": "daglake.checks.run",
+        "run_check": "daglake.checks.run",
+        "KINDS": "daglake.checks.spec",
+        "SEVERITIES": "daglake.checks.spec",
+        "CheckSpec": "daglake.checks.spec",
+    },
+)
