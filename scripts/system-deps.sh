@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, from Debian's archive: the PostgreSQL server (state
-# tests). Installs only what is missing; without root or apt-get it says what is missing and
-# the tests that need it are skipped with that reason.
+# tests) and Chromium (the web UI's browser tests, driven by Playwright, which must not
+# download a browser of its own). Installs only what is missing; without root or apt-get it
+# says what is missing and the tests that need it are skipped with that reason.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" > /dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get > /dev/null; then

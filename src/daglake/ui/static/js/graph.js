@@ -1,0 +1,205 @@
+// The DAG drawn with Cytoscape, laid out left to right in layers by dagre.
+import cytoscape from "../vendor/cytoscape.esm.min.mjs";
+import dagre from "../vendor/cytoscape-dagre.min.mjs";
+
+cytoscape.use(dagre);
+
+const COLOURS = {
+  none: ["#ffffff", "#94a3b8", "#334155"],
+  pending: ["#f1f5f9", "#94a3b8", "#475569"],
+  running: ["#dbeafe", "#2563eb", "#1e3a8a"],
+  success: ["#bbf7d0", "#16a34a", "#14532d"],
+  skipped: ["#e7f5ec", "#6fbf8e", "#166534"],
+  warned: ["#fde68a", "#d97706", "#78350f"],
+  failed: ["#fecaca", "#dc2626", "#7f1d1d"],
+  upstream_failed: ["#fed7aa", "#ea580c", "#7c2d12"],
+  not_started: ["#f8fafc", "#cbd5e1", "#94a3b8"],
+};
+
+function style() {
+  const rules = [
+    {
+      selector: "node",
+      style: {
+        shape: "round-rectangle",
+        width: "data(width)",
+        height: 26,
+        label: "data(label)",
+        "font-family": "system-ui, sans-serif",
+        "font-size": 11,
+        "text-valign": "center",
+        "text-halign": "center",
+        "text-max-width": "data(textWidth)",
+        "text-wrap": "ellipsis",
+        "min-zoomed-font-size": 5,
+        "border-width": 1.5,
+        "transition-property": "background-color, border-color",
+        "transition-duration": 200,
+      },
+    },
+    { selector: "node[kind = 'seed']", style: { shape: "barrel" } },
+    { selector: "node[kind = 'python']", style: { shape: "cut-rectangle" } },
+    { selector: "node[kind = 'check']", style: { shape: "tag", height: 20, "font-size": 9 } },
+    {
+      selector: "edge",
+      style: {
+        width: 1.2,
+        "curve-style": "bezier",
+        "line-color": "#b6bfcc",
+        "target-arrow-color": "#b6bfcc",
+        "target-arrow-shape": "triangle",
+        "arrow-scale": 0.7,
+      },
+    },
+  ];
+  for (const [state, [fill, border, text]] of Object.entries(COLOURS)) {
+    rules.push({
+      selector: `node[state = '${state}']`,
+      style: { "background-color": fill, "border-color": border, color: text },
+    });
+  }
+  rules.push(
+    { selector: "node[state = 'running']", style: { "border-width": 3 } },
+    { selector: "node[state = 'failed']", style: { "border-width": 3 } },
+    { selector: "node[state = 'upstream_failed'], node[state = 'not_started']", style: { "border-style": "dashed" } },
+    { selector: "node.check-failed", style: { "outline-width": 3, "outline-color": "#dc2626", "outline-offset": 2 } },
+    { selector: ".dim", style: { opacity: 0.18 } },
+    { selector: "node.match", style: { "underlay-color": "#facc15", "underlay-opacity": 0.55, "underlay-padding": 5 } },
+    { selector: "node:selected", style: { "underlay-color": "#4f46e5", "underlay-opacity": 0.35, "underlay-padding": 6 } },
+    { selector: "edge.near", style: { "line-color": "#4f46e5", "target-arrow-color": "#4f46e5", width: 2 } },
+  );
+  return rules;
+}
+
+const MAX_FIT_ZOOM = 1.25;
+
+function nodeWidth(name) {
+  return Math.max(70, Math.min(230, 16 + name.length * 6.4));
+}
+
+export class GraphView {
+  constructor(container, { onSelect }) {
+    this.container = container;
+    this.onSelect = onSelect;
+    this.cy = cytoscape({
+      container,
+      style: style(),
+      minZoom: 0.05,
+      maxZoom: 3,
+      boxSelectionEnabled: false,
+      autoungrabify: true,
+      textureOnViewport: true,
+    });
+    this.cy.on("tap", "node", (event) => this.onSelect(event.target.id()));
+    this.cy.on("tap", (event) => {
+      if (event.target === this.cy) this.onSelect(null);
+    });
+    window.addEventListener("resize", () => this.cy.resize());
+  }
+
+  // Draws the graph of GET /graph (nodes with name, kind, state; edges from → to).
+  render(graph) {
+    const elements = [];
+    for (const node of graph.nodes) {
+      const width = nodeWidth(node.name);
+      elements.push({
+        group: "nodes",
+        data: { id: node.name, label: node.name, kind: node.kind, state: node.state || "none", width, textWidth: width - 12 },
+      });
+    }
+    const present = new Set(graph.nodes.map((node) => node.name));
+    for (const edge of graph.edges) {
+      if (!present.has(edge.from) || !present.has(edge.to)) continue;
+      elements.push({ group: "edges", data: { id: `${edge.from}\u2192${edge.to}`, source: edge.from, target: edge.to } });
+    }
+    this.cy.batch(() => {
+      this.cy.elements().remove();
+      this.cy.add(elements);
+    });
+    const layout = this.cy.layout({
+      name: "dagre",
+      rankDir: "LR",
+      nodeSep: 8,
+      rankSep: 60,
+      edgeSep: 4,
+      ranker: "network-simplex",
+      fit: true,
+      padding: 24,
+      animate: false,
+    });
+    layout.run();
+    this.limitZoom();
+    this.container.dataset.renderedNodes = String(this.cy.nodes().length);
+  }
+
+  setStates(states) {
+    this.cy.batch(() => {
+      this.cy.nodes().forEach((node) => node.data("state", states.get(node.id()) || "none"));
+    });
+  }
+
+  setState(name, state) {
+    const node = this.cy.getElementById(name);
+    if (node.nonempty()) node.data("state", state || "none");
+  }
+
+  markCheckFailures(names) {
+    this.cy.batch(() => {
+      this.cy.nodes().forEach((node) => node.toggleClass("check-failed", names.has(node.id())));
+    });
+  }
+
+  select(name, { center = false } = {}) {
+    this.cy.batch(() => {
+      this.cy.elements().unselect();
+      this.cy.edges().removeClass("near");
+      if (!name) return;
+      const node = this.cy.getElementById(name);
+      if (node.empty()) return;
+      node.select();
+      node.connectedEdges().addClass("near");
+    });
+    if (center && name) {
+      const node = this.cy.getElementById(name);
+      if (node.nonempty()) this.cy.animate({ center: { eles: node }, zoom: Math.max(this.cy.zoom(), 1) }, { duration: 250 });
+    }
+  }
+
+  highlight(matches) {
+    this.cy.batch(() => {
+      this.cy.elements().removeClass("dim match");
+      if (matches === null) return;
+      this.cy.nodes().forEach((node) => node.addClass(matches.has(node.id()) ? "match" : "dim"));
+      this.cy.edges().addClass("dim");
+    });
+  }
+
+  // A small graph fitted to a big screen would be drawn huge: cap the zoom and centre it.
+  limitZoom() {
+    if (this.cy.zoom() > MAX_FIT_ZOOM) {
+      this.cy.zoom(MAX_FIT_ZOOM);
+      this.cy.center();
+    }
+  }
+
+  fit() {
+    this.cy.fit(undefined, 24);
+    this.limitZoom();
+  }
+
+  zoom(factor) {
+    const extent = this.cy.extent();
+    this.cy.zoom({
+      level: this.cy.zoom() * factor,
+      position: { x: (extent.x1 + extent.x2) / 2, y: (extent.y1 + extent.y2) / 2 },
+    });
+  }
+
+  upstream(name) {
+    return this.cy.getElementById(name).incomers("node").map((node) => node.id());
+  }
+
+  downstream(name) {
+    return this.cy.getElementById(name).outgoers("node").map((node) => node.id());
+  }
+}

@@ -1,0 +1,228 @@
+// The lists and panels around the graph: runs, tasks, one task's details, the catalog.
+import { badge, count, duration, h, highlightSql, replace, STATES, stateLabel, when } from "./dom.js";
+
+export function renderRuns(list, runs, selectedId, onPick) {
+  if (!runs.length) {
+    replace(list, h("li", { class: "empty" }, "No runs yet. Press “Run now”."));
+    return;
+  }
+  replace(
+    list,
+    runs.map((run) => {
+      const counts = Object.entries(run.counts || {})
+        .map(([state, n]) => `${n} ${stateLabel(state)}`)
+        .join(" · ");
+      return h(
+        "li",
+        {
+          class: run.run_id === selectedId ? "run selected" : "run",
+          dataset: { run: run.run_id, state: run.state },
+          tabindex: 0,
+          onclick: () => onPick(run.run_id),
+          onkeydown: (event) => event.key === "Enter" && onPick(run.run_id),
+        },
+        h("span", { class: `dot st-${run.state}`, title: stateLabel(run.state) }),
+        h(
+          "div",
+          { class: "run-main" },
+          h("div", { class: "run-id" }, run.run_id),
+          h("div", { class: "run-meta" }, `${when(run.started_at)} · ${run.state === "running" ? "running" : duration(run.duration)} · ${run.trigger || ""}`),
+          counts ? h("div", { class: "run-counts" }, counts) : null,
+        ),
+      );
+    }),
+  );
+}
+
+export function renderTaskList(list, nodes, states, filter, selected, onPick) {
+  const needle = filter.trim().toLowerCase();
+  const shown = nodes.filter((node) => !needle || node.name.toLowerCase().includes(needle) || node.path.toLowerCase().includes(needle));
+  replace(
+    list,
+    shown.map((node) => {
+      const state = states.get(node.name) || "none";
+      return h(
+        "li",
+        {
+          class: node.name === selected ? "task selected" : "task",
+          dataset: { task: node.name, state },
+          title: node.path,
+          tabindex: 0,
+          onclick: () => onPick(node.name),
+          onkeydown: (event) => event.key === "Enter" && onPick(node.name),
+        },
+        h("span", { class: `dot st-${state}`, title: stateLabel(state) }),
+        h("span", { class: "task-name" }, node.name),
+      );
+    }),
+  );
+  return shown.map((node) => node.name);
+}
+
+export function renderLegend(legend, nodeStates) {
+  const tally = new Map();
+  for (const state of nodeStates) tally.set(state, (tally.get(state) || 0) + 1);
+  replace(
+    legend,
+    STATES.map(([state, label]) =>
+      h(
+        "span",
+        { class: tally.get(state) ? "legend-item" : "legend-item zero", dataset: { state, count: tally.get(state) || 0 } },
+        h("span", { class: `swatch st-${state}` }),
+        label,
+        h("b", {}, String(tally.get(state) || 0)),
+      ),
+    ),
+  );
+}
+
+// The task panel: what the graph knows, the latest run's record, checks, SQL and the log tail.
+export function renderTask(panel, { node, taskRun, checks, source, log, upstream, downstream, runId, onPick, onAttempt }) {
+  const state = taskRun ? taskRun.state : "none";
+  const attempts = taskRun ? taskRun.attempts || [] : [];
+  const facts = [
+    ["State", badge(state)],
+    ["Kind", node.kind],
+    ["Duration", duration(taskRun && taskRun.duration)],
+    ["Rows", count(taskRun && taskRun.rows)],
+    ["Attempts", String(attempts.length)],
+    ["Started", when(taskRun && taskRun.started_at)],
+  ];
+  const links = (names) =>
+    names.length ? names.map((name) => h("button", { class: "chip", onclick: () => onPick(name) }, name)) : h("span", { class: "muted" }, "none");
+  replace(
+    panel,
+    h("header", { class: "panel-head" }, h("h2", { id: "task-title" }, node.name), h("div", { class: "muted mono" }, node.path)),
+    h("dl", { class: "facts" }, facts.map(([key, value]) => h("div", {}, h("dt", {}, key), h("dd", { dataset: { fact: key.toLowerCase() } }, value)))),
+    taskRun && taskRun.error
+      ? h("div", { class: "error-box" }, h("b", {}, taskRun.location || "error"), h("pre", {}, taskRun.error))
+      : null,
+    taskRun && taskRun.reason ? h("p", { class: "muted" }, taskRun.reason) : null,
+    h("h3", {}, "Depends on"),
+    h("div", { class: "chips" }, links(upstream)),
+    h("h3", {}, "Used by"),
+    h("div", { class: "chips" }, links(downstream)),
+    node.outputs && node.outputs.length > 1 ? [h("h3", {}, "Outputs"), h("div", { class: "mono" }, node.outputs.join(", "))] : null,
+    checks.length ? [h("h3", {}, `Checks (${checks.length})`), checkTable(checks)] : null,
+    attempts.length ? [h("h3", {}, "Attempts"), attemptTable(attempts, log, onAttempt)] : null,
+    h("h3", {}, "SQL"),
+    sourceBlock(node, source),
+    runId && taskRun ? [h("h3", {}, logTitle(log)), logBlock(log)] : null,
+  );
+}
+
+function checkTable(checks) {
+  return h(
+    "table",
+    { class: "grid checks" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Check"), h("th", {}, "Result"), h("th", {}, "Failing"))),
+    h(
+      "tbody",
+      {},
+      checks.map((check) => {
+        const result = check.check || {};
+        const name = check.name.includes(": ") ? check.name.slice(check.name.indexOf(": ") + 2) : check.name;
+        return h(
+          "tr",
+          { dataset: { check: check.name, state: check.state } },
+          h("td", { class: "mono", title: check.name }, name, result.severity === "warn" ? h("span", { class: "muted" }, " (warn)") : null),
+          h("td", {}, badge(check.state)),
+          h("td", { class: "num" }, result.failing === undefined ? "–" : count(result.failing)),
+        );
+      }),
+    ),
+  );
+}
+
+function attemptTable(attempts, log, onAttempt) {
+  const shown = log ? log.attempt : null;
+  return h(
+    "table",
+    { class: "grid attempts" },
+    h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "State"), h("th", {}, "Duration"), h("th", {}, "Rows"), h("th", {}, ""))),
+    h(
+      "tbody",
+      {},
+      attempts.map((attempt) =>
+        h(
+          "tr",
+          { title: attempt.error || "" },
+          h("td", {}, String(attempt.number)),
+          h("td", {}, badge(attempt.state)),
+          h("td", { class: "num" }, duration(attempt.duration)),
+          h("td", { class: "num" }, count(attempt.rows)),
+          h(
+            "td",
+            {},
+            h("button", { class: attempt.number === shown ? "link current" : "link", onclick: () => onAttempt(attempt.number) }, "log"),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function sourceBlock(node, source) {
+  if (source === undefined) return h("pre", { class: "code muted" }, "loading…");
+  if (source === null) return h("pre", { class: "code muted" }, "source unavailable");
+  return h("pre", { class: "code", id: "task-sql", dataset: { lang: node.kind === "python" ? "python" : "sql" } }, node.kind === "python" ? source : highlightSql(source));
+}
+
+function logTitle(log) {
+  return log && log.attempt ? `Log (attempt ${log.attempt}, last ${log.lines.length} lines)` : "Log";
+}
+
+function logBlock(log) {
+  if (log === undefined) return h("pre", { class: "code log muted" }, "loading…");
+  if (log === null || !log.lines.length) return h("pre", { class: "code log muted" }, "no log lines");
+  return h("pre", { class: "code log", id: "task-log" }, log.lines.join("\n"));
+}
+
+export function renderCatalog(container, tables, filter, onTask) {
+  const needle = filter.trim().toLowerCase();
+  const shown = tables.filter((table) => !needle || table.name.toLowerCase().includes(needle));
+  if (!tables.length) {
+    replace(container, h("p", { class: "empty" }, "The catalog is empty: run the project first."));
+    return;
+  }
+  replace(
+    container,
+    h(
+      "table",
+      { class: "grid catalog" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Table"), h("th", {}, "Zone"), h("th", { class: "num" }, "Rows"), h("th", {}, "Columns"))),
+      h(
+        "tbody",
+        {},
+        shown.map((table) => {
+          const columns = table.columns || [];
+          const details = h(
+            "tr",
+            { class: "details", hidden: true },
+            h("td", { colspan: 4 }, h("div", { class: "columns" }, columns.map((column) => h("span", { class: "column" }, h("b", {}, column.name), " ", h("span", { class: "muted" }, column.type || "")))), extras(table, onTask)),
+          );
+          const row = h(
+            "tr",
+            { class: "table-row", dataset: { table: table.name }, tabindex: 0, onclick: () => (details.hidden = !details.hidden) },
+            h("td", { class: "mono" }, table.name),
+            h("td", {}, table.zone ? h("span", { class: "zone" }, table.zone) : h("span", { class: "muted" }, "warehouse")),
+            h("td", { class: "num" }, count(table.rows)),
+            h("td", { class: "muted" }, columns.length ? `${columns.length}: ${columns.map((c) => c.name).slice(0, 6).join(", ")}${columns.length > 6 ? ", …" : ""}` : "–"),
+          );
+          return [row, details];
+        }),
+      ),
+    ),
+  );
+}
+
+function extras(table, onTask) {
+  const skip = new Set(["name", "zone", "rows", "columns"]);
+  const items = Object.entries(table).filter(([key, value]) => !skip.has(key) && value !== null && typeof value !== "object");
+  return h(
+    "div",
+    { class: "extras" },
+    items.map(([key, value]) => h("span", {}, h("span", { class: "muted" }, `${key}: `), String(value))),
+    h("button", { class: "link", onclick: (event) => (event.stopPropagation(), onTask(table.name)) }, "show in graph"),
+  );
+}
