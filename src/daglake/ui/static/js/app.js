@@ -29,6 +29,7 @@ const ui = {
 };
 
 const graph = new GraphView($("#graph"), { onSelect: (name) => selectTask(name) });
+window.daglakeGraph = graph.cy; // for the browser tests and the curious, from the console
 
 function nodeState(name) {
   if (ui.runId === null) return ui.initialStates.get(name) || "none";
@@ -129,7 +130,7 @@ function toast(message, kind = "error") {
   box.className = `toast ${kind}`;
   box.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (box.hidden = true), 8000);
+  toast.timer = setTimeout(() => (box.hidden = true), kind === "info" ? 3000 : 8000);
 }
 
 async function showRun(id) {
@@ -164,10 +165,10 @@ function pickRun(id) {
 async function selectTask(name, { center = false } = {}) {
   const changed = name !== ui.selected;
   ui.selected = name;
-  graph.select(name, { center });
   $("#task-panel").hidden = !name;
   $("main").classList.toggle("with-panel", Boolean(name));
-  graph.cy.resize();
+  graph.cy.resize(); // before centring: the panel took part of the graph's width
+  graph.select(name, { center });
   if (!name) {
     scheduleRender();
     return;

@@ -103,10 +103,10 @@ export function renderTask(panel, { node, taskRun, checks, source, log, upstream
     h("h3", {}, "Used by"),
     h("div", { class: "chips" }, links(downstream)),
     node.outputs && node.outputs.length > 1 ? [h("h3", {}, "Outputs"), h("div", { class: "mono" }, node.outputs.join(", "))] : null,
+    h("h3", {}, node.kind === "python" ? "Source" : "SQL"),
+    sourceBlock(node, source),
     checks.length ? [h("h3", {}, `Checks (${checks.length})`), checkTable(checks)] : null,
     attempts.length ? [h("h3", {}, "Attempts"), attemptTable(attempts, log, onAttempt)] : null,
-    h("h3", {}, "SQL"),
-    sourceBlock(node, source),
     runId && taskRun ? [h("h3", {}, logTitle(log)), logBlock(log)] : null,
   );
 }

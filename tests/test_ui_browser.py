@@ -1,0 +1,158 @@
+"""The web UI in a real headless Chromium, against a real ``daglake serve``: what a user sees
+when they open the link, press "Run now", open a task and the catalog."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import Server, browser, screenshot, serve  # noqa: F401 - fixture
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "products"
+RUN_TIMEOUT = 90_000  # ms: a cold run of the example on a busy 2-core machine
+UI_TIMEOUT = 20_000
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def products(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("ui") / "products"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".daglake", "lake", "__pycache__"))
+    with serve(root) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:  # noqa: F811 - the fixture above
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT)
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(UI_TIMEOUT)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _tasks(server: Server) -> list[str]:
+    return [node["name"] for node in server.get("/graph")["nodes"] if node["kind"] != "check"]
+
+
+def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    tasks = _tasks(products)
+    page.goto(f"{products.url}/?token={products.token}")
+    expect(page).to_have_url(f"{products.url}/")  # the token went into a cookie
+    expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", str(len(tasks)))
+    expect(page.locator("#tasks li.task")).to_have_count(len(tasks))
+    expect(page.locator("#project")).to_have_text("products")
+
+    with page.expect_response(lambda r: r.url.endswith("/run") and r.request.method == "POST") as posted:
+        page.get_by_role("button", name=re.compile("Run now")).click()
+    assert posted.value.status == 202, posted.value.text()
+    run_id = posted.value.json()["run_id"]
+
+    expect(page.locator(f"#runs li[data-run='{run_id}']")).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT)
+    expect(page.locator("#tasks li.task[data-state='success']")).to_have_count(len(tasks))
+    expect(page.locator("#legend [data-state='success']")).to_have_attribute("data-count", str(len(tasks)))
+    expect(page.locator("#run-status")).to_contain_text(run_id)
+    states = page.evaluate("() => Object.fromEntries(window.daglakeGraph.nodes().map((n) => [n.id(), n.data('state')]))")
+    assert states == {name: "success" for name in tasks}
+
+    rows = {task["name"]: task["rows"] for task in products.get(f"/runs/{run_id}")["tasks"]}
+    page.locator("#tasks li.task[data-task='final.products']").click()
+    panel = page.locator("#task-panel")
+    expect(panel.locator("#task-title")).to_have_text("final.products")
+    expect(panel.locator("#task-sql")).to_contain_text("SELECT")
+    expect(panel.locator("#task-sql")).to_contain_text((products.root / "res/final/products.sql").read_text().splitlines()[-1].strip())
+    expect(panel.locator("[data-fact='rows']")).to_have_text(str(rows["final.products"]))
+    expect(panel.locator("[data-fact='state']")).to_have_text("success")
+    expect(panel.locator("table.checks tbody tr")).not_to_have_count(0)
+    expect(panel.locator("#task-log")).not_to_be_empty()
+    screenshot(page, "products-task-panel")
+
+    page.get_by_role("tab", name="Catalog").click()
+    expect(page.locator("tr.table-row[data-table='final.products']")).to_be_visible()
+    expect(page.locator("tr.table-row[data-table='final.products'] td.num")).to_have_text(str(rows["final.products"]))
+    screenshot(page, "products-catalog")
+
+
+def test_a_run_in_progress_is_reported_not_started_twice(products: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{products.url}/?token={products.token}")
+    expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", str(len(_tasks(products))))
+    conflict = '{"error": {"code": "run_in_progress", "run_id": "20990101T000000-abcdef", "message": "run 20990101T000000-abcdef is in progress"}}'
+    page.route("**/run", lambda route: route.fulfill(status=409, content_type="application/json", body=conflict))
+    page.get_by_role("button", name=re.compile("Run now")).click()
+    expect(page.locator("#toast")).to_contain_text("run 20990101T000000-abcdef is in progress")
+
+
+def test_states_still_update_by_polling_when_the_event_stream_is_down(products: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.route("**/events", lambda route: route.abort())
+    page.goto(f"{products.url}/?token={products.token}")
+    expect(page.locator("#live")).to_have_attribute("data-mode", "polling")
+    with page.expect_response(lambda r: r.url.endswith("/run") and r.request.method == "POST") as posted:
+        page.get_by_role("button", name=re.compile("Run now")).click()
+    run_id = posted.value.json()["run_id"]
+    expect(page.locator(f"#runs li[data-run='{run_id}']")).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT)
+    expect(page.locator("#tasks li.task[data-state='success']")).to_have_count(len(_tasks(products)))
+
+
+def write_project(root: Path, size: int, seed: int = 6) -> list[str]:
+    """A project of SIZE SQL files: 20 seeds, then tasks each reading 1-3 of the 40 before."""
+    rng = random.Random(seed)
+    names: list[str] = []
+    for i in range(size):
+        if i < 20:
+            path, name = root / "seeds" / f"source_{i:03d}.sql", f"raw.source_{i:03d}"
+            sql = f"CREATE OR REPLACE TABLE `{name}` AS SELECT {i} AS id, 'x' AS label"
+        else:
+            layer = "staging" if i < size // 2 else "marts"
+            path, name = root / layer / f"model_{i:03d}.sql", f"{layer}.model_{i:03d}"
+            recent = names[max(0, i - 40) : i]
+            upstream = rng.sample(recent, k=min(len(recent), rng.randint(1, 3)))
+            sql = "\nUNION ALL ".join(f"SELECT * FROM {table}" for table in upstream)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sql + "\n", encoding="utf-8")
+        names.append(name)
+    return names
+
+
+def test_two_hundred_tasks_all_render_and_can_be_found(tmp_path: Path, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    names = write_project(tmp_path / "big", 200)
+    with serve(tmp_path / "big") as server:
+        page.goto(server.url + "/")
+        expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", "200")
+        expect(page.locator("#tasks li.task")).to_have_count(200)
+        drawn = page.evaluate("() => window.daglakeGraph.nodes().map((n) => n.id()).sort()")
+        assert drawn == sorted(names)
+        # fitted to the screen: every node lies inside the visible graph area
+        inside = page.evaluate(
+            """() => { const cy = window.daglakeGraph, w = cy.width(), h = cy.height();
+                return cy.nodes().every((n) => { const b = n.renderedBoundingBox();
+                  return b.x1 >= 0 && b.y1 >= 0 && b.x2 <= w && b.y2 <= h; }); }"""
+        )
+        assert inside
+        screenshot(page, "two-hundred-tasks")
+
+        page.locator("#search").fill("model_150")
+        expect(page.locator("#tasks li.task")).to_have_count(1)
+        page.locator("#search").press("Enter")
+        expect(page.locator("#task-title")).to_have_text("marts.model_150")
+        expect(page.locator("#task-sql")).to_contain_text("SELECT")
