@@ -1,6 +1,7 @@
 // The DAG drawn with Cytoscape, laid out left to right in layers by dagre.
 import cytoscape from "../vendor/cytoscape.esm.min.mjs";
 import dagre from "../vendor/cytoscape-dagre.min.mjs";
+import { stateLabel } from "./dom.js";
 
 cytoscape.use(dagre);
 
@@ -95,6 +96,22 @@ export class GraphView {
       if (event.target === this.cy) this.onSelect(null);
     });
     window.addEventListener("resize", () => this.cy.resize());
+    // Zoomed out, labels are too small to draw: the pointed-at task is named in a tooltip.
+    this.tip = document.createElement("div");
+    this.tip.className = "graph-tip";
+    this.tip.hidden = true;
+    container.after(this.tip);
+    this.cy.on("mouseover", "node", (event) => this.showTip(event.target));
+    this.cy.on("mouseout", "node", () => (this.tip.hidden = true));
+    this.cy.on("viewport", () => (this.tip.hidden = true));
+  }
+
+  showTip(node) {
+    const box = node.renderedBoundingBox();
+    this.tip.textContent = `${node.id()} · ${stateLabel(node.data("state"))}`;
+    this.tip.style.left = `${Math.round(box.x1)}px`;
+    this.tip.style.top = `${Math.round(box.y2 + 4)}px`;
+    this.tip.hidden = false;
   }
 
   // Draws the graph of GET /graph (nodes with name, kind, state; edges from → to).
@@ -119,9 +136,9 @@ export class GraphView {
     const layout = this.cy.layout({
       name: "dagre",
       rankDir: "LR",
-      nodeSep: 8,
-      rankSep: 60,
-      edgeSep: 4,
+      nodeSep: 6,
+      rankSep: 50,
+      edgeSep: 1,
       ranker: "network-simplex",
       fit: true,
       padding: 24,

@@ -1,6 +1,9 @@
 // The lists and panels around the graph: runs, tasks, one task's details, the catalog.
 import { badge, count, duration, h, highlightSql, replace, STATES, stateLabel, when } from "./dom.js";
 
+// What matters first in a run's one-line summary: what went wrong, then what is going on.
+const COUNT_ORDER = ["failed", "upstream_failed", "warned", "running", "pending", "not_started", "success", "skipped"];
+
 export function renderRuns(list, runs, selectedId, onPick) {
   if (!runs.length) {
     replace(list, h("li", { class: "empty" }, "No runs yet. Press “Run now”."));
@@ -10,6 +13,7 @@ export function renderRuns(list, runs, selectedId, onPick) {
     list,
     runs.map((run) => {
       const counts = Object.entries(run.counts || {})
+        .sort(([a], [b]) => COUNT_ORDER.indexOf(a) - COUNT_ORDER.indexOf(b))
         .map(([state, n]) => `${n} ${stateLabel(state)}`)
         .join(" · ");
       return h(
@@ -95,7 +99,7 @@ export function renderTask(panel, { node, taskRun, checks, source, log, upstream
     h("header", { class: "panel-head" }, h("h2", { id: "task-title" }, node.name), h("div", { class: "muted mono" }, node.path)),
     h("dl", { class: "facts" }, facts.map(([key, value]) => h("div", {}, h("dt", {}, key), h("dd", { dataset: { fact: key.toLowerCase() } }, value)))),
     taskRun && taskRun.error
-      ? h("div", { class: "error-box" }, h("b", {}, taskRun.location || "error"), h("pre", {}, taskRun.error))
+      ? h("div", { class: "error-box" }, h("b", {}, taskRun.location || "error"), errorLine(node, taskRun.location, source), h("pre", {}, taskRun.error))
       : null,
     taskRun && taskRun.reason ? h("p", { class: "muted" }, taskRun.reason) : null,
     h("h3", {}, "Depends on"),
@@ -109,6 +113,14 @@ export function renderTask(panel, { node, taskRun, checks, source, log, upstream
     attempts.length ? [h("h3", {}, "Attempts"), attemptTable(attempts, log, onAttempt)] : null,
     runId && taskRun ? [h("h3", {}, logTitle(log)), logBlock(log)] : null,
   );
+}
+
+// The source line an error points at (``path:line``), quoted under the location.
+function errorLine(node, location, source) {
+  const match = /^(.*?):(\d+)(?::\d+)?$/.exec(location || "");
+  if (!match || match[1] !== node.path || typeof source !== "string") return null;
+  const text = source.split("\n")[Number(match[2]) - 1];
+  return text === undefined ? null : h("pre", { class: "error-line" }, `${match[2]} | ${text}`);
 }
 
 function checkTable(checks) {
