@@ -107,15 +107,23 @@ function renderStatus(states) {
 function renderPanel() {
   const node = ui.nodeByName.get(ui.selected);
   if (!node) return;
-  renderTask($("#task-body"), {
+  const shown = {
     node,
     taskRun: ui.tasks.get(node.name) || null,
     checks: checksOf(node.name),
     source: ui.sources.get(node.name),
     log: ui.log,
+    runId: ui.runId,
+  };
+  // Other tasks' events must not repaint the panel: it would lose its scroll and selection.
+  const key = JSON.stringify(shown);
+  const body = $("#task-body");
+  if (body.panelKey === key) return;
+  body.panelKey = key;
+  renderTask(body, {
+    ...shown,
     upstream: graph.upstream(node.name),
     downstream: graph.downstream(node.name),
-    runId: ui.runId,
     onPick: (name) => selectTask(name, { center: true }),
     onAttempt: (number) => {
       ui.logAttempt = number;

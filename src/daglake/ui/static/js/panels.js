@@ -41,6 +41,21 @@ export function renderRuns(list, runs, selectedId, onPick) {
 export function renderTaskList(list, nodes, states, filter, selected, onPick) {
   const needle = filter.trim().toLowerCase();
   const shown = nodes.filter((node) => !needle || node.name.toLowerCase().includes(needle) || node.path.toLowerCase().includes(needle));
+  const names = shown.map((node) => node.name);
+  const key = names.join("\n");
+  if (list.taskKey === key) {
+    // Same tasks as drawn: update states in place, keeping scroll position and focus.
+    for (const item of list.children) {
+      const state = states.get(item.dataset.task) || "none";
+      item.classList.toggle("selected", item.dataset.task === selected);
+      if (item.dataset.state === state) continue;
+      item.dataset.state = state;
+      item.firstChild.className = `dot st-${state}`;
+      item.firstChild.title = stateLabel(state);
+    }
+    return names;
+  }
+  list.taskKey = key;
   replace(
     list,
     shown.map((node) => {
@@ -60,7 +75,7 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
       );
     }),
   );
-  return shown.map((node) => node.name);
+  return names;
 }
 
 export function renderLegend(legend, nodeStates) {
