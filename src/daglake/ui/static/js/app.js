@@ -26,6 +26,7 @@ const ui = {
   filter: "",
   view: "graph",
   renderQueued: false,
+  fetching: new Set(), // run ids being read
 };
 
 const graph = new GraphView($("#graph"), { onSelect: (name) => selectTask(name) });
@@ -141,23 +142,51 @@ function toast(message, kind = "error") {
   toast.timer = setTimeout(() => (box.hidden = true), kind === "info" ? 3000 : 8000);
 }
 
-async function showRun(id) {
+const PROGRESS = { pending: 0, running: 1 }; // any other state is an end: 2
+
+function progress(task) {
+  return task.state in PROGRESS ? PROGRESS[task.state] : 2;
+}
+
+async function showRun(id, tries = 10) {
+  if (ui.fetching.has(id)) return; // the events of a run not yet loaded would each ask again
+  ui.fetching.add(id);
   let record;
   try {
     record = await api.run(id);
   } catch (error) {
-    if (error.status === 404) return; // not recorded yet: the next event or poll brings it
-    throw error;
+    if (error.status !== 404) throw error;
+    record = null; // not recorded yet: try again shortly
+  } finally {
+    ui.fetching.delete(id);
   }
-  if (ui.runId !== id) {
+  if (record === null) {
+    if (tries > 0) setTimeout(() => showRun(id, tries - 1).catch(report), 500);
+    return;
+  }
+  const same = ui.runId === id;
+  if (!same) {
     ui.log = undefined;
     ui.logAttempt = null;
   }
   ui.runId = id;
   ui.run = record;
-  ui.tasks = new Map((record.tasks || []).map((task) => [task.name, task]));
+  const tasks = new Map((record.tasks || []).map((task) => [task.name, task]));
+  if (same) {
+    // Live events may be ahead of the record just read: never step a task back.
+    for (const [name, task] of ui.tasks) {
+      const read = tasks.get(name);
+      if (!read || progress(task) > progress(read)) tasks.set(name, task);
+    }
+  }
+  ui.tasks = tasks;
   scheduleRender();
   if (ui.selected) loadLog();
+  // A run being recorded may not list its tasks yet: read it again until it does.
+  const unlisted = ui.nodes.some((node) => !tasks.has(node.name));
+  if (record.state === "running" && unlisted && tries > 0) {
+    setTimeout(() => ui.runId === id && showRun(id, tries - 1).catch(report), 700);
+  }
 }
 
 async function loadRuns() {
