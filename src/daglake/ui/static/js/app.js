@@ -3,8 +3,7 @@ import { api, LiveFeed } from "./api.js";
 import { $, badge, h, replace } from "./dom.js";
 import { GraphView } from "./graph.js";
 import { renderCatalog, renderLegend, renderRuns, renderTask, renderTaskList } from "./panels.js";
-
-const DONE = new Set(["success", "skipped", "warned", "failed", "upstream_failed", "not_started"]);
+import { DONE, RunTracker } from "./runs.js";
 
 const ui = {
   graphData: { nodes: [], edges: [] },
@@ -13,11 +12,6 @@ const ui = {
   nodeByName: new Map(),
   tableOwner: new Map(), // output table → task name, to hang checks on their task
   initialStates: new Map(), // from GET /graph: the latest run's state per task
-  runs: [],
-  runId: null,
-  run: null,
-  tasks: new Map(), // name → TaskRun of the run shown
-  follow: true, // show each new run as it starts
   selected: null,
   sources: new Map(),
   log: undefined,
@@ -26,28 +20,38 @@ const ui = {
   filter: "",
   view: "graph",
   renderQueued: false,
-  fetching: new Set(), // run ids being read
 };
 
 const graph = new GraphView($("#graph"), { onSelect: (name) => selectTask(name) });
 window.daglakeGraph = graph.cy; // for the browser tests and the curious, from the console
-
-function nodeState(name) {
-  if (ui.runId === null) return ui.initialStates.get(name) || "none";
-  const task = ui.tasks.get(name);
-  return task ? task.state : "none";
-}
+const runs = new RunTracker({
+  nodes: () => ui.nodes.map((node) => node.name),
+  changed: () => scheduleRender(),
+  shown: (switched) => {
+    if (switched) {
+      ui.log = undefined;
+      ui.logAttempt = null;
+    }
+    if (ui.selected) loadLog();
+  },
+  taskEnded: (name) => name === ui.selected && loadLog(),
+  runEnded: () => {
+    ui.tables = null; // the catalog changed
+    if (ui.view === "catalog") showCatalog().catch(report);
+  },
+  report: (error) => report(error),
+});
 
 function statesByNode() {
-  return new Map(ui.nodes.map((node) => [node.name, nodeState(node.name)]));
+  return new Map(ui.nodes.map((node) => [node.name, runs.stateOf(node.name, ui.initialStates.get(node.name))]));
 }
 
 function checksOf(name) {
   const node = ui.nodeByName.get(name);
   if (!node) return [];
-  if (node.kind === "check") return ui.tasks.has(name) ? [ui.tasks.get(name)] : [];
+  if (node.kind === "check") return runs.tasks.has(name) ? [runs.tasks.get(name)] : [];
   const outputs = new Set(node.outputs || [name]);
-  return [...ui.tasks.values()].filter((task) => task.kind === "check" && task.check && outputs.has(task.check.table));
+  return [...runs.tasks.values()].filter((task) => task.kind === "check" && task.check && outputs.has(task.check.table));
 }
 
 // Coalesces the bursts of task events of a big run into one repaint per frame.
@@ -64,7 +68,7 @@ function renderAll() {
   const states = statesByNode();
   graph.setStates(states);
   const failedChecks = new Set();
-  for (const task of ui.tasks.values()) {
+  for (const task of runs.tasks.values()) {
     if (task.kind === "check" && task.check && ["failed", "warned"].includes(task.state)) {
       const owner = ui.tableOwner.get(task.check.table);
       if (owner) failedChecks.add(owner);
@@ -73,36 +77,25 @@ function renderAll() {
   graph.markCheckFailures(failedChecks);
   renderLegend($("#legend"), [...states.values()]);
   renderTaskList($("#tasks"), ui.nodes, states, ui.filter, ui.selected, (name) => selectTask(name, { center: true }));
-  renderRuns($("#runs"), runsWithShownRun(), ui.runId, (id) => pickRun(id));
+  renderRuns($("#runs"), runs.history(), runs.runId, (id) => runs.pick(id));
   renderStatus(states);
   if (ui.selected) renderPanel();
 }
 
-// The list comes from GET /runs; the run shown is fresher (live events), so it wins.
-function runsWithShownRun() {
-  if (!ui.run) return ui.runs;
-  const counts = {};
-  for (const task of ui.tasks.values()) counts[task.state] = (counts[task.state] || 0) + 1;
-  const { tasks, ...record } = ui.run;
-  const shown = { ...record, counts };
-  const listed = ui.runs.some((run) => run.run_id === shown.run_id);
-  return listed ? ui.runs.map((run) => (run.run_id === shown.run_id ? { ...run, ...shown } : run)) : [shown, ...ui.runs];
-}
-
 function renderStatus(states) {
   const status = $("#run-status");
-  if (!ui.run) {
+  if (!runs.run) {
     replace(status, h("span", { class: "muted" }, "no run yet"));
     return;
   }
   const done = [...states.values()].filter((state) => DONE.has(state)).length;
   replace(
     status,
-    badge(ui.run.state),
-    h("span", { class: "mono", title: "run id" }, ui.run.run_id),
+    badge(runs.run.state),
+    h("span", { class: "mono", title: "run id" }, runs.run.run_id),
     h("span", { class: "muted", dataset: { progress: `${done}/${ui.nodes.length}` } }, `${done}/${ui.nodes.length} tasks done`),
   );
-  $("#follow").hidden = ui.follow;
+  $("#follow").hidden = runs.follow;
 }
 
 function renderPanel() {
@@ -110,11 +103,11 @@ function renderPanel() {
   if (!node) return;
   const shown = {
     node,
-    taskRun: ui.tasks.get(node.name) || null,
+    taskRun: runs.tasks.get(node.name) || null,
     checks: checksOf(node.name),
     source: ui.sources.get(node.name),
     log: ui.log,
-    runId: ui.runId,
+    runId: runs.runId,
   };
   // Other tasks' events must not repaint the panel: it would lose its scroll and selection.
   const key = JSON.stringify(shown);
@@ -140,63 +133,6 @@ function toast(message, kind = "error") {
   box.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => (box.hidden = true), kind === "info" ? 3000 : 8000);
-}
-
-const PROGRESS = { pending: 0, running: 1 }; // any other state is an end: 2
-
-function progress(task) {
-  return task.state in PROGRESS ? PROGRESS[task.state] : 2;
-}
-
-async function showRun(id, tries = 10) {
-  if (ui.fetching.has(id)) return; // the events of a run not yet loaded would each ask again
-  ui.fetching.add(id);
-  let record;
-  try {
-    record = await api.run(id);
-  } catch (error) {
-    if (error.status !== 404) throw error;
-    record = null; // not recorded yet: try again shortly
-  } finally {
-    ui.fetching.delete(id);
-  }
-  if (record === null) {
-    if (tries > 0) setTimeout(() => showRun(id, tries - 1).catch(report), 500);
-    return;
-  }
-  const same = ui.runId === id;
-  if (!same) {
-    ui.log = undefined;
-    ui.logAttempt = null;
-  }
-  ui.runId = id;
-  ui.run = record;
-  const tasks = new Map((record.tasks || []).map((task) => [task.name, task]));
-  if (same) {
-    // Live events may be ahead of the record just read: never step a task back.
-    for (const [name, task] of ui.tasks) {
-      const read = tasks.get(name);
-      if (!read || progress(task) > progress(read)) tasks.set(name, task);
-    }
-  }
-  ui.tasks = tasks;
-  scheduleRender();
-  if (ui.selected) loadLog();
-  // A run being recorded may not list its tasks yet: read it again until it does.
-  const unlisted = ui.nodes.some((node) => !tasks.has(node.name));
-  if (record.state === "running" && unlisted && tries > 0) {
-    setTimeout(() => ui.runId === id && showRun(id, tries - 1).catch(report), 700);
-  }
-}
-
-async function loadRuns() {
-  ui.runs = (await api.runs(50)).runs || [];
-  scheduleRender();
-}
-
-function pickRun(id) {
-  ui.follow = false;
-  showRun(id).catch(report);
 }
 
 async function selectTask(name, { center = false } = {}) {
@@ -227,63 +163,15 @@ async function selectTask(name, { center = false } = {}) {
 
 async function loadLog() {
   const name = ui.selected;
-  const runId = ui.runId;
-  if (!name || !runId || !ui.tasks.has(name)) return;
+  const runId = runs.runId;
+  if (!name || !runId || !runs.tasks.has(name)) return;
   try {
     const log = await api.log(runId, name, ui.logAttempt);
-    if (ui.selected === name && ui.runId === runId) ui.log = log;
+    if (ui.selected === name && runs.runId === runId) ui.log = log;
   } catch {
     if (ui.selected === name) ui.log = null;
   }
   scheduleRender();
-}
-
-// Live feed: a run starting or ending, a task starting or finishing.
-function onRunEvent(event) {
-  if (!event.run_id) return;
-  if (event.state === "running") {
-    if (ui.follow && event.run_id !== ui.runId) showRun(event.run_id).catch(report);
-  } else if (event.run_id === ui.runId) {
-    showFinishedRun(event.run_id).catch(report);
-    ui.tables = null; // the catalog changed
-    if (ui.view === "catalog") showCatalog();
-  }
-  loadRuns().catch(report);
-}
-
-// The end event may overtake the run's final record in the state store: re-read a few times.
-async function showFinishedRun(id, tries = 10) {
-  await showRun(id);
-  if (ui.runId === id && ui.run.state === "running" && tries > 0) {
-    setTimeout(() => showFinishedRun(id, tries - 1).catch(report), 500);
-  } else {
-    await loadRuns();
-  }
-}
-
-function onTaskEvent(event) {
-  if (!event.run_id || !event.name) return;
-  if (event.run_id !== ui.runId) {
-    if (ui.follow) showRun(event.run_id).catch(report);
-    return;
-  }
-  const before = ui.tasks.get(event.name);
-  ui.tasks.set(event.name, { ...before, ...event });
-  if (ui.run && ui.run.state !== "running") ui.run = { ...ui.run, state: "running" };
-  if (event.name === ui.selected && DONE.has(event.state)) loadLog();
-  scheduleRender();
-}
-
-async function poll() {
-  const health = await api.health();
-  const active = health.run_in_progress;
-  if (active && ui.follow && active !== ui.runId) {
-    await showRun(active);
-    await loadRuns();
-  } else if (ui.runId && (active === ui.runId || (ui.run && ui.run.state === "running"))) {
-    await showRun(ui.runId);
-    if (active !== ui.runId) await loadRuns();
-  }
 }
 
 function setLiveMode(mode) {
@@ -303,17 +191,17 @@ async function runNow() {
   button.disabled = true;
   try {
     const started = await api.startRun();
-    ui.follow = true;
+    runs.follow = true;
     toast(`Run ${started.run_id} started`, "info");
-    await showRun(started.run_id);
-    await loadRuns();
+    await runs.show(started.run_id);
+    await runs.loadRuns();
   } catch (error) {
     if (error.status === 409) {
       const id = error.detail.run_id;
       toast(`${error.message}${id && !error.message.includes(id) ? ` (run ${id})` : ""}`);
       if (id) {
-        ui.follow = true;
-        showRun(id).catch(report);
+        runs.follow = true;
+        runs.show(id).catch(report);
       }
     } else if (error.status === 401) {
       toast("Not signed in: open the link with ?token=… that `daglake serve` printed.");
@@ -326,10 +214,10 @@ async function runNow() {
 }
 
 function followLive() {
-  ui.follow = true;
+  runs.follow = true;
   api
     .health()
-    .then((health) => showRun(health.run_in_progress || (ui.runs[0] && ui.runs[0].run_id)))
+    .then((health) => runs.show(health.run_in_progress || (runs.runs[0] && runs.runs[0].run_id)))
     .catch(report);
 }
 
@@ -418,19 +306,24 @@ function setGraph(showChecks) {
 
 async function start() {
   wire();
-  const [graphData, runs] = await Promise.all([api.graph(), api.runs(50)]);
+  const [graphData] = await Promise.all([api.graph(), runs.loadRuns()]);
   ui.graphData = graphData;
   for (const node of graphData.nodes) {
     if (node.kind !== "check") for (const table of node.outputs || []) ui.tableOwner.set(table, node.name);
   }
   ui.initialStates = new Map(graphData.nodes.map((node) => [node.name, node.state || "none"]));
-  ui.runs = runs.runs || [];
   replace($("#project"), graphData.project || "");
   document.title = `${graphData.project} · daglake`;
   $("#toggle-checks").hidden = !graphData.nodes.some((node) => node.kind === "check");
   setGraph(false);
-  if (ui.runs.length) await showRun(ui.runs[0].run_id);
-  new LiveFeed({ onRun: onRunEvent, onTask: onTaskEvent, onMode: setLiveMode, poll }).start();
+  if (runs.runs.length) await runs.show(runs.runs[0].run_id);
+  new LiveFeed({
+    onRun: (event) => runs.onRunEvent(event),
+    onTask: (event) => runs.onTaskEvent(event),
+    onMode: setLiveMode,
+    poll: () => runs.poll(),
+  }).start();
+  setInterval(() => runs.watchHistory().catch(() => {}), 3000);
 }
 
 start().catch(report);
