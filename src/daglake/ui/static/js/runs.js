@@ -127,7 +127,8 @@ export class RunTracker {
     if (now - this.lastRunsRead < 10000) return;
     await this.loadRuns();
     const newest = this.runs[0];
-    if (this.follow && newest && newest.state === "running" && newest.run_id !== this.runId) await this.show(newest.run_id);
+    const newer = newest && newest.run_id !== this.runId && (!this.run || newest.started_at > this.run.started_at);
+    if (this.follow && newer) await this.show(newest.run_id);
   }
 
   // The history as listed, with the run shown fresher (live events) than GET /runs read it.
