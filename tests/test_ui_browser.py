@@ -99,6 +99,17 @@ def test_a_run_in_progress_is_reported_not_started_twice(products: Server, page:
     expect(page.locator("#toast")).to_contain_text("run 20990101T000000-abcdef is in progress")
 
 
+def test_without_the_token_run_now_says_how_to_sign_in(products: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(products.url + "/")  # no ?token=: no cookie
+    expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", str(len(_tasks(products))))
+    with page.expect_response(lambda r: r.url.endswith("/run") and r.request.method == "POST") as posted:
+        page.get_by_role("button", name=re.compile("Run now")).click()
+    assert posted.value.status == 401
+    expect(page.locator("#toast")).to_contain_text("Not signed in")
+
+
 def test_states_still_update_by_polling_when_the_event_stream_is_down(products: Server, page: Any) -> None:
     from playwright.sync_api import expect
 

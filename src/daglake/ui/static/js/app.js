@@ -253,6 +253,15 @@ function onSearch() {
   return shown;
 }
 
+// Enter opens the task named exactly, else the one whose name ends (then starts) with it.
+function bestMatch(names, needle) {
+  const score = (name) => {
+    const lower = name.toLowerCase();
+    return lower === needle ? 0 : lower.endsWith(needle) ? 1 : lower.split(".").pop().startsWith(needle) ? 2 : 3;
+  };
+  return [...names].sort((a, b) => score(a) - score(b))[0];
+}
+
 function report(error) {
   console.error(error);
   toast(error && error.message ? error.message : String(error));
@@ -272,8 +281,8 @@ function wire() {
   search.addEventListener("input", onSearch);
   search.addEventListener("keydown", (event) => {
     if (event.key === "Enter") {
-      const [first] = onSearch();
-      if (first) selectTask(first, { center: true });
+      const best = bestMatch(onSearch(), search.value.trim().toLowerCase());
+      if (best) selectTask(best, { center: true });
     } else if (event.key === "Escape") {
       search.value = "";
       onSearch();
