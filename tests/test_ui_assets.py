@@ -82,3 +82,29 @@ def test_vendored_libraries_carry_their_licenses_and_versions() -> None:
         assert (vendor / f"LICENSE.{name}").is_file()
     assert 'Gh.version="3.34.4"' in (vendor / "cytoscape.esm.min.mjs").read_text(encoding="utf-8")
     assert "3.34.4" in readme and "4.0.1" in readme and "scripts/vendor-ui.sh" in readme
+
+
+def test_mount_serves_the_page_and_its_assets_over_http() -> None:
+    import asyncio
+
+    import httpx
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    ui.mount(app)
+
+    async def fetch(*paths: str) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ui") as client:
+            return [await client.get(path) for path in paths]
+
+    missing = ["/ui/static/nope.js", "/ui/static/%2e%2e/__init__.py", "/ui/static/js/..%2f..%2f__init__.py"]
+    page, module, *absent = asyncio.run(fetch("/", "/ui/static/js/app.js", *missing))
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/ui/static/js/app.js">' in page.text
+    assert module.status_code == 200 and module.headers["content-type"].startswith("text/javascript")
+    for path, answer in zip(missing, absent, strict=True):
+        assert answer.status_code == 404, path
+        assert answer.json()["error"]["code"] == "not_found"
