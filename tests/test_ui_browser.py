@@ -84,7 +84,7 @@ def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products
 
     page.get_by_role("tab", name="Catalog").click()
     expect(page.locator("tr.table-row[data-table='final.products']")).to_be_visible()
-    expect(page.locator("tr.table-row[data-table='final.products'] td.num")).to_have_text(str(rows["final.products"]))
+    expect(page.locator("tr.table-row[data-table='final.products'] td.rows")).to_have_text(str(rows["final.products"]))
     screenshot(page, "products-catalog")
 
 

@@ -205,6 +205,7 @@ function logBlock(log) {
   return h("pre", { class: "code log", id: "task-log" }, log.lines.join("\n"));
 }
 
+// The lake catalogue and the warehouse (GET /tables): one row per table, its details folded.
 export function renderCatalog(container, tables, filter, onTask) {
   const needle = filter.trim().toLowerCase();
   const shown = tables.filter((table) => !needle || table.name.toLowerCase().includes(needle));
@@ -212,29 +213,28 @@ export function renderCatalog(container, tables, filter, onTask) {
     replace(container, h("p", { class: "empty" }, "The catalog is empty: run the project first."));
     return;
   }
+  const head = ["Table", "Zone", "Rows", "Size", "Built by", "Columns"];
   replace(
     container,
     h(
       "table",
       { class: "grid catalog" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Table"), h("th", {}, "Zone"), h("th", { class: "num" }, "Rows"), h("th", {}, "Columns"))),
+      h("thead", {}, h("tr", {}, head.map((title) => h("th", { class: ["Rows", "Size"].includes(title) ? "num" : null }, title)))),
       h(
         "tbody",
         {},
         shown.map((table) => {
-          const columns = table.columns || [];
-          const details = h(
-            "tr",
-            { class: "details", hidden: true },
-            h("td", { colspan: 4 }, h("div", { class: "columns" }, columns.map((column) => h("span", { class: "column" }, h("b", {}, column.name), " ", h("span", { class: "muted" }, column.type || "")))), extras(table, onTask)),
-          );
+          const details = h("tr", { class: "details", hidden: true }, h("td", { colspan: head.length }, tableDetails(table)));
+          const toggle = () => (details.hidden = !details.hidden);
           const row = h(
             "tr",
-            { class: "table-row", dataset: { table: table.name }, tabindex: 0, onclick: () => (details.hidden = !details.hidden) },
-            h("td", { class: "mono" }, table.name),
-            h("td", {}, table.zone ? h("span", { class: "zone" }, table.zone) : h("span", { class: "muted" }, "warehouse")),
-            h("td", { class: "num" }, count(table.rows)),
-            h("td", { class: "muted" }, columns.length ? `${columns.length}: ${columns.map((c) => c.name).slice(0, 6).join(", ")}${columns.length > 6 ? ", …" : ""}` : "–"),
+            { class: "table-row", dataset: { table: table.name }, tabindex: 0, onclick: toggle, onkeydown: (event) => event.key === "Enter" && toggle() },
+            h("td", { class: "mono" }, table.name, table.appendable ? h("span", { class: "tag", title: "accepts rows: POST /<table>?column=value" }, "append") : null),
+            h("td", {}, h("span", { class: "zone" }, table.zone || "warehouse")),
+            h("td", { class: "num rows" }, count(table.rows)),
+            h("td", { class: "num muted" }, size(table)),
+            h("td", {}, table.task ? h("button", { class: "link mono", onclick: (event) => (event.stopPropagation(), onTask(table.task)) }, table.task) : h("span", { class: "muted" }, "source")),
+            h("td", { class: "muted" }, columnSummary(table.columns || [])),
           );
           return [row, details];
         }),
@@ -243,13 +243,35 @@ export function renderCatalog(container, tables, filter, onTask) {
   );
 }
 
-function extras(table, onTask) {
-  const skip = new Set(["name", "zone", "rows", "columns"]);
-  const items = Object.entries(table).filter(([key, value]) => !skip.has(key) && value !== null && typeof value !== "object");
-  return h(
-    "div",
-    { class: "extras" },
-    items.map(([key, value]) => h("span", {}, h("span", { class: "muted" }, `${key}: `), String(value))),
-    h("button", { class: "link", onclick: (event) => (event.stopPropagation(), onTask(table.name)) }, "show in graph"),
-  );
+function size(table) {
+  if (!table.bytes) return "–";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = table.bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const files = table.files ? ` · ${count(table.files)} file${table.files === 1 ? "" : "s"}` : "";
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}${files}`;
+}
+
+function columnSummary(columns) {
+  if (!columns.length) return "–";
+  const names = columns.map((column) => column.name);
+  return `${columns.length}: ${names.slice(0, 5).join(", ")}${columns.length > 5 ? ", …" : ""}`;
+}
+
+function tableDetails(table) {
+  const facts = [
+    ["storage", table.storage],
+    ["file", table.task_path],
+    ["reads", (table.upstream || []).join(", ")],
+    ["last run", table.last_run],
+    ["partitions", (table.partitions || []).map((part) => (typeof part === "object" ? JSON.stringify(part) : String(part))).join(", ")],
+  ].filter(([, value]) => value);
+  return [
+    h("div", { class: "columns" }, (table.columns || []).map((column) => h("span", { class: "column" }, h("b", {}, column.name), " ", h("span", { class: "muted" }, column.type || "")))),
+    h("div", { class: "extras" }, facts.map(([key, value]) => h("span", {}, h("span", { class: "muted" }, `${key}: `), value))),
+  ];
 }
