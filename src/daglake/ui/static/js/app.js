@@ -333,6 +333,11 @@ async function start() {
     poll: () => runs.poll(),
   }).start();
   setInterval(() => runs.watchHistory().catch(() => {}), 3000);
+  // The log of a running task grows: follow its tail while the panel shows it.
+  setInterval(() => {
+    const task = ui.selected && runs.tasks.get(ui.selected);
+    if (task && task.state === "running") loadLog();
+  }, 2000);
 }
 
 start().catch(report);

@@ -61,6 +61,7 @@ function style() {
   }
   rules.push(
     { selector: "node[state = 'running']", style: { "border-width": 3 } },
+    { selector: "node[state = 'running'].breathe", style: { "border-color": "#93c5fd", "background-color": "#eff6ff" } },
     { selector: "node[state = 'failed']", style: { "border-width": 3 } },
     { selector: "node[state = 'upstream_failed'], node[state = 'not_started']", style: { "border-style": "dashed" } },
     { selector: "node.check-failed", style: { "outline-width": 3, "outline-color": "#dc2626", "outline-offset": 2 } },
@@ -104,6 +105,8 @@ export class GraphView {
     this.cy.on("mouseover", "node", (event) => this.showTip(event.target));
     this.cy.on("mouseout", "node", () => (this.tip.hidden = true));
     this.cy.on("viewport", () => (this.tip.hidden = true));
+    // Running tasks breathe, so a glance tells what the run is doing now.
+    setInterval(() => this.cy.nodes("[state = 'running']").toggleClass("breathe"), 700);
   }
 
   showTip(node) {

@@ -191,7 +191,7 @@ function attemptTable(attempts, log, onAttempt) {
 
 function sourceBlock(node, source) {
   if (source === undefined) return h("pre", { class: "code muted" }, "loading…");
-  if (source === null) return h("pre", { class: "code muted" }, "source unavailable");
+  if (!source) return h("pre", { class: "code muted" }, "source unavailable");
   return h("pre", { class: "code", id: "task-sql", dataset: { lang: node.kind === "python" ? "python" : "sql" } }, node.kind === "python" ? source : highlightSql(source));
 }
 
