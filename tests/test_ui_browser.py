@@ -126,6 +126,35 @@ def test_states_still_update_by_polling_when_the_event_stream_is_down(products: 
     expect(done).to_have_count(len(_tasks(products)))
 
 
+def _finished_runs(server: Server, at_least: int) -> list[str]:
+    """Ids of the project's finished runs, newest first, running more first if needed."""
+    import urllib.request
+
+    runs = [run["run_id"] for run in server.get("/runs")["runs"] if run["state"] != "running"]
+    for _ in range(at_least - len(runs)):
+        request = urllib.request.Request(
+            server.url + "/run?wait=true", method="POST", headers={"Authorization": f"Bearer {server.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=RUN_TIMEOUT / 1000):
+            pass
+    return [run["run_id"] for run in server.get("/runs")["runs"]]
+
+
+def test_a_past_run_can_be_shown_and_following_live_comes_back(products: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    newest, older = _finished_runs(products, 2)[:2]
+    page.goto(products.url + "/")
+    expect(page.locator("#run-status")).to_contain_text(newest)
+    expect(page.locator("#follow")).to_be_hidden()
+    page.locator(f"#runs li[data-run='{older}']").click()
+    expect(page.locator("#run-status")).to_contain_text(older)
+    expect(page.locator(f"#runs li[data-run='{older}']")).to_have_class(re.compile("selected"))
+    page.get_by_role("button", name="Follow live").click()
+    expect(page.locator("#run-status")).to_contain_text(newest)
+    expect(page.locator("#follow")).to_be_hidden()
+
+
 def write_project(root: Path, size: int, seed: int = 6) -> list[str]:
     """A project of SIZE SQL files: 20 seeds, then tasks each reading 1-3 of the 40 before."""
     rng = random.Random(seed)
