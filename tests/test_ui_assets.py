@@ -86,6 +86,7 @@ def test_vendored_libraries_carry_their_licenses_and_versions() -> None:
 
 def test_mount_serves_the_page_and_its_assets_over_http() -> None:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import httpx
     from fastapi import FastAPI
@@ -99,7 +100,9 @@ def test_mount_serves_the_page_and_its_assets_over_http() -> None:
             return [await client.get(path) for path in paths]
 
     missing = ["/ui/static/nope.js", "/ui/static/%2e%2e/__init__.py", "/ui/static/js/..%2f..%2f__init__.py"]
-    page, module, *absent = asyncio.run(fetch("/", "/ui/static/js/app.js", *missing))
+    # in a thread of its own: Playwright's sync API may hold this thread's event loop
+    with ThreadPoolExecutor(1) as pool:
+        page, module, *absent = pool.submit(asyncio.run, fetch("/", "/ui/static/js/app.js", *missing)).result()
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "default-src 'self'" in page.headers["content-security-policy"]
