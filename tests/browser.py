@@ -43,9 +43,10 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium for the whole session; each test opens its own page."""
+    """A headless Chromium for a test module; each test opens its own page. Not for the whole
+    session: Playwright's sync API holds the thread's event loop while it runs."""
     if not CHROMIUM.is_file():
         _unavailable("Chromium not installed (`make test` installs Debian's chromium as root)")
     try:
