@@ -82,6 +82,13 @@ def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products
     expect(panel.locator("#task-log")).not_to_be_empty()
     screenshot(page, "products-task-panel")
 
+    page.locator("#legend [data-state='success']").click()  # narrow to one state, and back
+    expect(page.locator("#tasks li.task")).to_have_count(len(tasks))
+    page.locator("#legend [data-state='failed']").click()
+    expect(page.locator("#tasks li.task")).to_have_count(0)
+    page.locator("#legend [data-state='failed']").click()
+    expect(page.locator("#tasks li.task")).to_have_count(len(tasks))
+
     page.get_by_role("tab", name="Catalog").click()
     expect(page.locator("tr.table-row[data-table='final.products']")).to_be_visible()
     expect(page.locator("tr.table-row[data-table='final.products'] td.rows")).to_have_text(str(rows["final.products"]))

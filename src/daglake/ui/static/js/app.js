@@ -17,7 +17,8 @@ const ui = {
   log: undefined,
   logAttempt: null,
   tables: null,
-  filter: "",
+  filter: "", // the search box
+  stateFilter: null, // a state picked in the legend
   view: "graph",
   renderQueued: false,
 };
@@ -75,8 +76,11 @@ function renderAll() {
     }
   }
   graph.markCheckFailures(failedChecks);
-  renderLegend($("#legend"), [...states.values()]);
-  renderTaskList($("#tasks"), ui.nodes, states, ui.filter, ui.selected, (name) => selectTask(name, { center: true }));
+  renderLegend($("#legend"), [...states.values()], ui.stateFilter, (state) => {
+    ui.stateFilter = state;
+    scheduleRender();
+  });
+  renderFilteredTasks(states);
   renderRuns($("#runs"), runs.history(), runs.runId, (id) => runs.pick(id));
   renderStatus(states);
   if (ui.selected) renderPanel();
@@ -245,10 +249,17 @@ function setView(view) {
   else graph.cy.resize();
 }
 
+// The task list and the graph's highlight follow the search box and the legend's state.
+function renderFilteredTasks(states) {
+  const filter = { text: ui.filter, state: ui.stateFilter };
+  const shown = renderTaskList($("#tasks"), ui.nodes, states, filter, ui.selected, (name) => selectTask(name, { center: true }));
+  graph.highlight(ui.filter.trim() || ui.stateFilter ? new Set(shown) : null);
+  return shown;
+}
+
 function onSearch() {
   ui.filter = $("#search").value;
-  const shown = renderTaskList($("#tasks"), ui.nodes, statesByNode(), ui.filter, ui.selected, (name) => selectTask(name, { center: true }));
-  graph.highlight(ui.filter.trim() ? new Set(shown) : null);
+  const shown = renderFilteredTasks(statesByNode());
   if (ui.view === "catalog" && ui.tables) showCatalog().catch(report);
   return shown;
 }

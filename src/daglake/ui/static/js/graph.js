@@ -132,6 +132,7 @@ export class GraphView {
       if (!present.has(edge.from) || !present.has(edge.to)) continue;
       elements.push({ group: "edges", data: { id: `${edge.from}\u2192${edge.to}`, source: edge.from, target: edge.to } });
     }
+    this.highlighted = null;
     this.cy.batch(() => {
       this.cy.elements().remove();
       this.cy.add(elements);
@@ -186,6 +187,9 @@ export class GraphView {
   }
 
   highlight(matches) {
+    const key = matches === null ? null : [...matches].sort().join("\n");
+    if (key === this.highlighted) return; // called on every repaint: only changes cost
+    this.highlighted = key;
     this.cy.batch(() => {
       this.cy.elements().removeClass("dim match");
       if (matches === null) return;

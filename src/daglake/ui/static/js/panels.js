@@ -39,8 +39,12 @@ export function renderRuns(list, runs, selectedId, onPick) {
 }
 
 export function renderTaskList(list, nodes, states, filter, selected, onPick) {
-  const needle = filter.trim().toLowerCase();
-  const shown = nodes.filter((node) => !needle || node.name.toLowerCase().includes(needle) || node.path.toLowerCase().includes(needle));
+  const needle = filter.text.trim().toLowerCase();
+  const shown = nodes.filter(
+    (node) =>
+      (!needle || node.name.toLowerCase().includes(needle) || node.path.toLowerCase().includes(needle)) &&
+      (!filter.state || (states.get(node.name) || "none") === filter.state),
+  );
   const names = shown.map((node) => node.name);
   const key = names.join("\n");
   if (list.taskKey === key) {
@@ -78,20 +82,29 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
   return names;
 }
 
-export function renderLegend(legend, nodeStates) {
+// The state legend with counts; a state clicked narrows the task list and the graph to it.
+export function renderLegend(legend, nodeStates, active, onPick) {
   const tally = new Map();
   for (const state of nodeStates) tally.set(state, (tally.get(state) || 0) + 1);
   replace(
     legend,
-    STATES.map(([state, label]) =>
-      h(
-        "span",
-        { class: tally.get(state) ? "legend-item" : "legend-item zero", dataset: { state, count: tally.get(state) || 0 } },
+    STATES.map(([state, label]) => {
+      const n = tally.get(state) || 0;
+      const classes = ["legend-item", n ? "" : "zero", state === active ? "active" : ""].filter(Boolean).join(" ");
+      return h(
+        "button",
+        {
+          class: classes,
+          dataset: { state, count: n },
+          "aria-pressed": String(state === active),
+          title: state === active ? "Show every task" : `Show only the ${label} tasks`,
+          onclick: () => onPick(state === active ? null : state),
+        },
         h("span", { class: `swatch st-${state}` }),
         label,
-        h("b", {}, String(tally.get(state) || 0)),
-      ),
-    ),
+        h("b", {}, String(n)),
+      );
+    }),
   );
 }
 
