@@ -61,7 +61,7 @@ class ApiContext:
                 self._store = None
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
     found: ApiContext = request.app.state.daglake
     return found
 

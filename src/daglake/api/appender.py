@@ -10,7 +10,6 @@ warehouse only while rows keep coming, sharing the database of a run in progress
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -38,8 +37,8 @@ from daglake.engines.duckdb import engine_message
 
 log = logging.getLogger("daglake.api")
 BAD_VALUE = (duckdb.ConversionException, duckdb.DataError, duckdb.ConstraintException, duckdb.InvalidInputException)
+STALE = (duckdb.TransactionException, duckdb.CatalogException, duckdb.BinderException)
 CONFLICT_RETRIES = 5
-APPEND_VIEW = "daglake_appended_rows"
 
 
 @dataclass
@@ -66,6 +65,7 @@ class Appender:
         self._queue: queue.SimpleQueue[Append | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="daglake-appender", daemon=True)
         self._stopping = threading.Event()
+        self._schemas: dict[str, tuple[str, list[Column]]] = {}  # writer thread only
 
     def start(self) -> None:
         self._thread.start()
@@ -130,56 +130,68 @@ class Appender:
             duckdb_files.release(self.warehouse, cursor)
 
     def _append(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append]) -> None:
-        """One transaction for the batch; when it fails, each append alone."""
+        """One INSERT statement (one transaction) per table for the batch; when one fails,
+        each of its appends alone."""
         for attempt in range(CONFLICT_RETRIES + 1):
-            cursor.execute("BEGIN TRANSACTION")
             try:
-                stored = self._insert_all(cursor, batch)
-                cursor.execute("COMMIT")
-            except duckdb.Error as exc:
-                _rollback(cursor)
-                if len(batch) > 1:
-                    for item in batch:
-                        if not item.future.done():
-                            self._append(cursor, [item])
-                    return
-                if isinstance(exc, duckdb.TransactionException) and attempt < CONFLICT_RETRIES:
-                    continue  # a run replaced the table meanwhile: check the names again
-                _fail(batch, _db_error(exc))
+                for insert in self._inserts(cursor, batch):
+                    for item, row in _insert(cursor, insert):
+                        item.future.set_result(row)
                 return
-            except BaseException:
-                _rollback(cursor)
-                raise
-            for item, row in stored:
-                item.future.set_result(row)
-            return
+            except duckdb.Error as exc:
+                if isinstance(exc, STALE) and attempt < CONFLICT_RETRIES:
+                    self._schemas.clear()  # a run replaced a table meanwhile: look again
+                    continue
+                pending = [item for item in batch if not item.future.done()]
+                if len(pending) > 1:
+                    for item in pending:
+                        self._append(cursor, [item])
+                    return
+                _fail(pending, _db_error(exc))
+                return
 
-    def _insert_all(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append]) -> list[tuple[Append, dict[str, Any]]]:
-        inserts: dict[str, _Insert | None] = {}
-        stored: list[tuple[Append, dict[str, Any]]] = []
+    def _schema(self, cursor: duckdb.DuckDBPyConnection, table: str, *, fresh: bool = False) -> _Insert | None:
+        """The table's catalogue name and columns, from information_schema when not cached.
+        A cached schema is only ever too old when a run replaced the table: the insert then
+        fails (STALE) and is retried with the cache cleared."""
+        key = table.lower()
+        if fresh or key not in self._schemas:
+            found = raw_columns(cursor, table)
+            if found is None:
+                self._schemas.pop(key, None)
+                return None
+            self._schemas[key] = found
+        name, columns = self._schemas[key]
+        return _Insert(name, columns)
+
+    def _inserts(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append]) -> list[_Insert]:
+        """The batch's pending appends grouped by table, checked; the others answered 404/422."""
+        inserts: dict[str, _Insert] = {}
         for item in batch:
             if item.future.done():
                 continue
-            key = item.table.lower()
-            if key not in inserts:
-                found = raw_columns(cursor, item.table)
-                inserts[key] = _Insert(found[0], found[1]) if found else None
-            insert = inserts[key]
+            insert = inserts.get(item.table.lower()) or self._schema(cursor, item.table)
             if insert is None:
-                raise_for = ApiError(
-                    404, "unknown_table", f"no table {APPENDABLE_SCHEMA}.{item.table} to append to",
-                    tables=raw_tables(cursor),
-                )
-                item.future.set_exception(raise_for)
+                message = f"no table {APPENDABLE_SCHEMA}.{item.table} to append to"
+                item.future.set_exception(ApiError(404, "unknown_table", message, tables=raw_tables(cursor)))
                 continue
+            inserts[item.table.lower()] = insert
             try:
-                insert.rows.append((item, _checked(item, insert)))
+                values = _checked(item, insert)
             except ApiError as exc:
-                item.future.set_exception(exc)
-        for insert in inserts.values():
-            if insert is not None and insert.rows:
-                stored.extend(_insert(cursor, insert))
-        return stored
+                fresh = self._schema(cursor, item.table, fresh=True) if exc.code == "unknown_column" else None
+                if fresh is None:
+                    item.future.set_exception(exc)
+                    continue
+                fresh.rows.extend(insert.rows)  # a run may have added the column: check again
+                insert = inserts[item.table.lower()] = fresh
+                try:
+                    values = _checked(item, insert)
+                except ApiError as again:
+                    item.future.set_exception(again)
+                    continue
+            insert.rows.append((item, values))
+        return [insert for insert in inserts.values() if insert.rows]
 
 
 def _checked(item: Append, insert: _Insert) -> dict[str, str]:
@@ -203,19 +215,15 @@ def _checked(item: Append, insert: _Insert) -> dict[str, str]:
 
 def _insert(cursor: duckdb.DuckDBPyConnection, insert: _Insert) -> list[tuple[Append, dict[str, Any]]]:
     used = [c.name for c in insert.columns if any(c.name in values for _, values in insert.rows)]
-    data = pa.table({name: pa.array([v.get(name) for _, v in insert.rows], pa.string()) for name in used})
-    view = APPEND_VIEW
-    cursor.register(view, data)
-    try:
-        result = cursor.execute(
-            f"INSERT INTO {quoted(APPENDABLE_SCHEMA, insert.table)} ({', '.join(quoted(n) for n in used)}) "
-            f"SELECT * FROM {view} RETURNING *"
-        )
-        names = [d[0] for d in result.description or []]
-        rows = result.fetchall()
-    finally:
-        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses; rollback clears it
-            cursor.unregister(view)
+    daglake_api_appended_rows = pa.table(  # noqa: F841 - read by DuckDB by name (replacement scan)
+        {name: pa.array([v.get(name) for _, v in insert.rows], pa.string()) for name in used}
+    )
+    result = cursor.execute(
+        f"INSERT INTO {quoted(APPENDABLE_SCHEMA, insert.table)} ({', '.join(quoted(n) for n in used)}) "
+        "SELECT * FROM daglake_api_appended_rows RETURNING *"
+    )
+    names = [d[0] for d in result.description or []]
+    rows = result.fetchall()
     if len(rows) != len(insert.rows):
         raise AssertionError(f"inserted {len(insert.rows)} rows, {len(rows)} came back")
     return [
@@ -232,13 +240,6 @@ def _db_error(exc: duckdb.Error) -> ApiError:
         return ApiError(409, "write_conflict", f"the table kept changing during the append: {message}")
     log.error("append failed: %s", message)
     return ApiError(500, "warehouse_error", message)
-
-
-def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
-        cursor.execute("ROLLBACK")
-    with contextlib.suppress(duckdb.Error):
-        cursor.unregister(APPEND_VIEW)
 
 
 def _fail(batch: list[Append], error: ApiError) -> None:

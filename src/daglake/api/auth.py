@@ -66,7 +66,7 @@ def same_token(given: str, token: str) -> bool:
     return secrets.compare_digest(given.encode(), token.encode())
 
 
-def require_token(
+async def require_token(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     """Dependency of every mutating endpoint; raises a 401 :class:`ApiError`."""
