@@ -1,23 +1,18 @@
-"""A real ``daglake serve`` and Debian's headless Chromium driven by Playwright, for the web
-UI's tests. Playwright never downloads a browser of its own: it launches /usr/bin/chromium."""
+"""Debian's headless Chromium driven by Playwright, and the real ``daglake serve`` of
+tests/api_support.py, for the web UI's tests. Playwright never downloads a browser of its own:
+it launches /usr/bin/chromium."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from tests.api_support import Server, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What this machine's closed network needs: no GPU, no QUIC, no calls home at start.
@@ -32,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
-TOKEN = "ui-test-token"
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -61,62 +55,21 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-@dataclass
-class Server:
-    url: str
-    token: str
-    root: Path
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.load(response)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("daglake")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "daglake.cli"]
-
-
 @contextmanager
-def serve(root: Path, timeout: float = 60.0) -> Iterator[Server]:
-    """``daglake serve ROOT`` on a free port of 127.0.0.1, stopped on exit."""
-    port = _free_port()
-    env = {**os.environ, "DAGLAKE_API_TOKEN": TOKEN}
-    log = root.parent / f"serve-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*_command(), "serve", str(root), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    server = Server(f"http://127.0.0.1:{port}", TOKEN, root)
+def serve(root: Path) -> Iterator[Server]:
+    """``daglake serve ROOT`` (tests/api_support.py starts it and checks it exits cleanly)."""
+    server = start_server(root)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"daglake serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                server.get("/health")
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"daglake serve did not answer in {timeout:.0f} s:\n{log.read_text()}")
-                time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
+
+
+def get(server: Server, path: str) -> Any:
+    with server.client(token=None) as client:
+        response = client.get(path)
+        response.raise_for_status()
+        return response.json()
 
 
 def screenshot(page: Any, name: str) -> Path:

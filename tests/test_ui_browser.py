@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser import Server, browser, screenshot, serve  # noqa: F401 - fixture
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "products"
+from tests.api_support import Server, copy_products
+from tests.browser import browser, get, screenshot, serve  # noqa: F401 - fixture
 RUN_TIMEOUT = 90_000  # ms: a cold run of the example on a busy 2-core machine
 UI_TIMEOUT = 20_000
 
@@ -23,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def products(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("ui") / "products"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".daglake", "lake", "__pycache__"))
-    with serve(root) as server:
+    """The products example (plus tests/api_support.py's gate task, which holds a run on
+    request) served for the module's tests."""
+    with serve(copy_products(tmp_path_factory.mktemp("ui"))) as server:
         yield server
 
 
@@ -45,7 +43,7 @@ def page(browser: Any) -> Iterator[Any]:  # noqa: F811 - the fixture above
 
 
 def _tasks(server: Server) -> list[str]:
-    return [node["name"] for node in server.get("/graph")["nodes"] if node["kind"] != "check"]
+    return [node["name"] for node in get(server, "/graph")["nodes"] if node["kind"] != "check"]
 
 
 def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products: Server, page: Any) -> None:
@@ -70,7 +68,7 @@ def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products
     states = page.evaluate("() => Object.fromEntries(window.daglakeGraph.nodes().map((n) => [n.id(), n.data('state')]))")
     assert states == {name: "success" for name in tasks}
 
-    rows = {task["name"]: task["rows"] for task in products.get(f"/runs/{run_id}")["tasks"]}
+    rows = {task["name"]: task["rows"] for task in get(products, f"/runs/{run_id}")["tasks"]}
     page.locator("#tasks li.task[data-task='final.products']").click()
     panel = page.locator("#task-panel")
     expect(panel.locator("#task-title")).to_have_text("final.products")
@@ -95,15 +93,25 @@ def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products
     screenshot(page, "products-catalog")
 
 
-def test_a_run_in_progress_is_reported_not_started_twice(products: Server, page: Any) -> None:
+def test_a_run_in_progress_shows_live_and_a_second_run_now_is_refused(products: Server, page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{products.url}/?token={products.token}")
     expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", str(len(_tasks(products))))
-    conflict = '{"error": {"code": "run_in_progress", "run_id": "20990101T000000-abcdef", "message": "run 20990101T000000-abcdef is in progress"}}'
-    page.route("**/run", lambda route: route.fulfill(status=409, content_type="application/json", body=conflict))
-    page.get_by_role("button", name=re.compile("Run now")).click()
-    expect(page.locator("#toast")).to_contain_text("run 20990101T000000-abcdef is in progress")
+    run_now = page.get_by_role("button", name=re.compile("Run now"))
+    with products.holding():  # the run waits in task tmp.gate until the block ends
+        run_now.click()
+        run_id = products.wait_gate()
+        expect(page.locator("li.task[data-task='tmp.gate']")).to_have_attribute("data-state", "running")
+        expect(page.locator("#run-status")).to_contain_text(run_id)
+        expect(page.locator("#run-status .badge")).to_have_text("running")
+        with page.expect_response(lambda r: r.url.endswith("/run") and r.request.method == "POST") as refused:
+            run_now.click()
+        assert refused.value.status == 409
+        expect(page.locator("#toast")).to_contain_text(run_id)
+        screenshot(page, "run-in-progress")
+    expect(page.locator(f"#runs li[data-run='{run_id}']")).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT)
+    expect(page.locator("li.task[data-task='tmp.gate']")).to_have_attribute("data-state", "success")
 
 
 def test_without_the_token_run_now_says_how_to_sign_in(products: Server, page: Any) -> None:
@@ -134,17 +142,12 @@ def test_states_still_update_by_polling_when_the_event_stream_is_down(products: 
 
 
 def _finished_runs(server: Server, at_least: int) -> list[str]:
-    """Ids of the project's finished runs, newest first, running more first if needed."""
-    import urllib.request
-
-    runs = [run["run_id"] for run in server.get("/runs")["runs"] if run["state"] != "running"]
-    for _ in range(at_least - len(runs)):
-        request = urllib.request.Request(
-            server.url + "/run?wait=true", method="POST", headers={"Authorization": f"Bearer {server.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=RUN_TIMEOUT / 1000):
-            pass
-    return [run["run_id"] for run in server.get("/runs")["runs"]]
+    """Ids of the project's runs, newest first, running more first if needed."""
+    with server.client() as client:
+        listed = client.get("/runs").json()["runs"]
+        for _ in range(at_least - len(listed)):
+            assert client.post("/run", params={"wait": "true"}).status_code == 200
+        return [run["run_id"] for run in client.get("/runs").json()["runs"]]
 
 
 def test_a_past_run_can_be_shown_and_following_live_comes_back(products: Server, page: Any) -> None:
