@@ -13,6 +13,7 @@ import pytest
 
 from tests.api_support import Server, copy_products
 from tests.browser import browser, get, screenshot, serve  # noqa: F401 - fixture
+
 RUN_TIMEOUT = 90_000  # ms: a cold run of the example on a busy 2-core machine
 UI_TIMEOUT = 20_000
 
