@@ -161,9 +161,15 @@ def test_a_past_run_can_be_shown_and_following_live_comes_back(products: Server,
     page.locator(f"#runs li[data-run='{older}']").click()
     expect(page.locator("#run-status")).to_contain_text(older)
     expect(page.locator(f"#runs li[data-run='{older}']")).to_have_class(re.compile("selected"))
+    page.locator("#tasks li.task[data-task='tmp.variants']").click()
+    expect(page).to_have_url(f"{products.url}/#run={older}&task=tmp.variants")
+    page.reload()  # the address keeps the run and the task shown
+    expect(page.locator("#run-status")).to_contain_text(older)
+    expect(page.locator("#task-title")).to_have_text("tmp.variants")
     page.get_by_role("button", name="Follow live").click()
     expect(page.locator("#run-status")).to_contain_text(newest)
     expect(page.locator("#follow")).to_be_hidden()
+    expect(page).to_have_url(f"{products.url}/#task=tmp.variants")
 
 
 def write_project(root: Path, size: int, seed: int = 6) -> list[str]:

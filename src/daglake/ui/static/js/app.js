@@ -21,6 +21,7 @@ const ui = {
   stateFilter: null, // a state picked in the legend
   view: "graph",
   renderQueued: false,
+  started: false,
 };
 
 const graph = new GraphView($("#graph"), { onSelect: (name) => selectTask(name) });
@@ -84,6 +85,23 @@ function renderAll() {
   renderRuns($("#runs"), runs.history(), runs.runId, (id) => runs.pick(id));
   renderStatus(states);
   if (ui.selected) renderPanel();
+  writeAddress();
+}
+
+// The address keeps what is shown (a past run, a task, the catalog), so it can be shared.
+function writeAddress() {
+  if (!ui.started) return; // until start() has read it
+  const params = new URLSearchParams();
+  if (!runs.follow && runs.runId) params.set("run", runs.runId);
+  if (ui.selected) params.set("task", ui.selected);
+  if (ui.view !== "graph") params.set("view", ui.view);
+  const hash = params.toString() ? `#${params}` : "";
+  if (hash !== window.location.hash) window.history.replaceState(null, "", `${window.location.pathname}${hash}`);
+}
+
+function readAddress() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  return { run: params.get("run"), task: params.get("task"), view: params.get("view") };
 }
 
 function renderStatus(states) {
@@ -247,6 +265,7 @@ function setView(view) {
   $("#tab-catalog").setAttribute("aria-selected", String(view === "catalog"));
   if (view === "catalog") showCatalog().catch(report);
   else graph.cy.resize();
+  scheduleRender();
 }
 
 // The task list and the graph's highlight follow the search box and the legend's state.
@@ -325,6 +344,7 @@ function setGraph(showChecks) {
 }
 
 async function start() {
+  const address = readAddress();
   wire();
   const [graphData] = await Promise.all([api.graph(), runs.loadRuns()]);
   ui.graphData = graphData;
@@ -336,7 +356,12 @@ async function start() {
   document.title = `${graphData.project} · daglake`;
   $("#toggle-checks").hidden = !graphData.nodes.some((node) => node.kind === "check");
   setGraph(false);
-  if (runs.runs.length) await runs.show(runs.runs[0].run_id);
+  if (address.run) runs.follow = false;
+  const first = address.run || (runs.runs[0] && runs.runs[0].run_id);
+  if (first) await runs.show(first);
+  if (address.task && ui.nodeByName.has(address.task)) selectTask(address.task, { center: true });
+  if (address.view === "catalog") setView("catalog");
+  ui.started = true;
   new LiveFeed({
     onRun: (event) => runs.onRunEvent(event),
     onTask: (event) => runs.onTaskEvent(event),
