@@ -67,6 +67,11 @@ class Server:
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
 
+    def cpu(self) -> float:
+        """Seconds of CPU the server process has used (user + system, all threads)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
@@ -191,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         warm = f"warm{secrets.token_hex(2)}"
         appends(server, 200, args.clients, warm)  # first requests import and open everything
         brand = f"bench{secrets.token_hex(3)}"
+        cpu = server.cpu()
         wall, latencies, failures = appends(server, args.appends, args.clients, brand)
+        cpu = server.cpu() - cpu
         runs = run_latency(server, args.runs)
     finally:
         server.stop()
@@ -217,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"stored {count} rows, {distinct} distinct, {failures} failed requests: "
           f"{'zero loss' if count == distinct == args.appends and not failures else 'LOSS OR DUPLICATES'}")
     print(f"appends/s: {rate:,.0f}  {verdict(rate, 1000, at_least=True, unit='/s')}")
+    print(f"server CPU per append: {cpu / args.appends * 1e6:.0f} µs ({cpu / wall:.0%} of one core during the appends)")
     print(f"API / floor (one INSERT per row): {(args.appends / single) / rate:.2f}x slower; "
           f"/ floor (executemany): {(args.appends / batch) / rate:.2f}x slower")
     print(f"POST /run p99: {ms(percentile(runs, 0.99))}  {verdict(percentile(runs, 0.99) * 1000, 50, unit=' ms')}")

@@ -273,3 +273,29 @@ def test_events_stream_a_run_and_its_tasks(server: Server, client: httpx.Client)
     final = [t["state"] for t in tasks if t["name"] == "final.products"]
     assert final == ["running", "success"]
     assert {t["name"] for t in tasks} >= {"tmp.gate", "raw.products"}
+
+
+def test_a_broken_project_is_refused_as_json_and_the_server_keeps_going(tmp_path: Path) -> None:
+    server = start_server(copy_products(tmp_path, checks=False))
+    broken = server.root / "res" / "tmp" / "broken.sql"
+    try:
+        broken.write_text("SELECT id FROM raw.products WHERE\n", encoding="utf-8")
+        with server.client() as client:
+            waited = error(client.post("/run", params={"wait": "true"}), 422, "invalid_project")
+            assert [p["path"] for p in waited["problems"]] == ["res/tmp/broken.sql"]
+            error(client.get("/graph"), 422, "invalid_project")
+            reader = EventReader(server)
+            try:
+                started = client.post("/run")
+                assert started.status_code == 202  # the lock was free; validation comes after
+                run_id = started.json()["run_id"]
+                seen = reader.until(lambda kind, data: kind == "run" and data["run_id"] == run_id)
+            finally:
+                reader.close()
+            assert seen[-1][1]["state"] == "failed" and seen[-1][1]["error"]["code"] == "invalid_project"
+            refused = server.finished_run(run_id)
+            assert refused["state"] == "failed" and refused["error"]["problems"][0]["path"] == "res/tmp/broken.sql"
+            broken.unlink()
+            assert client.post("/run", params={"wait": "true"}).json()["state"] == "success"
+    finally:
+        server.stop()

@@ -65,6 +65,7 @@ class Appender:
         self._queue: queue.SimpleQueue[Append | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="daglake-appender", daemon=True)
         self._stopping = threading.Event()
+        self._accepting = threading.Lock()
         self._schemas: dict[str, tuple[str, list[Column]]] = {}  # writer thread only
 
     def start(self) -> None:
@@ -72,15 +73,18 @@ class Appender:
 
     def stop(self) -> None:
         """Write what is queued, then end the thread and let go of the warehouse."""
-        self._stopping.set()
-        self._queue.put(None)
-        self._thread.join()
+        with self._accepting:
+            self._stopping.set()
+            self._queue.put(None)  # nothing is queued behind this marker
+        if self._thread.is_alive():
+            self._thread.join()
 
     def submit(self, table: str, values: Sequence[tuple[str, str]]) -> Future[dict[str, Any]]:
-        if self._stopping.is_set():
-            raise ApiError(503, "shutting_down", "the server is shutting down")
         item = Append(table, values)
-        self._queue.put(item)
+        with self._accepting:
+            if self._stopping.is_set():
+                raise ApiError(503, "shutting_down", "the server is shutting down")
+            self._queue.put(item)
         return item.future
 
     def _loop(self) -> None:
