@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from daglake.lake.json_typing import NOT_UTF8
 from daglake.lake.landing import land, manifest
 from daglake.runner import RunOptions, run
 from tests.conftest import ProjectFactory
@@ -111,6 +112,37 @@ def test_arrays_gzip_and_a_malformed_array(project: Path) -> None:
     assert lake(project, "SELECT source_file, source_position, reason FROM QUARANTINE") == [
         ("messages-c.json", 2, "bad JSON")
     ]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_hostile_lines_keep_their_line_numbers(project: Path, compressed: bool) -> None:
+    """CRLF endings, whitespace-only lines, a control character no reader may split on, bytes
+    that are not UTF-8 and a number out of INT64's range: each line keeps its number."""
+    latin1 = json.dumps(GOOD | {"orderId": 3, "text": "caf\u00e9"}).replace("\\u00e9", "\u00e9").encode("latin-1")
+    lines = [
+        json.dumps(GOOD).encode() + b"\r",
+        b"  \t\r",
+        json.dumps(GOOD | {"orderId": 2, "text": "a\x1fb"}).replace("\\u001f", "\x1f").encode(),
+        latin1,
+        json.dumps(GOOD | {"orderId": 2**63}).encode(),
+        json.dumps(GOOD | {"orderId": 4}).encode(),
+    ]
+    content = b"\n".join(lines)  # no newline at the end
+    (project / "input").mkdir()
+    target = project / "input" / ("messages-x.jsonl.gz" if compressed else "messages-x.jsonl")
+    target.write_bytes(gzip.compress(content) if compressed else content)
+    summary = run(project)
+    task = summary.tasks["raw.messages"]
+    assert summary.state == "success", task.error
+    assert task.metrics == {"input": 5, "accepted": 2, "quarantined": 3}
+    assert lake(project, "SELECT source_position, order_id FROM RAW ORDER BY 1") == [(1, 1), (6, 4)]
+    assert lake(project, "SELECT source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        (3, "bad JSON"),  # a raw control character in a string
+        (4, NOT_UTF8),
+        (5, f"field orderId: not an INT64 (out of range or not a whole number): {2**63}"),
+    ]
+    [(record,)] = lake(project, "SELECT record FROM QUARANTINE WHERE source_position = 4")
+    assert '"text": "caf\ufffd"' in record
 
 
 def test_a_file_delivered_again_is_not_ingested_twice(project: Path) -> None:
