@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from daglake.lake.catalog import describe_lake_table
+from daglake.lake.tables import lake_table
 from daglake.runner import RunOptions, run
 from tests.conftest import ProjectFactory
 
@@ -155,6 +157,16 @@ def test_the_catalog_describes_every_table(lake_project: Path) -> None:
     assert report["rows"] == 2
     assert report["upstream"] == ["curated.sales"]
     assert [c["name"] for c in report["schema"]] == ["city", "n", "tag"]
+    # the next run rewrites the table: a new version, described anew (an unchanged one is reused)
+    (lake_project / "lake" / "_catalog" / "catalog.json").write_text(
+        json.dumps(catalog | {"tables": catalog["tables"] | {"curated.sales": sales | {"rows": -1}}})
+    )
+    run(lake_project, RunOptions(logical_date="2024-02-01"))
+    again = json.loads((lake_project / "lake" / "_catalog" / "catalog.json").read_text())["tables"]
+    assert again["curated.sales"]["version"] != sales["version"]
+    assert again["curated.sales"]["rows"] == 6
+    table = lake_table(lake_project / "lake", "curated.sales")
+    assert describe_lake_table(table, lake_project / "lake", again["curated.sales"] | {"rows": -1})["rows"] == -1
 
 
 def test_first_run_of_tasks_publishing_to_a_new_zone_at_once(make_project: ProjectFactory) -> None:
