@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -160,6 +161,20 @@ def test_a_file_delivered_again_is_not_ingested_twice(project: Path) -> None:
     landed = manifest(project / "lake", "chat")
     assert [f.ingest_date for f in landed] == ["2024-01-31", "2024-03-31"]
     assert all((project / "lake" / f.path).read_text() for f in landed)
+
+
+def test_a_manifest_written_with_sha256_still_recognises_its_files(tmp_path: Path) -> None:
+    delivered = tmp_path / "orders.jsonl"
+    delivered.write_text(ndjson([GOOD]))
+    [first], _ = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-01-01")
+    assert first.checksum.startswith("blake3:")
+    listing = tmp_path / "lake" / "landing" / "chat" / "_manifest.jsonl"
+    record = json.loads(listing.read_text())
+    record["sha256"] = hashlib.sha256(delivered.read_bytes()).hexdigest()
+    del record["checksum"]
+    listing.write_text(json.dumps(record) + "\n")  # as the first releases wrote it
+    new, repeated = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-02-01")
+    assert new == [] and [f.checksum for f in repeated] == ["sha256:" + record["sha256"]]
 
 
 def test_files_landed_by_a_run_that_died_are_ingested_next_time(project: Path) -> None:
