@@ -78,6 +78,26 @@ def test_overwriting_partitions_leaves_the_others_alone(lake_project: Path, monk
     assert len(versions) == 1  # the old version is gone, nothing half-written is left
 
 
+def test_a_partition_is_its_whole_key_not_its_outer_folder(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files ingested on the same day share ``ingest_date=…``: writing one of them must keep
+    the others (a regression: only top-level folders were compared)."""
+    tasks = (
+        "import os\nimport daglake\n\n\n"
+        "@daglake.task('raw.files', zone='raw', partition_by=['day', 'file'])\n"
+        "def files(ctx):\n"
+        "    name = os.environ['FILE']\n"
+        "    ctx.write('raw.files', f\"SELECT DATE '2024-01-01' AS day, '{name}' AS file, 1 AS n\")\n"
+    )
+    root = make_project({"tasks.py": tasks})
+    for name in ("a.jsonl", "b.jsonl", "a.jsonl"):
+        monkeypatch.setenv("FILE", name)
+        assert run(root).state == "success"
+    glob = root / "lake" / "raw" / "files" / "**" / "*.parquet"
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT file, n FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY 1").fetchall()
+    assert rows == [("a.jsonl", 1), ("b.jsonl", 1)]
+
+
 def test_replace_mode_rewrites_the_whole_table(lake_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run(lake_project)
     monkeypatch.setenv("CITIES", "VLC")

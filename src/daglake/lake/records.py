@@ -15,31 +15,31 @@ from daglake.lake.json_typing import NOT_UTF8
 from daglake.lake.tables import quote_literal
 
 NDJSON_SUFFIXES = (".jsonl", ".ndjson")
-WHOLE_FILE_BYTES = 256 << 20  # plain NDJSON up to this size is split into lines by DuckDB at once
-CHUNK_BYTES = 64 << 20  # larger or compressed files are read in pieces of about this size
-CHUNK_LINES = 100_000  # lines per piece when Python reads a file DuckDB and Arrow cannot
+LINE_DELIMITER = "'\x1f\x1e\x1d\x1c'"  # control characters a JSON text never holds raw
+CHUNK_LINES = 100_000  # lines per piece when Python reads a file DuckDB refuses
 
 
 def records(path: Path) -> Iterator[str | Any]:
     """The file's records, as DuckDB queries or Arrow tables of ``(source_position, record)``,
     in order; blank lines are included (numbered, then skipped by the caller).
 
-    The fast readers (DuckDB, Arrow) refuse some bad input: text that is not UTF-8, a line
-    Arrow's CSV reader splits. When iterating raises, read the file again with
+    DuckDB's readers are fast and strict: they refuse text that is not UTF-8, a malformed
+    array, or line endings that mix ``\\r\\n`` with ``\\n`` or a bare ``\\r`` (where their line
+    numbers could differ from an editor's). When iterating raises, read the file again with
     :func:`careful_records`, which accepts anything."""
     if _is_array(path):
-        # a malformed array fails here and is read element by element instead
         yield (
             "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record "
             f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
         )
-    elif path.suffix != ".gz" and path.stat().st_size <= WHOLE_FILE_BYTES:
-        yield (  # splits on \n only: line numbers are what an editor shows
-            "SELECT generate_subscripts(lines, 1) AS source_position, unnest(lines) AS record FROM "
-            f"(SELECT string_split(content, chr(10)) AS lines FROM read_text({quote_literal(str(path))}))"
-        )
     else:
-        yield from _line_chunks(path)
+        # each line one field: no quoting, and a delimiter no JSON text contains
+        yield (
+            "SELECT row_number() OVER () AS source_position, record FROM read_csv("
+            f"{quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, header = false, "
+            f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, "
+            "strict_mode = true, max_line_size = 1073741824)"
+        )
 
 
 def careful_records(path: Path) -> Iterator[Any]:
@@ -78,50 +78,6 @@ def _numbered(positions: Sequence[int], texts: Sequence[str], problems: Sequence
             "problem": pa.array(problems, pa.string()),
         }
     )
-
-
-def _line_chunks(path: Path) -> Iterator[Any]:
-    """Arrow tables of ``(source_position, record)``, lines read by Arrow's CSV reader (every
-    line one field: no delimiter or quote can occur in it), counted as they stream by."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    if _is_empty(path):
-        return  # no records (and Arrow refuses an empty CSV)
-    stream = pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
-    reader = pcsv.open_csv(
-        stream,
-        read_options=pcsv.ReadOptions(column_names=["record"], block_size=8 << 20, use_threads=True),
-        parse_options=pcsv.ParseOptions(
-            delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False
-        ),
-        convert_options=pcsv.ConvertOptions(
-            column_types={"record": pa.string()}, strings_can_be_null=False
-        ),
-    )
-    offset = 0
-    pending: list[Any] = []
-    size = 0
-    for batch in reader:  # (an empty file has no lines and yields nothing)
-        count = batch.num_rows
-        ones = pc.if_else(pc.is_valid(batch.column(0)), 1, 1).cast(pa.int64())
-        positions = pc.add(pc.cumulative_sum(ones), offset)  # 1-based line numbers, in C++
-        pending.append(pa.RecordBatch.from_arrays([positions, batch.column(0)], ["source_position", "record"]))
-        offset += count
-        size += batch.nbytes
-        if size >= CHUNK_BYTES:
-            yield pa.Table.from_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
-
-
-def _is_empty(path: Path) -> bool:
-    if path.suffix != ".gz":
-        return path.stat().st_size == 0
-    with gzip.open(path, "rb") as handle:
-        return not handle.read(1)
 
 
 def _is_array(path: Path) -> bool:
