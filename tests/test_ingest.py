@@ -163,6 +163,18 @@ def test_a_file_delivered_again_is_not_ingested_twice(project: Path) -> None:
     assert all((project / "lake" / f.path).read_text() for f in landed)
 
 
+def test_a_file_copied_by_a_run_that_died_before_recording_it_lands_again(project: Path) -> None:
+    (project / "input").mkdir()
+    (project / "input" / "messages-1.jsonl").write_text(ndjson([GOOD]))
+    orphan = project / "lake" / "landing" / "chat" / "ingest_date=2024-01-31" / "messages-1.jsonl"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text('{"half a cop')  # copied, then killed before the manifest listed it
+    summary = run(project, RunOptions(logical_date="2024-01-31"))
+    assert summary.tasks["raw.messages"].metrics == {"input": 1, "accepted": 1, "quarantined": 0}
+    [landed] = manifest(project / "lake", "chat")
+    assert landed.name == "messages-1.jsonl" and (project / "lake" / landed.path).read_text() == ndjson([GOOD])
+
+
 def test_a_manifest_written_with_sha256_still_recognises_its_files(tmp_path: Path) -> None:
     delivered = tmp_path / "orders.jsonl"
     delivered.write_text(ndjson([GOOD]))

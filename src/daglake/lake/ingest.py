@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.lake.json_typing import NOT_BLANK, TYPES, RecordSchema, Rule, snake_case
-from daglake.lake.landing import LandedFile
+from daglake.lake.landing import LandedFile, wait_landed
 from daglake.lake.records import careful_records, records
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ def ingest_json(
             ctx.write(quarantine, staging.quarantined_sql(), partition_by=KEYS, con=staging.con)
     finally:
         staging.close()
+        for source in sorted({f.source for f in files}):
+            wait_landed(ctx.lake.root, source)  # before the raw table made of them is published
     result = IngestResult(total, int(accepted if accepted is not None else valid), quarantined, [f.path for f in files])
     for name, value in result.as_metrics().items():
         ctx.metric(name, ctx.metrics.get(name, 0) + value)
@@ -173,7 +175,10 @@ def land_and_pending(
     from daglake.lake.tables import lake_table, partitions
 
     lake_root = ctx.lake.root
-    new, repeated = land(lake_root, source, delivered, ingest_date=ctx.logical_date, run_id=ctx.run_id)
+    # the new files are made durable and recorded while they are read: ingest_json waits
+    new, repeated = land(
+        lake_root, source, delivered, ingest_date=ctx.logical_date, run_id=ctx.run_id, wait=False
+    )
     ctx.log.info("landed %d new files", len(new))
     if repeated:
         ctx.log.info("%d delivered files were landed before (same checksum): skipped", len(repeated))
@@ -182,9 +187,8 @@ def land_and_pending(
         assert name is not None
         done.update(partitions(lake_table(lake_root, name)))
     return [
-        f for f in manifest(lake_root, source)
+        f for f in [*manifest(lake_root, source), *new]
         if f"ingest_date={f.ingest_date}/source_file={f.name}" not in done
     ]
-
 
 __all__ = ["TYPES", "IngestResult", "Rule", "ingest_json", "land_and_pending", "snake_case"]

@@ -9,11 +9,14 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from daglake.lake.tables import fsync_dir
 
 MANIFEST = "_manifest.jsonl"
 CHUNK = 4 << 20
@@ -60,15 +63,22 @@ def land(
     *,
     ingest_date: dt.date | str,
     run_id: str | None = None,
+    wait: bool = True,
 ) -> tuple[list[LandedFile], list[LandedFile]]:
     """Copy delivered files into ``landing/<source>/ingest_date=<date>/``.
 
     Returns ``(new, already_landed)``: a file whose checksum is in the manifest is not copied
-    again and comes back in the second list, with its first landing's record.
+    again and comes back in the second list, with its first landing's record. The new files
+    are on disk (``fsync``) and in the manifest when this returns; with ``wait=False`` that
+    happens in the background, overlapping whatever reads them next, and
+    :func:`wait_landed` waits for it (call it before publishing anything made of them).
     """
+    wait_landed(lake_root, source)  # an earlier landing of this source must be recorded first
     day = ingest_date.isoformat() if isinstance(ingest_date, dt.date) else ingest_date
     folder = lake_root / "landing" / source / f"ingest_date={day}"
-    seen = {entry.checksum: entry for entry in manifest(lake_root, source)}
+    recorded = manifest(lake_root, source)
+    _remove_orphans(lake_root, source, recorded)
+    seen = {entry.checksum: entry for entry in recorded}
     new: list[LandedFile] = []
     repeated: list[LandedFile] = []
     algorithms: dict[int, set[str]] = {}  # size -> algorithms of the landed files of that size
@@ -100,11 +110,64 @@ def land(
             run_id=run_id,
             delivered_as=file.name,
         )
-        _append(lake_root / "landing" / source / MANIFEST, asdict(entry))
         seen[digest] = entry
         algorithms.setdefault(size, set()).add(ALGORITHM)
         new.append(entry)
+    if new:
+        recording = _Recording(lake_root, source, new)
+        if wait:
+            recording.run()
+            recording.result()
+        else:
+            _recordings[(str(lake_root), source)] = recording
+            recording.start()
     return new, repeated
+
+
+class _Recording(threading.Thread):
+    """Makes landed files durable, then lists them in the manifest: a file is in the manifest
+    only once its bytes are on disk."""
+
+    def __init__(self, lake_root: Path, source: str, files: list[LandedFile]) -> None:
+        super().__init__(name=f"daglake-landing-{source}", daemon=True)
+        self.lake_root, self.source, self.files = lake_root, source, files
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for file in self.files:
+                with file.absolute(self.lake_root).open("rb") as handle:
+                    os.fsync(handle.fileno())
+            for folder in {file.absolute(self.lake_root).parent for file in self.files}:
+                fsync_dir(folder)
+            _append(self.lake_root / "landing" / self.source / MANIFEST, [asdict(f) for f in self.files])
+        except BaseException as exc:  # handed to whoever waits
+            self.error = exc
+
+    def result(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+_recordings: dict[tuple[str, str], _Recording] = {}
+
+
+def wait_landed(lake_root: Path, source: str) -> None:
+    """Wait until the files of ``land(..., wait=False)`` are durable and in the manifest."""
+    recording = _recordings.pop((str(lake_root), source), None)
+    if recording is not None:
+        recording.join()
+        recording.result()
+
+
+def _remove_orphans(lake_root: Path, source: str, recorded: list[LandedFile]) -> None:
+    """Delete files a run copied into landing but died before listing in the manifest: they
+    are still in ``input/`` and land again, under their own name."""
+    known = {entry.path for entry in recorded}
+    for path in (lake_root / "landing" / source).glob("ingest_date=*/*"):
+        relative = str(path.relative_to(lake_root))
+        if path.is_file() and relative not in known:
+            path.unlink()
 
 
 def _hasher(algorithm: str) -> Any:
@@ -134,8 +197,6 @@ def _copy_with_checksum(source: Path, folder: Path) -> tuple[str, int, Path]:
             digest.update(chunk)
             target.write(chunk)
             size += len(chunk)
-        target.flush()
-        os.fsync(target.fileno())
     shutil.copystat(source, temporary)
     return f"{ALGORITHM}:{digest.hexdigest()}", size, Path(temporary)
 
@@ -149,8 +210,8 @@ def _free_name(folder: Path, name: str, digest: str) -> Path:
     return folder / f"{stem}.{digest[:12]}{dot}{rest}"
 
 
-def _append(path: Path, record: dict[str, Any]) -> None:
+def _append(path: Path, records: list[dict[str, Any]]) -> None:
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.write("".join(json.dumps(record, sort_keys=True) + "\n" for record in records))
         handle.flush()
         os.fsync(handle.fileno())

@@ -112,7 +112,7 @@ def publish(table: LakeTable, version: Path) -> None:
     if table.path.exists() and not table.path.is_symlink():
         raise FileExistsError(f"{table.path} exists and is not a daglake table; move it away")
     os.replace(link, table.path)
-    _fsync_dir(table.path.parent)
+    fsync_dir(table.path.parent)
     if previous is not None and previous != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)
 
@@ -162,7 +162,7 @@ def _link_tree(source: Path, target: Path) -> None:
                 shutil.copy2(path, destination)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
