@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -173,6 +174,21 @@ def test_a_file_copied_by_a_run_that_died_before_recording_it_lands_again(projec
     assert summary.tasks["raw.messages"].metrics == {"input": 1, "accepted": 1, "quarantined": 0}
     [landed] = manifest(project / "lake", "chat")
     assert landed.name == "messages-1.jsonl" and (project / "lake" / landed.path).read_text() == ndjson([GOOD])
+
+
+def test_an_unchanged_delivery_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglake.lake import landing
+
+    delivered = tmp_path / "orders.jsonl"
+    delivered.write_text(ndjson([GOOD]))
+    land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-01-01")
+    hashed: list[Path] = []
+    monkeypatch.setattr(landing, "_checksum", lambda path, *_: hashed.append(path) or "blake3:x")
+    _, repeated = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-02-01")
+    assert len(repeated) == 1 and hashed == []  # same name, size, mtime and inode
+    os.utime(delivered, ns=(0, 0))  # touched: now it is read to compare its contents
+    land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-03-01")
+    assert hashed == [delivered]
 
 
 def test_a_manifest_written_with_sha256_still_recognises_its_files(tmp_path: Path) -> None:

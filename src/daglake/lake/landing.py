@@ -34,6 +34,15 @@ class LandedFile:
     ingested_at: float
     run_id: str | None = None
     delivered_as: str = ""  # the name it arrived with
+    delivered_mtime_ns: int | None = None  # its modification time then
+    delivered_inode: int | None = None
+
+    def matches(self, delivered: Path, stat: os.stat_result) -> bool:
+        """The same name, size, modification time and inode as when it was landed: the quick
+        check rsync relies on, so a folder of old deliveries is not hashed on every run."""
+        return self.delivered_mtime_ns is not None and (
+            self.delivered_as, self.size, self.delivered_mtime_ns, self.delivered_inode
+        ) == (delivered.name, stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
     def absolute(self, lake_root: Path) -> Path:
         return lake_root / self.path
@@ -84,11 +93,15 @@ def land(
     algorithms: dict[int, set[str]] = {}  # size -> algorithms of the landed files of that size
     for entry in seen.values():
         algorithms.setdefault(entry.size, set()).add(entry.checksum.partition(":")[0])
+    unchanged = {entry.delivered_as: entry for entry in recorded}
     for file in sorted(Path(f) for f in files):
         # a file the size of one landed before is hashed first, so a re-delivery is not copied;
         # any other file is new and copied while it is hashed (one read either way)
-        candidates = (_checksum(file, a) for a in sorted(algorithms.get(file.stat().st_size, ())))
-        known = next((seen[c] for c in candidates if c in seen), None)
+        stat = file.stat()
+        known = unchanged.get(file.name)
+        if known is None or not known.matches(file, stat):
+            candidates = (_checksum(file, a) for a in sorted(algorithms.get(stat.st_size, ())))
+            known = next((seen[c] for c in candidates if c in seen), None)
         if known is not None:
             repeated.append(known)
             continue
@@ -109,6 +122,8 @@ def land(
             ingested_at=time.time(),
             run_id=run_id,
             delivered_as=file.name,
+            delivered_mtime_ns=stat.st_mtime_ns,
+            delivered_inode=stat.st_ino,
         )
         seen[digest] = entry
         algorithms.setdefault(size, set()).add(ALGORITHM)
