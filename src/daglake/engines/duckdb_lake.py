@@ -39,9 +39,11 @@ class Writes:
     cursor: Any
     staged: list[tuple[LakeTable, Path]] = field(default_factory=list)
 
-    def write(self, output: Output, source_sql: str, *, replace: bool = False) -> int | None:
+    def write(self, output: Output, source_sql: str, *, replace: bool = False, cursor: Any = None) -> int | None:
+        """``cursor``: another connection to run ``source_sql`` on (lake tables only)."""
+        cursor = self.cursor if cursor is None else cursor
         if output.lake is None:
-            result = self.cursor.execute(
+            result = cursor.execute(
                 f"CREATE OR REPLACE TABLE {qualified_name(output.table)} AS {source_sql}"
             ).fetchone()
             return int(result[0]) if result else None
@@ -54,7 +56,7 @@ class Writes:
         token = secrets.token_hex(4)
         if partition_by:
             columns = ", ".join(quote_identifier(c) for c in partition_by)
-            result = self.cursor.execute(
+            result = cursor.execute(
                 f"COPY ({source_sql}) TO {quote_literal(str(version))} (FORMAT parquet, "
                 f"PARTITION_BY ({columns}), FILENAME_PATTERN 'part-{token}-{{i}}', OVERWRITE_OR_IGNORE)"
             ).fetchone()
@@ -62,21 +64,23 @@ class Writes:
                 carry_over(output.lake, version)
             folder = empty_partition_folder(version, partition_by)
             if folder is not None:
-                self.cursor.execute(
+                cursor.execute(
                     f"COPY (SELECT * EXCLUDE ({columns}) FROM ({source_sql}) LIMIT 0) "
                     f"TO {quote_literal(str(folder / 'part-empty.parquet'))} (FORMAT parquet)"
                 )
         else:
             target = version / f"part-{token}-0.parquet"
-            result = self.cursor.execute(
+            result = cursor.execute(
                 f"COPY ({source_sql}) TO {quote_literal(str(target))} (FORMAT parquet)"
             ).fetchone()
         return int(result[0]) if result else None
 
-    def write_data(self, output: Output, data: Any, *, replace: bool = False) -> int | None:
+    def write_data(self, output: Output, data: Any, *, replace: bool = False, cursor: Any = None) -> int | None:
         """Arrow, pandas, polars, a DuckDB relation, or a SQL string in the engine's dialect."""
         if isinstance(data, str):
-            return self.write(output, data, replace=replace)
+            return self.write(output, data, replace=replace, cursor=cursor)
+        if cursor is not None:
+            raise ValueError("con= goes with a SQL string (the query to run on that connection)")
         name = f"_daglake_data_{secrets.token_hex(4)}"
         self.cursor.register(name, data)
         try:
