@@ -217,6 +217,9 @@ def test_two_hundred_tasks_all_render_and_can_be_found(tmp_path: Path, page: Any
         expect(page.locator("#task-title")).to_have_text("marts.model_150")
         expect(page.locator("#task-sql")).to_contain_text("SELECT")
 
+        page.get_by_role("tab", name="Catalog").click()  # never run: nothing built yet
+        expect(page.locator("#catalog-note")).to_contain_text("no warehouse yet")
+
 
 def test_a_failed_task_shows_red_with_its_error_line_and_blocks_its_downstream(tmp_path: Path, page: Any) -> None:
     from playwright.sync_api import expect

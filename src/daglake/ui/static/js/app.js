@@ -16,7 +16,8 @@ const ui = {
   sources: new Map(),
   log: undefined,
   logAttempt: null,
-  tables: null,
+  tables: null, // GET /tables, read when the catalog is first shown after a run
+  warehouse: "ok", // or "busy" / "missing", as GET /tables says
   filter: "", // the search box
   stateFilter: null, // a state picked in the legend
   view: "graph",
@@ -246,8 +247,17 @@ function followLive() {
 async function showCatalog() {
   if (ui.tables === null) {
     replace($("#catalog"), h("p", { class: "muted" }, "loading…"));
-    ui.tables = (await api.tables()).tables || [];
+    const answer = await api.tables();
+    ui.tables = answer.tables || [];
+    ui.warehouse = answer.warehouse || "ok";
   }
+  const notes = {
+    busy: "The warehouse is busy: another process (a run from a terminal) holds it, so its tables may be missing here. Reopen the catalog when it is done.",
+    missing: "There is no warehouse yet: start a run to build it.",
+  };
+  const note = $("#catalog-note");
+  note.hidden = !notes[ui.warehouse];
+  replace(note, notes[ui.warehouse] || "");
   renderCatalog($("#catalog"), ui.tables, ui.filter, (name) => {
     setView("graph");
     const owner = ui.tableOwner.get(name) || name;
