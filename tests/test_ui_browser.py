@@ -68,6 +68,7 @@ def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products
     expect(page.locator("#run-status")).to_contain_text(run_id)
     states = page.evaluate("() => Object.fromEntries(window.daglakeGraph.nodes().map((n) => [n.id(), n.data('state')]))")
     assert states == {name: "success" for name in tasks}
+    screenshot(page, "products-run-success")
 
     rows = {task["name"]: task["rows"] for task in get(products, f"/runs/{run_id}")["tasks"]}
     page.locator("#tasks li.task[data-task='final.products']").click()
