@@ -247,3 +247,18 @@ def test_a_failed_task_shows_red_with_its_error_line_and_blocks_its_downstream(t
         expect(error).to_contain_text("nickname")
         expect(error.locator(".error-line")).to_have_text("2 |   nickname")
         screenshot(page, "failed-task")
+
+
+def test_a_project_with_problems_lists_them_instead_of_a_graph(tmp_path: Path, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    root = tmp_path / "invalid"
+    (root / "staging").mkdir(parents=True)
+    (root / "staging" / "broken.sql").write_text("SELEC 1 AS x\n", encoding="utf-8")
+    with serve(root) as server:
+        page.goto(f"{server.url}/?token={server.token}")
+        problems = page.locator("#problems")
+        expect(problems).to_be_visible()
+        expect(problems.locator("pre")).to_contain_text("staging/broken.sql:1:")
+        expect(problems.locator("pre")).to_contain_text("syntax error")
+        expect(page.locator("#project")).to_have_text("invalid")

@@ -1,6 +1,6 @@
 // The page's state and wiring: which run is shown, which task is open, what the live feed says.
 import { api, LiveFeed } from "./api.js";
-import { $, badge, h, replace } from "./dom.js";
+import { $, badge, h, problemLine, replace } from "./dom.js";
 import { GraphView } from "./graph.js";
 import { renderCatalog, renderLegend, renderRuns, renderTask, renderTaskList } from "./panels.js";
 import { DONE, RunTracker } from "./runs.js";
@@ -228,6 +228,9 @@ async function runNow() {
       }
     } else if (error.status === 401) {
       toast("Not signed in: open the link with ?token=… that `daglake serve` printed.");
+    } else if (error.detail.problems) {
+      const lines = error.detail.problems.slice(0, 3).map(problemLine);
+      toast(`${error.message}: ${lines.join("; ")}${error.detail.problems.length > 3 ? "; …" : ""}`);
     } else {
       report(error);
     }
@@ -353,19 +356,49 @@ function setGraph(showChecks) {
   renderAll();
 }
 
-async function start() {
-  const address = readAddress();
-  wire();
-  const [graphData] = await Promise.all([api.graph(), runs.loadRuns()]);
+// A project that does not validate has no graph: list its problems where the graph would be.
+function showProblems(error) {
+  const problems = error.detail.problems || [];
+  replace(
+    $("#problems"),
+    h("h2", {}, `The project has ${problems.length === 1 ? "a problem" : `${problems.length} problems`}`),
+    h("pre", { class: "code" }, problems.map(problemLine).join("\n")),
+    h("p", { class: "muted" }, "Fix the files, then "),
+    h("button", { class: "primary", onclick: () => window.location.reload() }, "Check again"),
+  );
+  $("#problems").hidden = false;
+}
+
+
+function showProject(graphData) {
   ui.graphData = graphData;
   for (const node of graphData.nodes) {
     if (node.kind !== "check") for (const table of node.outputs || []) ui.tableOwner.set(table, node.name);
   }
   ui.initialStates = new Map(graphData.nodes.map((node) => [node.name, node.state || "none"]));
-  replace($("#project"), graphData.project || "");
-  document.title = `${graphData.project} · daglake`;
+  setProjectName(graphData.project);
   $("#toggle-checks").hidden = !graphData.nodes.some((node) => node.kind === "check");
   setGraph(false);
+}
+
+function setProjectName(name) {
+  replace($("#project"), name || "");
+  document.title = name ? `${name} · daglake` : "daglake";
+}
+
+async function start() {
+  const address = readAddress();
+  wire();
+  const [graphData] = await Promise.all([
+    api.graph().catch((error) => {
+      if (error.code !== "invalid_project") throw error;
+      showProblems(error); // runs and their history still show
+      api.health().then((health) => setProjectName(health.project), report);
+      return null;
+    }),
+    runs.loadRuns().catch(report),
+  ]);
+  if (graphData) showProject(graphData);
   if (address.run) runs.follow = false;
   const first = address.run || (runs.runs[0] && runs.runs[0].run_id);
   if (first) await runs.show(first);

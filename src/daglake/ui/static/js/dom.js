@@ -66,6 +66,12 @@ export function when(epochSeconds) {
   return `${date.toISOString().slice(0, 10)} ${time}`;
 }
 
+// One validation problem as the CLI prints it: path:line:column: message.
+export function problemLine(problem) {
+  const where = [problem.path, problem.line, problem.column].filter((part) => part !== undefined && part !== null);
+  return `${where.join(":")}${where.length ? ": " : ""}${problem.message}`;
+}
+
 export function count(value) {
   if (value === null || value === undefined) return "–";
   return Number(value).toLocaleString("en-US");

@@ -1,5 +1,6 @@
 // The lists and panels around the graph: runs, tasks, one task's details, the catalog.
 import { badge, count, duration, h, highlightSql, replace, STATES, stateLabel, when } from "./dom.js";
+import { errorText } from "./runs.js";
 
 // What matters first in a run's one-line summary: what went wrong, then what is going on.
 const COUNT_ORDER = ["failed", "upstream_failed", "warned", "running", "pending", "not_started", "success", "skipped"];
@@ -32,6 +33,7 @@ export function renderRuns(list, runs, selectedId, onPick) {
           h("div", { class: "run-id" }, run.run_id),
           h("div", { class: "run-meta" }, `${when(run.started_at)} · ${run.state === "running" ? "running" : duration(run.duration)} · ${run.trigger || ""}`),
           counts ? h("div", { class: "run-counts" }, counts) : null,
+          run.error ? h("div", { class: "run-error", title: errorText(run.error) }, errorText(run.error)) : null,
         ),
       );
     }),

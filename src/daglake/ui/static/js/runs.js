@@ -1,12 +1,21 @@
 // Which run the page shows and what its tasks are doing, kept current from the live feed, the
 // run's record and the run history.
 import { api } from "./api.js";
+import { problemLine } from "./dom.js";
 
 export const DONE = new Set(["success", "skipped", "warned", "failed", "upstream_failed", "not_started"]);
 const PROGRESS = { pending: 0, running: 1 }; // any other state is an end: 2
 
 function progress(task) {
   return task.state in PROGRESS ? PROGRESS[task.state] : 2;
+}
+
+// A run's error: a string in its record, {code, message} when it was refused before it began.
+export function errorText(error) {
+  if (!error) return "";
+  if (typeof error !== "object") return String(error);
+  const first = (error.problems || []).slice(0, 2).map(problemLine);
+  return [error.message || error.code, ...first].join("; ");
 }
 
 export class RunTracker {
@@ -89,6 +98,7 @@ export class RunTracker {
       if (this.follow && event.run_id !== this.runId) this.show(event.run_id).catch(this.report);
     } else {
       if (event.run_id === this.runId) this.showFinished(event.run_id).catch(this.report);
+      if (event.error && (event.run_id === this.runId || this.follow)) this.report(new Error(errorText(event.error)));
       this.runEnded();
     }
     this.loadRuns().catch(this.report);
