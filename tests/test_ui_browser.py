@@ -262,3 +262,54 @@ def test_a_project_with_problems_lists_them_instead_of_a_graph(tmp_path: Path, p
         expect(problems.locator("pre")).to_contain_text("staging/broken.sql:1:")
         expect(problems.locator("pre")).to_contain_text("syntax error")
         expect(page.locator("#project")).to_have_text("invalid")
+
+
+FLAKY_TASK = '''
+import daglake
+
+
+@daglake.task("staging.flaky", inputs=["staging.people"])
+def flaky(ctx):
+    marker = ctx.project_root / "tried"
+    if not marker.exists():
+        marker.write_text("1")
+        raise RuntimeError("the upstream API timed out (first try)")
+    ctx.metric("people_seen", 3)
+    return ctx.sql("SELECT count(*) AS n FROM staging.people")
+'''
+
+
+def test_the_panel_shows_failing_check_rows_retried_attempts_and_metrics(tmp_path: Path, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    root = tmp_path / "people"
+    files = {
+        "daglake.toml": '[run]\nretry_delay = 0.05\n\n[tasks."staging/flaky.py"]\nretries = 1\n\n'
+        '[checks."staging.people"]\nnot_null = ["email"]\n',
+        "seeds/people.sql": "CREATE OR REPLACE TABLE `raw.people` AS SELECT * FROM (VALUES (1, 'a@x.org'), (2, NULL)) AS t(id, email)",
+        "staging/people.sql": "SELECT id, email FROM raw.people",
+        "staging/flaky.py": FLAKY_TASK,
+    }
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text + "\n", encoding="utf-8")
+    with serve(root) as server:
+        page.goto(f"{server.url}/?token={server.token}")
+        run_now = page.get_by_role("button", name=re.compile("Run now"))
+        run_now.click()  # the check on staging.people fails and blocks staging.flaky
+        expect(page.locator("li.task[data-task='staging.flaky']")).to_have_attribute("data-state", "upstream_failed", timeout=RUN_TIMEOUT)
+        expect(page.locator("#legend [data-state='check-failed']")).to_have_attribute("data-count", "1")
+        page.locator("li.task[data-task='staging.people']").click()
+        check = page.locator("#task-panel table.checks")
+        expect(check.locator("tr[data-check='staging.people: not_null(email)']")).to_have_attribute("data-state", "failed")
+        expect(check.locator("tr.detail")).to_contain_text('"id":2')
+
+        (root / "daglake.toml").write_text(files["daglake.toml"].replace('"email"', '"id"') + "\n", encoding="utf-8")
+        run_now.click()  # now staging.flaky runs, fails once and succeeds on its retry
+        expect(page.locator("li.task[data-task='staging.flaky']")).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT)
+        page.locator("li.task[data-task='staging.flaky']").click()
+        panel = page.locator("#task-panel")
+        expect(panel.locator("[data-fact='attempts']")).to_have_text("2")
+        expect(panel.locator("table.attempts tr.detail")).to_contain_text("the upstream API timed out")
+        expect(panel.locator(".metrics")).to_contain_text("people_seen")
+        screenshot(page, "retried-task")

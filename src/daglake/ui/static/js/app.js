@@ -78,10 +78,11 @@ function renderAll() {
     }
   }
   graph.markCheckFailures(failedChecks);
-  renderLegend($("#legend"), [...states.values()], ui.stateFilter, (state) => {
+  const pickState = (state) => {
     ui.stateFilter = state;
     scheduleRender();
-  });
+  };
+  renderLegend($("#legend"), [...states.values()], ui.stateFilter, pickState, failedChecks.size);
   renderFilteredTasks(states);
   renderRuns($("#runs"), runs.history(), runs.runId, (id) => runs.pick(id));
   renderStatus(states);

@@ -85,11 +85,15 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
 }
 
 // The state legend with counts; a state clicked narrows the task list and the graph to it.
-export function renderLegend(legend, nodeStates, active, onPick) {
+export function renderLegend(legend, nodeStates, active, onPick, checkFailures = 0) {
   const tally = new Map();
   for (const state of nodeStates) tally.set(state, (tally.get(state) || 0) + 1);
+  const checks = checkFailures
+    ? h("span", { class: "legend-item checks", dataset: { state: "check-failed", count: checkFailures } }, h("span", { class: "swatch outlined" }), "failing checks", h("b", {}, String(checkFailures)))
+    : null;
   replace(
     legend,
+    checks,
     STATES.map(([state, label]) => {
       const n = tally.get(state) || 0;
       const classes = ["legend-item", n ? "" : "zero", state === active ? "active" : ""].filter(Boolean).join(" ");
@@ -140,8 +144,9 @@ export function renderTask(panel, { node, taskRun, checks, source, log, upstream
     h("h3", {}, node.kind === "python" ? "Source" : "SQL"),
     sourceBlock(node, source),
     checks.length ? [h("h3", {}, `Checks (${checks.length})`), checkTable(checks)] : null,
+    metricsList(taskRun),
     attempts.length ? [h("h3", {}, "Attempts"), attemptTable(attempts, log, onAttempt)] : null,
-    runId && taskRun ? [h("h3", {}, logTitle(log)), logBlock(log)] : null,
+    runId && taskRun && (attempts.length || taskRun.state === "running") ? [h("h3", {}, logTitle(log)), logBlock(log)] : null,
   );
 }
 
@@ -151,6 +156,16 @@ function errorLine(node, location, source) {
   if (!match || match[1] !== node.path || typeof source !== "string") return null;
   const text = source.split("\n")[Number(match[2]) - 1];
   return text === undefined ? null : h("pre", { class: "error-line" }, `${match[2]} | ${text}`);
+}
+
+// What a Python task counted with ctx.metric().
+function metricsList(taskRun) {
+  const metrics = Object.entries((taskRun && taskRun.metrics) || {});
+  if (!metrics.length) return null;
+  return [
+    h("h3", {}, "Metrics"),
+    h("dl", { class: "facts metrics" }, metrics.map(([key, value]) => h("div", {}, h("dt", {}, key), h("dd", {}, typeof value === "number" ? count(value) : typeof value === "object" ? JSON.stringify(value) : String(value))))),
+  ];
 }
 
 function checkTable(checks) {
@@ -164,13 +179,17 @@ function checkTable(checks) {
       checks.map((check) => {
         const result = check.check || {};
         const name = check.name.includes(": ") ? check.name.slice(check.name.indexOf(": ") + 2) : check.name;
-        return h(
+        const row = h(
           "tr",
           { dataset: { check: check.name, state: check.state } },
           h("td", { class: "mono", title: check.name }, name, result.severity === "warn" ? h("span", { class: "muted" }, " (warn)") : null),
           h("td", {}, badge(check.state)),
           h("td", { class: "num" }, result.failing === undefined ? "–" : count(result.failing)),
         );
+        // What went wrong: the check's error, else a few of the failing rows.
+        const sample = (result.sample || []).slice(0, 5).map((item) => (typeof item === "object" ? JSON.stringify(item) : String(item)));
+        const detail = [result.error || check.error, ...(result.failing ? sample : [])].filter(Boolean).join("\n");
+        return detail ? [row, h("tr", { class: "detail" }, h("td", { colspan: 3 }, h("pre", {}, detail)))] : row;
       }),
     ),
   );
@@ -185,10 +204,10 @@ function attemptTable(attempts, log, onAttempt) {
     h(
       "tbody",
       {},
-      attempts.map((attempt) =>
+      attempts.map((attempt) => [
         h(
           "tr",
-          { title: attempt.error || "" },
+          {},
           h("td", {}, String(attempt.number)),
           h("td", {}, badge(attempt.state)),
           h("td", { class: "num" }, duration(attempt.duration)),
@@ -199,7 +218,11 @@ function attemptTable(attempts, log, onAttempt) {
             h("button", { class: attempt.number === shown ? "link current" : "link", onclick: () => onAttempt(attempt.number) }, "log"),
           ),
         ),
-      ),
+        // An earlier attempt's error is the only trace of why it was retried.
+        attempts.length > 1 && attempt.error
+          ? h("tr", { class: "detail" }, h("td", { colspan: 5 }, h("pre", {}, `${attempt.location ? `${attempt.location}: ` : ""}${attempt.error}`)))
+          : null,
+      ]),
     ),
   );
 }
