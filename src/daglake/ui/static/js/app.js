@@ -2,7 +2,8 @@
 import { api, LiveFeed } from "./api.js";
 import { $, badge, h, problemLine, replace } from "./dom.js";
 import { GraphView } from "./graph.js";
-import { renderCatalog, renderLegend, renderRuns, renderTask, renderTaskList } from "./panels.js";
+import { CatalogView } from "./catalog.js";
+import { renderLegend, renderProblems, renderRuns, renderTask, renderTaskList } from "./panels.js";
 import { DONE, RunTracker } from "./runs.js";
 
 const ui = {
@@ -16,8 +17,6 @@ const ui = {
   sources: new Map(),
   log: undefined,
   logAttempt: null,
-  tables: null, // GET /tables, read when the catalog is first shown after a run
-  warehouse: "ok", // or "busy" / "missing", as GET /tables says
   filter: "", // the search box
   stateFilter: null, // a state picked in the legend
   view: "graph",
@@ -27,6 +26,10 @@ const ui = {
 
 const graph = new GraphView($("#graph"), { onSelect: (name) => selectTask(name) });
 window.daglakeGraph = graph.cy; // for the browser tests and the curious, from the console
+const catalog = new CatalogView($("#catalog"), $("#catalog-note"), (task) => {
+  setView("graph");
+  if (ui.nodeByName.has(task)) selectTask(task, { center: true });
+});
 const runs = new RunTracker({
   nodes: () => ui.nodes.map((node) => node.name),
   changed: () => scheduleRender(),
@@ -39,8 +42,8 @@ const runs = new RunTracker({
   },
   taskEnded: (name) => name === ui.selected && loadLog(),
   runEnded: () => {
-    ui.tables = null; // the catalog changed
-    if (ui.view === "catalog") showCatalog().catch(report);
+    catalog.invalidate(); // the run changed the tables
+    if (ui.view === "catalog") catalog.show(ui.filter).catch(report);
   },
   report: (error) => report(error),
 });
@@ -248,27 +251,6 @@ function followLive() {
     .catch(report);
 }
 
-async function showCatalog() {
-  if (ui.tables === null) {
-    replace($("#catalog"), h("p", { class: "muted" }, "loading…"));
-    const answer = await api.tables();
-    ui.tables = answer.tables || [];
-    ui.warehouse = answer.warehouse || "ok";
-  }
-  const notes = {
-    busy: "The warehouse is busy: another process (a run from a terminal) holds it, so its tables may be missing here. Reopen the catalog when it is done.",
-    missing: "There is no warehouse yet: start a run to build it.",
-  };
-  const note = $("#catalog-note");
-  note.hidden = !notes[ui.warehouse];
-  replace(note, notes[ui.warehouse] || "");
-  renderCatalog($("#catalog"), ui.tables, ui.filter, (name) => {
-    setView("graph");
-    const owner = ui.tableOwner.get(name) || name;
-    if (ui.nodeByName.has(owner)) selectTask(owner, { center: true });
-  });
-}
-
 function setView(view) {
   ui.view = view;
   $("#graph-view").hidden = view !== "graph";
@@ -277,7 +259,7 @@ function setView(view) {
   $("#tab-catalog").classList.toggle("active", view === "catalog");
   $("#tab-graph").setAttribute("aria-selected", String(view === "graph"));
   $("#tab-catalog").setAttribute("aria-selected", String(view === "catalog"));
-  if (view === "catalog") showCatalog().catch(report);
+  if (view === "catalog") catalog.show(ui.filter).catch(report);
   else graph.cy.resize();
   scheduleRender();
 }
@@ -293,7 +275,7 @@ function renderFilteredTasks(states) {
 function onSearch() {
   ui.filter = $("#search").value;
   const shown = renderFilteredTasks(statesByNode());
-  if (ui.view === "catalog" && ui.tables) showCatalog().catch(report);
+  if (ui.view === "catalog" && catalog.tables) catalog.show(ui.filter).catch(report);
   return shown;
 }
 
@@ -357,20 +339,6 @@ function setGraph(showChecks) {
   renderAll();
 }
 
-// A project that does not validate has no graph: list its problems where the graph would be.
-function showProblems(error) {
-  const problems = error.detail.problems || [];
-  replace(
-    $("#problems"),
-    h("h2", {}, `The project has ${problems.length === 1 ? "a problem" : `${problems.length} problems`}`),
-    h("pre", { class: "code" }, problems.map(problemLine).join("\n")),
-    h("p", { class: "muted" }, "Fix the files, then "),
-    h("button", { class: "primary", onclick: () => window.location.reload() }, "Check again"),
-  );
-  $("#problems").hidden = false;
-}
-
-
 function showProject(graphData) {
   ui.graphData = graphData;
   for (const node of graphData.nodes) {
@@ -393,7 +361,7 @@ async function start() {
   const [graphData] = await Promise.all([
     api.graph().catch((error) => {
       if (error.code !== "invalid_project") throw error;
-      showProblems(error); // runs and their history still show
+      renderProblems($("#problems"), error.detail.problems || [], () => window.location.reload());
       api.health().then((health) => setProjectName(health.project), report);
       return null;
     }),

@@ -1,5 +1,5 @@
 // The lists and panels around the graph: runs, tasks, one task's details, the catalog.
-import { badge, count, duration, h, highlightSql, replace, STATES, stateLabel, when } from "./dom.js";
+import { badge, count, duration, h, highlightSql, problemLine, replace, STATES, stateLabel, when } from "./dom.js";
 import { errorText } from "./runs.js";
 
 // What matters first in a run's one-line summary: what went wrong, then what is going on.
@@ -243,73 +243,14 @@ function logBlock(log) {
   return h("pre", { class: "code log", id: "task-log" }, log.lines.join("\n"));
 }
 
-// The lake catalogue and the warehouse (GET /tables): one row per table, its details folded.
-export function renderCatalog(container, tables, filter, onTask) {
-  const needle = filter.trim().toLowerCase();
-  const shown = tables.filter((table) => !needle || table.name.toLowerCase().includes(needle));
-  if (!tables.length) {
-    replace(container, h("p", { class: "empty" }, "The catalog is empty: run the project first."));
-    return;
-  }
-  const head = ["Table", "Zone", "Rows", "Size", "Built by", "Columns"];
+// A project that does not validate has no graph: its problems go where the graph would be.
+export function renderProblems(container, problems, onRetry) {
   replace(
     container,
-    h(
-      "table",
-      { class: "grid catalog" },
-      h("thead", {}, h("tr", {}, head.map((title) => h("th", { class: ["Rows", "Size"].includes(title) ? "num" : null }, title)))),
-      h(
-        "tbody",
-        {},
-        shown.map((table) => {
-          const details = h("tr", { class: "details", hidden: true }, h("td", { colspan: head.length }, tableDetails(table)));
-          const toggle = () => (details.hidden = !details.hidden);
-          const row = h(
-            "tr",
-            { class: "table-row", dataset: { table: table.name }, tabindex: 0, onclick: toggle, onkeydown: (event) => event.key === "Enter" && toggle() },
-            h("td", { class: "mono" }, table.name, table.appendable ? h("span", { class: "tag", title: "accepts rows: POST /<table>?column=value" }, "append") : null),
-            h("td", {}, h("span", { class: "zone" }, table.zone || "warehouse")),
-            h("td", { class: "num rows" }, count(table.rows)),
-            h("td", { class: "num muted" }, size(table)),
-            h("td", {}, table.task ? h("button", { class: "link mono", onclick: (event) => (event.stopPropagation(), onTask(table.task)) }, table.task) : h("span", { class: "muted" }, "source")),
-            h("td", { class: "muted" }, columnSummary(table.columns || [])),
-          );
-          return [row, details];
-        }),
-      ),
-    ),
+    h("h2", {}, `The project has ${problems.length === 1 ? "a problem" : `${problems.length} problems`}`),
+    h("pre", { class: "code" }, problems.map(problemLine).join("\n")),
+    h("p", { class: "muted" }, "Fix the files, then "),
+    h("button", { class: "primary", onclick: onRetry }, "Check again"),
   );
-}
-
-function size(table) {
-  if (!table.bytes) return "–";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = table.bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const files = table.files ? ` · ${count(table.files)} file${table.files === 1 ? "" : "s"}` : "";
-  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}${files}`;
-}
-
-function columnSummary(columns) {
-  if (!columns.length) return "–";
-  const names = columns.map((column) => column.name);
-  return `${columns.length}: ${names.slice(0, 5).join(", ")}${columns.length > 5 ? ", …" : ""}`;
-}
-
-function tableDetails(table) {
-  const facts = [
-    ["storage", table.storage],
-    ["file", table.task_path],
-    ["reads", (table.upstream || []).join(", ")],
-    ["last run", table.last_run],
-    ["partitions", (table.partitions || []).map((part) => (typeof part === "object" ? JSON.stringify(part) : String(part))).join(", ")],
-  ].filter(([, value]) => value);
-  return [
-    h("div", { class: "columns" }, (table.columns || []).map((column) => h("span", { class: "column" }, h("b", {}, column.name), " ", h("span", { class: "muted" }, column.type || "")))),
-    h("div", { class: "extras" }, facts.map(([key, value]) => h("span", {}, h("span", { class: "muted" }, `${key}: `), value))),
-  ];
+  container.hidden = false;
 }
