@@ -93,6 +93,9 @@ def test_run_now_turns_every_task_green_then_shows_sql_rows_and_catalog(products
     expect(page.locator("tr.table-row[data-table='final.products']")).to_be_visible()
     expect(page.locator("tr.table-row[data-table='final.products'] td.rows")).to_have_text(str(rows["final.products"]))
     screenshot(page, "products-catalog")
+    page.locator("tr.table-row[data-table='tmp.variants'] button").click()  # built by: to the graph
+    expect(page.locator("#graph-view")).to_be_visible()
+    expect(page.locator("#task-title")).to_have_text("tmp.variants")
 
 
 def test_a_run_in_progress_shows_live_and_a_second_run_now_is_refused(products: Server, page: Any) -> None:
