@@ -42,6 +42,7 @@ const runs = new RunTracker({
   },
   taskEnded: (name) => name === ui.selected && loadLog(),
   runEnded: () => {
+    if ($("#toast").classList.contains("info")) $("#toast").hidden = true; // "run started" is stale
     catalog.invalidate(); // the run changed the tables
     if (ui.view === "catalog") catalog.show(ui.filter).catch(report);
   },
@@ -259,6 +260,9 @@ function setView(view) {
   $("#tab-catalog").classList.toggle("active", view === "catalog");
   $("#tab-graph").setAttribute("aria-selected", String(view === "graph"));
   $("#tab-catalog").setAttribute("aria-selected", String(view === "catalog"));
+  // the task panel belongs to the graph: the catalog takes the whole width
+  $("#task-panel").hidden = view !== "graph" || !ui.selected;
+  $("main").classList.toggle("with-panel", view === "graph" && Boolean(ui.selected));
   if (view === "catalog") catalog.show(ui.filter).catch(report);
   else graph.cy.resize();
   scheduleRender();

@@ -61,7 +61,7 @@ function renderCatalog(container, tables, filter, onTask) {
             h("td", { class: "num rows" }, count(table.rows)),
             h("td", { class: "num muted" }, size(table)),
             h("td", {}, table.task ? h("button", { class: "link mono", onclick: (event) => (event.stopPropagation(), onTask(table.task)) }, table.task) : h("span", { class: "muted" }, "source")),
-            h("td", { class: "muted" }, columnSummary(table.columns || [])),
+            h("td", { class: "muted cols", title: (table.columns || []).map((column) => column.name).join(", ") }, columnSummary(table.columns || [])),
           );
           return [row, details];
         }),
