@@ -155,7 +155,10 @@ export class GraphView {
 
   setStates(states) {
     this.cy.batch(() => {
-      this.cy.nodes().forEach((node) => node.data("state", states.get(node.id()) || "none"));
+      this.cy.nodes().forEach((node) => {
+        const state = states.get(node.id()) || "none";
+        if (node.data("state") !== state) node.data("state", state); // restyle only what changed
+      });
     });
   }
 
@@ -166,7 +169,9 @@ export class GraphView {
 
   markCheckFailures(names) {
     this.cy.batch(() => {
-      this.cy.nodes().forEach((node) => node.toggleClass("check-failed", names.has(node.id())));
+      this.cy.nodes().forEach((node) => {
+        if (node.hasClass("check-failed") !== names.has(node.id())) node.toggleClass("check-failed");
+      });
     });
   }
 
