@@ -116,12 +116,14 @@ function renderStatus(states) {
     replace(status, h("span", { class: "muted" }, "no run yet"));
     return;
   }
-  const done = [...states.values()].filter((state) => DONE.has(state)).length;
+  const inRun = [...states.values()].filter((state) => state !== "none"); // a run may select a few
+  const done = inRun.filter((state) => DONE.has(state)).length;
+  const total = inRun.length || ui.nodes.length;
   replace(
     status,
     badge(runs.run.state),
     h("span", { class: "mono", title: "run id" }, runs.run.run_id),
-    h("span", { class: "muted", dataset: { progress: `${done}/${ui.nodes.length}` } }, `${done}/${ui.nodes.length} tasks done`),
+    h("span", { class: "muted", dataset: { progress: `${done}/${total}` } }, `${done}/${total} tasks done`),
   );
   $("#follow").hidden = runs.follow;
 }
