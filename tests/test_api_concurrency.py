@@ -125,7 +125,7 @@ def test_schemathesis_finds_no_server_error(server: Server) -> None:
          "--exclude-path", "/events", "--max-examples", "20", "--header", f"Authorization: Bearer {server.token}",
          "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-color", "--request-timeout", "60",
          "--max-time", "40"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=server.root.parent,  # its cache goes there
     )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     server.wait_idle()

@@ -28,6 +28,12 @@ class ActiveRun:
     run_id: str
     observer: FeedObserver
     outcome: Future[RunSummary] = field(default_factory=Future)
+    answered: threading.Event = field(default_factory=threading.Event)
+
+    def go(self) -> None:
+        """Let the run begin: its first second (parsing the project) holds the GIL, and the
+        202 should not wait for it."""
+        self.answered.set()
 
     @property
     def summary(self) -> RunSummary | None:
@@ -84,6 +90,7 @@ class RunManager:
     def _run(self, active: ActiveRun, lock: RunLock) -> None:
         from daglake.runner import RunOptions, run
 
+        active.answered.wait(timeout=1.0)
         try:
             summary = run(self.root, RunOptions(trigger="api", run_id=active.run_id), active.observer, lock=lock)
         except DaglakeError as exc:

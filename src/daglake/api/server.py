@@ -3,6 +3,7 @@ printed URL names the real port."""
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -59,8 +60,21 @@ def serve(
     server = _Server(config)
     server.feed = app.state.daglake.feed
     shown = f"[{host}]" if ":" in host else host
+    _settle()
     announce(f"daglake serving {app.state.daglake.project} at http://{shown}:{bound}/?token={token}")
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        gc.unfreeze()  # let the interpreter free them at exit
+
+
+def _settle() -> None:
+    """Import what runs need, then exempt everything loaded so far from the garbage collector:
+    a full collection over FastAPI's and sqlglot's objects paused answers by up to ~0.1 s."""
+    import daglake.graph.render
+    import daglake.runner
+    import daglake.state.recorder  # noqa: F401 - imported for its objects, frozen below
+
+    gc.collect()
+    gc.freeze()

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 from daglake.api.app import ApiContext, context
 from daglake.api.auth import require_token
@@ -33,7 +34,8 @@ async def start_run(
     active = ctx.runs.start()
     if not wait:
         body = {"run_id": active.run_id, "state": "running", "url": f"/runs/{active.run_id}"}
-        return JSONResponse(body, status_code=202)
+        return JSONResponse(body, status_code=202, background=BackgroundTask(active.go))
+    active.go()
     try:
         summary = await asyncio.wrap_future(active.outcome)
     except DaglakeError as exc:
