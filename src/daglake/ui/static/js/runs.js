@@ -156,6 +156,8 @@ export class RunTracker {
   stateOf(name, initial) {
     if (this.runId === null) return initial || "none";
     const task = this.tasks.get(name);
-    return task ? task.state : "none";
+    if (task) return task.state;
+    // a run still validating the project has not listed its tasks yet: they are queued
+    return this.run && this.run.state === "running" && this.tasks.size === 0 ? "pending" : "none";
   }
 }
