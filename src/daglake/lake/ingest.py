@@ -10,6 +10,7 @@ are judged a second time, to name their problem (:mod:`daglake.lake.json_typing`
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ class _Batches:
         self.ctx, self.schema, self.table, self.quarantine = ctx, schema, table, quarantine
         self.con = ctx.con.cursor()
         self.pending, self.accepted, self.quarantined = 0, 0, 0
+        self.read_since = time.perf_counter()
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("CREATE TEMP TABLE files (file_index INTEGER, ingest_date DATE, source_file VARCHAR)")
         self.con.execute(
@@ -132,7 +134,7 @@ class _Batches:
     def flush(self) -> None:
         """Type the gathered records in parallel (a table scan, unlike the ordered reads) and
         add them to the raw and quarantine tables this task writes."""
-        self.pending = 0
+        self.pending, started = 0, time.perf_counter()
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.schema.typed_sql('lines')}")
         self.con.execute("DELETE FROM lines")
         row = self.con.execute(
@@ -142,10 +144,16 @@ class _Batches:
         if valid + invalid == 0:
             return  # blank lines only
         write = {"partition_by": KEYS, "con": self.con, "append": True}
+        typed = time.perf_counter()
         self.accepted += self.ctx.write(self.table, self._accepted_sql(), **write) or 0
         if self.quarantine is not None:
             self.ctx.write(self.quarantine, self._quarantined_sql(), **write)
         self.quarantined += invalid
+        self.ctx.log.info(
+            "batch of %d records: typed in %.2f s, written in %.2f s (read before: %.2f s)",
+            valid + invalid, typed - started, time.perf_counter() - typed, started - self.read_since,
+        )
+        self.read_since = time.perf_counter()
 
     def _accepted_sql(self) -> str:
         columns = ", ".join(f"t.{c}" for c in self.schema.columns)
