@@ -205,6 +205,27 @@ def test_first_run_of_tasks_publishing_to_a_new_zone_at_once(make_project: Proje
         shutil.rmtree(root / ".daglake")
 
 
+def test_appended_writes_publish_together_replacing_the_partitions_they_cover(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = (
+        "import os\nimport daglake\n\n\n"
+        "@daglake.task('raw.b', zone='raw', partition_by=['k'])\n"
+        "def b(ctx):\n"
+        "    for key in os.environ['KEYS'].split(','):\n"
+        "        ctx.write('raw.b', f\"SELECT '{key}' AS k, '{os.environ['TAG']}' AS tag\", append=True)\n"
+    )
+    root = make_project({"tasks.py": tasks})
+    for keys, tag in (("a,b", "v1"), ("b,c", "v2")):
+        monkeypatch.setenv("KEYS", keys)
+        monkeypatch.setenv("TAG", tag)
+        assert run(root).state == "success"
+    glob = root / "lake" / "raw" / "b" / "**" / "*.parquet"
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT k, tag FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY 1").fetchall()
+    assert rows == [("a", "v1"), ("b", "v2"), ("c", "v2")]
+
+
 def test_a_table_written_twice_in_a_task_keeps_the_last_write(make_project: ProjectFactory) -> None:
     root = make_project(
         {

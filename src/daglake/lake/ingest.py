@@ -10,6 +10,7 @@ are judged a second time, to name their problem (:mod:`daglake.lake.json_typing`
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,26 +59,24 @@ def ingest_json(
     ``ingest_date`` and ``source_file``, so re-ingesting a file replaces exactly its rows.
     """
     record_schema = RecordSchema.of(schema, optional, rules, rename)
+    files = list({f.path: f for f in files}.values())  # a file listed twice is read once
     if not files:
         return IngestResult(0, 0, 0, [])
     # Parsing changes nothing in the database, so it runs on a connection of its own: inside
     # the task's transaction DuckDB would hold every batch until the commit.
-    staging = _Staging(ctx.con.cursor(), record_schema)
+    batches = _Batches(ctx, record_schema, table, quarantine)
     try:
         for index, file in enumerate(files):
-            staging.add_file(index, file, ctx.lake.root)
-        total, valid = staging.finish()
-        if total == 0:
-            return IngestResult(0, 0, 0, [])  # only empty files (they are looked at again next run)
-        accepted = ctx.write(table, staging.accepted_sql(), partition_by=KEYS, con=staging.con)
-        quarantined = total - valid
-        if quarantine is not None:
-            ctx.write(quarantine, staging.quarantined_sql(), partition_by=KEYS, con=staging.con)
+            batches.add_file(index, file)
+        batches.flush()
     finally:
-        staging.close()
+        batches.close()
         for source in sorted({f.source for f in files}):
             wait_landed(ctx.lake.root, source)  # before the raw table made of them is published
-    result = IngestResult(total, int(accepted if accepted is not None else valid), quarantined, [f.path for f in files])
+    if batches.accepted + batches.quarantined == 0:
+        return IngestResult(0, 0, 0, [])  # only empty files (they are looked at again next run)
+    total = batches.accepted + batches.quarantined
+    result = IngestResult(total, batches.accepted, batches.quarantined, [f.path for f in files])
     for name, value in result.as_metrics().items():
         ctx.metric(name, ctx.metrics.get(name, 0) + value)
     ctx.log.info(
@@ -87,31 +86,30 @@ def ingest_json(
     return result
 
 
-class _Staging:
-    """Temporary tables on one connection: ``files``, the untyped ``lines`` of the current batch,
-    and every record ``typed`` so far."""
+class _Batches:
+    """Records gathered a batch at a time in temporary tables of their own connection
+    (``lines``, untyped, in file order), typed in parallel (``typed``), then added to the raw
+    and quarantine tables: memory holds one batch, not the whole delivery."""
 
-    def __init__(self, con: Any, schema: RecordSchema) -> None:
-        self.con, self.schema, self.pending = con, schema, 0
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("CREATE TEMP TABLE files (file_index INTEGER, ingest_date DATE, source_file VARCHAR)")
-        con.execute(
+    def __init__(self, ctx: TaskContext, schema: RecordSchema, table: str, quarantine: str | None) -> None:
+        self.ctx, self.schema, self.table, self.quarantine = ctx, schema, table, quarantine
+        self.con = ctx.con.cursor()
+        self.pending, self.accepted, self.quarantined = 0, 0, 0
+        self.read_since = time.perf_counter()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("CREATE TEMP TABLE files (file_index INTEGER, ingest_date DATE, source_file VARCHAR)")
+        self.con.execute(
             "CREATE TEMP TABLE lines (file_index INTEGER, source_position BIGINT, record VARCHAR, problem VARCHAR)"
         )
-        con.execute(f"CREATE TEMP TABLE typed AS {schema.typed_sql('lines')} LIMIT 0")
 
-    def add_file(self, index: int, file: LandedFile, lake_root: Path) -> None:
+    def add_file(self, index: int, file: LandedFile) -> None:
         import duckdb
-        import pyarrow as pa
 
         self.con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, file.ingest_date, file.name])
-        path = file.absolute(lake_root)
-        try:
+        path = file.absolute(self.ctx.lake.root)
+        try:  # DuckDB reads a whole file in one statement: a refusal inserts nothing
             self._add_records(index, records(path), path)
-        except (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError):
-            # not UTF-8, a malformed array, a line the CSV reader splits: read it carefully
-            for table in ("lines", "typed"):
-                self.con.execute(f"DELETE FROM {table} WHERE file_index = ?", [index])
+        except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array
             self._add_records(index, careful_records(path), path)
 
     def _add_records(self, index: int, parts: Iterator[str | Any], path: Path) -> None:
@@ -123,39 +121,48 @@ class _Staging:
                 name = f"_daglake_records_{secrets.token_hex(4)}"
                 self.con.register(name, part)
                 try:
-                    self._insert(index, name, "problem" if "problem" in part.column_names else "NULL")
+                    self._insert(index, name, "problem")
                 finally:
                     self.con.unregister(name)
                 self.pending += part.nbytes
             if self.pending >= BATCH_BYTES:
-                self._type_batch()
+                self.flush()
 
     def _insert(self, index: int, source: str, problem: str) -> None:
         self.con.execute(f"INSERT INTO lines SELECT {index}, source_position, record, {problem} FROM {source}")
 
-    def _type_batch(self) -> None:
-        """Type the gathered records in parallel (a table scan, unlike the ordered reads)."""
-        self.con.execute(f"INSERT INTO typed {self.schema.typed_sql('lines')}")
+    def flush(self) -> None:
+        """Type the gathered records in parallel (a table scan, unlike the ordered reads) and
+        add them to the raw and quarantine tables this task writes."""
+        self.pending, started = 0, time.perf_counter()
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.schema.typed_sql('lines')}")
         self.con.execute("DELETE FROM lines")
-        self.pending = 0
-
-    def finish(self) -> tuple[int, int]:
-        """Type what is left; ``(records, valid records)``."""
-        self._type_batch()
         row = self.con.execute(
             f"SELECT count(*) FILTER (WHERE valid), count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) FROM typed"
         ).fetchone()
         valid, invalid = (int(row[0]), int(row[1])) if row else (0, 0)
-        return valid + invalid, valid
+        if valid + invalid == 0:
+            return  # blank lines only
+        write = {"partition_by": KEYS, "con": self.con, "append": True}
+        typed = time.perf_counter()
+        self.accepted += self.ctx.write(self.table, self._accepted_sql(), **write) or 0
+        if self.quarantine is not None:
+            self.ctx.write(self.quarantine, self._quarantined_sql(), **write)
+        self.quarantined += invalid
+        self.ctx.log.info(
+            "batch of %d records: typed in %.2f s, written in %.2f s (read before: %.2f s)",
+            valid + invalid, typed - started, time.perf_counter() - typed, started - self.read_since,
+        )
+        self.read_since = time.perf_counter()
 
-    def accepted_sql(self) -> str:
+    def _accepted_sql(self) -> str:
         columns = ", ".join(f"t.{c}" for c in self.schema.columns)
         return (
             f"SELECT {columns}, f.ingest_date, f.source_file, t.source_position "
             "FROM typed t JOIN files f USING (file_index) WHERE t.valid"
         )
 
-    def quarantined_sql(self) -> str:
+    def _quarantined_sql(self) -> str:
         judged = self.schema.reason_sql("SELECT * FROM typed")
         return (
             "SELECT f.ingest_date, f.source_file, q.source_position, q.reason, q.record "
@@ -186,8 +193,9 @@ def land_and_pending(
     for name in filter(None, (table, quarantine)):
         assert name is not None
         done.update(partitions(lake_table(lake_root, name)))
+    landed = {f.path: f for f in [*manifest(lake_root, source), *new]}  # (the recording may be done)
     return [
-        f for f in [*manifest(lake_root, source), *new]
+        f for f in landed.values()
         if f"ingest_date={f.ingest_date}/source_file={f.name}" not in done
     ]
 

@@ -202,18 +202,16 @@ def _checksum(path: Path, algorithm: str = ALGORITHM) -> str:
 
 
 def _copy_with_checksum(source: Path, folder: Path) -> tuple[str, int, Path]:
-    """Stream the file into a temporary file in ``folder``, hashing it on the way."""
+    """Copy the file into a temporary file in ``folder`` and hash the copy: the kernel copies
+    (``sendfile``, 2-3x faster than through Python's buffers) and the checksum describes
+    exactly the bytes landed, even if the delivered file changes meanwhile."""
     folder.mkdir(parents=True, exist_ok=True)
-    digest = _hasher(ALGORITHM)
-    size = 0
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=".landing-", suffix=".tmp")
-    with os.fdopen(fd, "wb") as target, source.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            target.write(chunk)
-            size += len(chunk)
+    os.close(fd)
+    shutil.copyfile(source, temporary)
     shutil.copystat(source, temporary)
-    return f"{ALGORITHM}:{digest.hexdigest()}", size, Path(temporary)
+    copy = Path(temporary)
+    return _checksum(copy), copy.stat().st_size, copy
 
 
 def _free_name(folder: Path, name: str, digest: str) -> Path:

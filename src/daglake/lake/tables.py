@@ -104,6 +104,14 @@ def empty_partition_folder(version: Path, partition_by: list[str]) -> Path | Non
     return folder
 
 
+def drop_empty_marker(version: Path) -> None:
+    """Remove the empty-table marker once the version holds data (carried over, or added)."""
+    markers = [p for p in version.rglob(f"*{EMPTY_PARTITION}*") if p.is_dir() and p.parent == version]
+    if markers and any(EMPTY_PARTITION not in str(p) for p in version.rglob("*.parquet")):
+        for marker in markers:
+            shutil.rmtree(marker)
+
+
 def publish(table: LakeTable, version: Path) -> None:
     """Make ``version`` the table's content in one atomic rename, then drop the old one."""
     previous = table.current_version()
