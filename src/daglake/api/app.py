@@ -85,7 +85,7 @@ def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI
         token=token,
         feed=feed,
         runs=RunManager(root, feed),
-        appender=Appender(root / config.engine_path),
+        appender=Appender(root / config.engine_path, root / ".daglake"),
     )
 
     @contextlib.asynccontextmanager

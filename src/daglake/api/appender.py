@@ -58,8 +58,9 @@ class _Insert:
 
 
 class Appender:
-    def __init__(self, warehouse: Path, *, batch_limit: int = 500, linger: float = 0.05) -> None:
+    def __init__(self, warehouse: Path, state_dir: Path, *, batch_limit: int = 500, linger: float = 0.05) -> None:
         self.warehouse = warehouse
+        self.state_dir = state_dir  # whose run lock names who holds the warehouse
         self.batch_limit = batch_limit
         self.linger = linger  # seconds the file stays open after the last row, for the next one
         self._queue: queue.SimpleQueue[Append | None] = queue.SimpleQueue()
@@ -118,7 +119,7 @@ class Appender:
             if cursor is None:
                 if not self.warehouse.exists():
                     raise ApiError(404, "unknown_table", "the warehouse is empty: run the project first", tables=[])
-                cursor = open_cursor(self.warehouse, read_only=False)
+                cursor = open_cursor(self.warehouse, self.state_dir, read_only=False)
             self._append(cursor, batch)
         except ApiError as exc:
             _fail(batch, exc)
