@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import daglake.checks
@@ -640,6 +640,7 @@ ENTRY = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(KEYS, VALUES, max_size=5), st.lists(ENTRY, max_size=4))
+@example(body={"row_count": {"min": None}}, entries=[])  # once an exception: no bound at all
 def test_any_declaration_gives_specs_or_problems_never_an_exception(
     body: dict[str, Any], entries: list[dict[str, Any]]
 ) -> None:

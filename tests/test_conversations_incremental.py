@@ -159,11 +159,12 @@ def test_monthly_batches_equal_a_full_recomputation(tmp_path: Path, seed: int) -
     messages: list[Delivered] = []
     orders: list[Delivered] = []
     for number, month in enumerate(months, start=1):
-        date = f"2024-{number:02d}-28"
-        deliver(project, files_of(month))
+        # two batches a day, sharing ingest_date (the second one's files named apart)
+        date, tag = f"2024-{(number + 1) // 2:02d}-28", "" if number % 2 else "-b"
+        deliver(project, files_of(month, tag))
         run_pipeline(project, date)
-        messages.append(Delivered(date, f"{MESSAGES}{month.suffix}", month.messages))
-        orders.append(Delivered(date, f"{ORDERS}{month.suffix}", month.orders))
+        messages.append(Delivered(date, f"{MESSAGES}{tag}{month.suffix}", month.messages))
+        orders.append(Delivered(date, f"{ORDERS}{tag}{month.suffix}", month.orders))
         assert conversations(project) == expected_conversations(messages, orders)
         assert {q[:3] for q in quarantined(project, MESSAGES)} == invalid_positions(
             messages, MESSAGE_TYPES

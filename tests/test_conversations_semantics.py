@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from daglake.events import RunSummary
+from daglake.runner import RunOptions, run
 from tests.conversations_support import (
     COLUMNS,
     MESSAGES,
@@ -265,7 +266,7 @@ def test_invalid_records_are_quarantined_with_reason_and_position(project: Path)
 def test_checks_pass_and_the_missing_city_warns(built: tuple[Path, RunSummary]) -> None:
     summary = built[1]
     checks = {n: t for n, t in summary.tasks.items() if t.check is not None}
-    assert len(checks) == 10
+    assert len(checks) == 9
     warned = {n for n, t in checks.items() if t.state == "warned"}
     assert warned == {
         "curated.customer_courier_conversations: orders without a city (not in any orders file yet)"
@@ -294,3 +295,17 @@ def test_a_list_opening_a_line_delimited_file_loses_nothing(tmp_path: Path) -> N
     run_pipeline(root, "2024-01-31")
     assert {(p, r) for _, _, p, r in quarantined(root, MESSAGES)} == {(1, "not a JSON object")}
     assert lake(root, "curated.customer_courier_conversations", "SELECT order_id FROM t") == [(1,)]
+
+
+def test_the_reconciliation_check_finds_an_order_without_its_row(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "conversations")
+    deliver(root, {f"{MESSAGES}.jsonl": MESSAGE_LINES, "orders.json": ORDER_LINES})
+    assert run_pipeline(root, "2024-01-31").state == "success"
+    table = root / "lake" / "curated" / "customer_courier_conversations"
+    [lost] = [p for p in table.resolve().glob("city_code=*/*.parquet") if "BCN" in str(p)]
+    lost.unlink()  # the rows of one city vanish from the published table
+    check = "checks/message_counts_match_raw.sql"
+    summary = run(root, RunOptions(select=[check], logical_date="2024-01-31"))
+    result = summary.tasks[check].check
+    assert summary.tasks[check].state == "failed" and result is not None
+    assert {row["problem"] for row in result["sample"]} == {"an order with events has no row"}

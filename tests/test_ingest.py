@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from daglake.lake.json_typing import NOT_UTF8
 from daglake.lake.landing import land, manifest
 from daglake.runner import RunOptions, run
 from tests.conftest import ProjectFactory
@@ -113,6 +116,61 @@ def test_arrays_gzip_and_a_malformed_array(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_hostile_lines_keep_their_line_numbers(project: Path, compressed: bool) -> None:
+    """CRLF endings, whitespace-only lines, a control character no reader may split on, bytes
+    that are not UTF-8 and a number out of INT64's range: each line keeps its number."""
+    latin1 = json.dumps(GOOD | {"orderId": 3, "text": "caf\u00e9"}).replace("\\u00e9", "\u00e9").encode("latin-1")
+    lines = [
+        json.dumps(GOOD).encode() + b"\r",
+        b"  \t\r",
+        json.dumps(GOOD | {"orderId": 2, "text": "a\x1fb"}).replace("\\u001f", "\x1f").encode(),
+        latin1,
+        json.dumps(GOOD | {"orderId": 2**63}).encode(),
+        json.dumps(GOOD | {"orderId": 4}).encode(),
+    ]
+    content = b"\n".join(lines)  # no newline at the end
+    (project / "input").mkdir()
+    target = project / "input" / ("messages-x.jsonl.gz" if compressed else "messages-x.jsonl")
+    target.write_bytes(gzip.compress(content) if compressed else content)
+    summary = run(project)
+    task = summary.tasks["raw.messages"]
+    assert summary.state == "success", task.error
+    assert task.metrics == {"input": 5, "accepted": 2, "quarantined": 3}
+    assert lake(project, "SELECT source_position, order_id FROM RAW ORDER BY 1") == [(1, 1), (6, 4)]
+    assert lake(project, "SELECT source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        (3, "bad JSON"),  # a raw control character in a string
+        (4, NOT_UTF8),
+        (5, f"field orderId: not an INT64 (out of range or not a whole number): {2**63}"),
+    ]
+    [(record,)] = lake(project, "SELECT record FROM QUARANTINE WHERE source_position = 4")
+    assert '"text": "caf\ufffd"' in record
+
+
+def test_batches_give_what_one_batch_gives(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglake.lake import ingest
+
+    (project / "input").mkdir()
+    for n in range(4):
+        (project / "input" / f"messages-{n}.jsonl").write_text(ndjson([GOOD | {"orderId": n}, "{bad", GOOD | {"orderId": 10 + n}]))
+    monkeypatch.setattr(ingest, "BATCH_BYTES", 1)  # every file a batch of its own
+    summary = run(project)
+    assert summary.tasks["raw.messages"].metrics == {"input": 12, "accepted": 8, "quarantined": 4}
+    assert [r[0] for r in lake(project, "SELECT order_id FROM RAW ORDER BY 1")] == [0, 1, 2, 3, 10, 11, 12, 13]
+    assert lake(project, "SELECT source_file, source_position FROM QUARANTINE ORDER BY 1") == [
+        (f"messages-{n}.jsonl", 2) for n in range(4)
+    ]
+
+
+def test_a_file_listed_twice_is_ingested_once(make_project: ProjectFactory) -> None:
+    root = make_project({"pipeline.py": PIPELINE.replace("ingest_json(\n        ctx, files,", "ingest_json(\n        ctx, files + files,")})
+    assert "files + files" in (root / "pipeline.py").read_text()
+    (root / "input").mkdir()
+    (root / "input" / "messages-1.jsonl").write_text(ndjson([GOOD]))
+    summary = run(root)
+    assert summary.tasks["raw.messages"].metrics == {"input": 1, "accepted": 1, "quarantined": 0}
+
+
 def test_a_file_delivered_again_is_not_ingested_twice(project: Path) -> None:
     (project / "input").mkdir()
     (project / "input" / "messages-1.jsonl").write_text(ndjson([GOOD]))
@@ -128,6 +186,47 @@ def test_a_file_delivered_again_is_not_ingested_twice(project: Path) -> None:
     landed = manifest(project / "lake", "chat")
     assert [f.ingest_date for f in landed] == ["2024-01-31", "2024-03-31"]
     assert all((project / "lake" / f.path).read_text() for f in landed)
+
+
+def test_a_file_copied_by_a_run_that_died_before_recording_it_lands_again(project: Path) -> None:
+    (project / "input").mkdir()
+    (project / "input" / "messages-1.jsonl").write_text(ndjson([GOOD]))
+    orphan = project / "lake" / "landing" / "chat" / "ingest_date=2024-01-31" / "messages-1.jsonl"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text('{"half a cop')  # copied, then killed before the manifest listed it
+    summary = run(project, RunOptions(logical_date="2024-01-31"))
+    assert summary.tasks["raw.messages"].metrics == {"input": 1, "accepted": 1, "quarantined": 0}
+    [landed] = manifest(project / "lake", "chat")
+    assert landed.name == "messages-1.jsonl" and (project / "lake" / landed.path).read_text() == ndjson([GOOD])
+
+
+def test_an_unchanged_delivery_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daglake.lake import landing
+
+    delivered = tmp_path / "orders.jsonl"
+    delivered.write_text(ndjson([GOOD]))
+    land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-01-01")
+    hashed: list[Path] = []
+    monkeypatch.setattr(landing, "_checksum", lambda path, *_: hashed.append(path) or "blake3:x")
+    _, repeated = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-02-01")
+    assert len(repeated) == 1 and hashed == []  # same name, size, mtime and inode
+    os.utime(delivered, ns=(0, 0))  # touched: now it is read to compare its contents
+    land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-03-01")
+    assert hashed[0] == delivered
+
+
+def test_a_manifest_written_with_sha256_still_recognises_its_files(tmp_path: Path) -> None:
+    delivered = tmp_path / "orders.jsonl"
+    delivered.write_text(ndjson([GOOD]))
+    [first], _ = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-01-01")
+    assert first.checksum.startswith("blake3:")
+    listing = tmp_path / "lake" / "landing" / "chat" / "_manifest.jsonl"
+    record = json.loads(listing.read_text())
+    record["sha256"] = hashlib.sha256(delivered.read_bytes()).hexdigest()
+    del record["checksum"]
+    listing.write_text(json.dumps(record) + "\n")  # as the first releases wrote it
+    new, repeated = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-02-01")
+    assert new == [] and [f.checksum for f in repeated] == ["sha256:" + record["sha256"]]
 
 
 def test_files_landed_by_a_run_that_died_are_ingested_next_time(project: Path) -> None:

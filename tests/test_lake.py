@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from daglake.lake.catalog import describe_lake_table
+from daglake.lake.tables import lake_table
 from daglake.runner import RunOptions, run
 from tests.conftest import ProjectFactory
 
@@ -74,6 +76,26 @@ def test_overwriting_partitions_leaves_the_others_alone(lake_project: Path, monk
     assert lake_rows(lake_project) == [("BCN", 3, "v1"), ("MAD", 3, "v2"), ("VLC", 3, "v2")]
     versions = [p.name for p in (lake_project / "lake" / "curated").iterdir() if p.name.startswith(".")]
     assert len(versions) == 1  # the old version is gone, nothing half-written is left
+
+
+def test_a_partition_is_its_whole_key_not_its_outer_folder(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files ingested on the same day share ``ingest_date=…``: writing one of them must keep
+    the others (a regression: only top-level folders were compared)."""
+    tasks = (
+        "import os\nimport daglake\n\n\n"
+        "@daglake.task('raw.files', zone='raw', partition_by=['day', 'file'])\n"
+        "def files(ctx):\n"
+        "    name = os.environ['FILE']\n"
+        "    ctx.write('raw.files', f\"SELECT DATE '2024-01-01' AS day, '{name}' AS file, 1 AS n\")\n"
+    )
+    root = make_project({"tasks.py": tasks})
+    for name in ("a.jsonl", "b.jsonl", "a.jsonl"):
+        monkeypatch.setenv("FILE", name)
+        assert run(root).state == "success"
+    glob = root / "lake" / "raw" / "files" / "**" / "*.parquet"
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT file, n FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY 1").fetchall()
+    assert rows == [("a.jsonl", 1), ("b.jsonl", 1)]
 
 
 def test_replace_mode_rewrites_the_whole_table(lake_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,6 +177,16 @@ def test_the_catalog_describes_every_table(lake_project: Path) -> None:
     assert report["rows"] == 2
     assert report["upstream"] == ["curated.sales"]
     assert [c["name"] for c in report["schema"]] == ["city", "n", "tag"]
+    # the next run rewrites the table: a new version, described anew (an unchanged one is reused)
+    (lake_project / "lake" / "_catalog" / "catalog.json").write_text(
+        json.dumps(catalog | {"tables": catalog["tables"] | {"curated.sales": sales | {"rows": -1}}})
+    )
+    run(lake_project, RunOptions(logical_date="2024-02-01"))
+    again = json.loads((lake_project / "lake" / "_catalog" / "catalog.json").read_text())["tables"]
+    assert again["curated.sales"]["version"] != sales["version"]
+    assert again["curated.sales"]["rows"] == 6
+    table = lake_table(lake_project / "lake", "curated.sales")
+    assert describe_lake_table(table, lake_project / "lake", again["curated.sales"] | {"rows": -1})["rows"] == -1
 
 
 def test_first_run_of_tasks_publishing_to_a_new_zone_at_once(make_project: ProjectFactory) -> None:
@@ -171,6 +203,27 @@ def test_first_run_of_tasks_publishing_to_a_new_zone_at_once(make_project: Proje
 
         shutil.rmtree(root / "lake")
         shutil.rmtree(root / ".daglake")
+
+
+def test_appended_writes_publish_together_replacing_the_partitions_they_cover(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = (
+        "import os\nimport daglake\n\n\n"
+        "@daglake.task('raw.b', zone='raw', partition_by=['k'])\n"
+        "def b(ctx):\n"
+        "    for key in os.environ['KEYS'].split(','):\n"
+        "        ctx.write('raw.b', f\"SELECT '{key}' AS k, '{os.environ['TAG']}' AS tag\", append=True)\n"
+    )
+    root = make_project({"tasks.py": tasks})
+    for keys, tag in (("a,b", "v1"), ("b,c", "v2")):
+        monkeypatch.setenv("KEYS", keys)
+        monkeypatch.setenv("TAG", tag)
+        assert run(root).state == "success"
+    glob = root / "lake" / "raw" / "b" / "**" / "*.parquet"
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT k, tag FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY 1").fetchall()
+    assert rows == [("a", "v1"), ("b", "v2"), ("c", "v2")]
 
 
 def test_a_table_written_twice_in_a_task_keeps_the_last_write(make_project: ProjectFactory) -> None:

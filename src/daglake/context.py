@@ -45,7 +45,7 @@ class TaskContext:
     lake: LakePaths
     con: Any  # the engine's native handle: a DuckDB connection inside the task's transaction
     log: logging.Logger
-    _write: Callable[[str, Any, list[str] | None, str], int | None] = field(repr=False)
+    _write: Callable[..., int | None] = field(repr=False)  # (table, data, partition_by, mode, con, append)
     metrics: dict[str, Any] = field(default_factory=dict)
     full_refresh: bool = False  # ``daglake run --full-refresh``: rebuild from scratch, not incrementally
 
@@ -72,18 +72,24 @@ class TaskContext:
         *,
         partition_by: list[str] | None = None,
         mode: str = "overwrite_partitions",
+        con: Any = None,
+        append: bool = False,
     ) -> int | None:
         """Materialize ``data`` (Arrow, pandas, polars, a DuckDB relation or a SQL string) into
         one of this task's outputs; lake tables are published when the task succeeds.
 
         ``mode``: ``replace`` the whole table, or ``overwrite_partitions`` (the default) to
-        replace only the partitions present in ``data``.
+        replace only the partitions present in ``data``. ``con``: run the SQL on this
+        connection instead (a ``ctx.con.cursor()`` holding temporary tables); lake tables only,
+        as a warehouse table must be written inside the task's transaction. ``append``: add
+        to what this task already wrote to the table (write in batches, publish once);
+        otherwise writing a table again replaces the earlier write.
         """
         if table not in self.outputs:
             raise ValueError(f"{table} is not an output of task {self.task} (outputs: {', '.join(self.outputs)})")
         if mode not in ("replace", "overwrite_partitions"):
             raise ValueError("mode must be 'replace' or 'overwrite_partitions'")
-        return self._write(table, data, partition_by, mode)
+        return self._write(table, data, partition_by, mode, con, append)
 
     def metric(self, name: str, value: Any) -> None:
         """Record a number about this attempt (e.g. records quarantined); stored with the run."""

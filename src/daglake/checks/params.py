@@ -171,7 +171,7 @@ def _row_count(entry: dict[str, Any], params: dict[str, Any], fail: Fail) -> Non
             fail(key, f"row_count {key} must be a whole number >= 0, not {value!r}")
         else:
             bounds[key] = value
-    if "min" not in entry and "max" not in entry:
+    if entry.get("min") is None and entry.get("max") is None:  # (a YAML ``min:`` is None)
         fail(None, "a row_count check needs 'min', 'max' or both")
     elif "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
         fail("max", f"row_count max ({bounds['max']}) is less than min ({bounds['min']})")

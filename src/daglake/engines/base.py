@@ -80,7 +80,7 @@ class Engine(ABC):
     def run_python(
         self,
         function: Callable[[Any], Any],
-        make_context: Callable[[Any, Callable[[str, Any, list[str] | None, str], int | None]], Any],
+        make_context: Callable[[Any, Callable[..., int | None]], Any],
         outputs: list[Output],
         location: str,
     ) -> int | None:

@@ -172,7 +172,7 @@ class DuckDBEngine(Engine):
     def run_python(
         self,
         function: Callable[[Any], Any],
-        make_context: Callable[[Any, Callable[[str, Any, list[str] | None, str], int | None]], Any],
+        make_context: Callable[[Any, Callable[..., int | None]], Any],
         outputs: list[Output],
         location: str,
     ) -> int | None:
@@ -180,11 +180,15 @@ class DuckDBEngine(Engine):
         rows: int | None = None
         with self._transaction(location) as (cursor, writes):
 
-            def write(table: str, data: Any, partition_by: list[str] | None, mode: str) -> int | None:
+            def write(
+                table: str, data: Any, partition_by: list[str] | None, mode: str, con: Any, append: bool
+            ) -> int | None:
                 output = by_table[table]
                 if partition_by is not None:
                     output = Output(output.table, output.lake, tuple(partition_by))
-                return writes.write_data(output, data, replace=mode == "replace")
+                if con is not None and output.lake is None:
+                    raise ValueError(f"{table} is a warehouse table: it is written in the task's transaction, not on another connection")
+                return writes.write_data(output, data, replace=mode == "replace", cursor=con, append=append)
 
             try:
                 value = function(make_context(cursor, write))

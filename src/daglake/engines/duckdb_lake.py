@@ -12,6 +12,7 @@ from daglake.lake.tables import (
     LakeTable,
     carry_over,
     discard,
+    drop_empty_marker,
     empty_partition_folder,
     new_version,
     publish,
@@ -33,66 +34,90 @@ def lake_view_sql(table: LakeTable) -> str:
 
 
 @dataclass
+class Staged:
+    """A table version a task is writing; untouched partitions are carried over at publish."""
+
+    table: LakeTable
+    version: Path
+    carry: bool  # overwrite_partitions: keep the current partitions this write does not cover
+
+
+@dataclass
 class Writes:
     """Lake versions written by a task, published only when the whole task succeeds."""
 
     cursor: Any
-    staged: list[tuple[LakeTable, Path]] = field(default_factory=list)
+    staged: list[Staged] = field(default_factory=list)
 
-    def write(self, output: Output, source_sql: str, *, replace: bool = False) -> int | None:
+    def write(
+        self, output: Output, source_sql: str, *, replace: bool = False, cursor: Any = None, append: bool = False
+    ) -> int | None:
+        """``cursor``: another connection to run ``source_sql`` on (lake tables only).
+        ``append``: add to what this task already wrote to the table (else the last write wins)."""
+        cursor = self.cursor if cursor is None else cursor
         if output.lake is None:
-            result = self.cursor.execute(
+            result = cursor.execute(
                 f"CREATE OR REPLACE TABLE {qualified_name(output.table)} AS {source_sql}"
             ).fetchone()
             return int(result[0]) if result else None
-        for staged in [s for s in self.staged if s[0] == output.lake]:  # written again: last wins
+        staged = next((s for s in self.staged if s.table == output.lake), None)
+        if staged is not None and not append:  # written again: the last write wins
             self.staged.remove(staged)
-            discard(staged[1])
-        version = new_version(output.lake)
-        self.staged.append((output.lake, version))
+            discard(staged.version)
+            staged = None
+        if staged is None:
+            staged = Staged(output.lake, new_version(output.lake), carry=not replace)
+            self.staged.append(staged)
+        version = staged.version
         partition_by = list(output.partition_by)
         token = secrets.token_hex(4)
         if partition_by:
             columns = ", ".join(quote_identifier(c) for c in partition_by)
-            result = self.cursor.execute(
+            result = cursor.execute(
                 f"COPY ({source_sql}) TO {quote_literal(str(version))} (FORMAT parquet, "
                 f"PARTITION_BY ({columns}), FILENAME_PATTERN 'part-{token}-{{i}}', OVERWRITE_OR_IGNORE)"
             ).fetchone()
-            if not replace:
-                carry_over(output.lake, version)
             folder = empty_partition_folder(version, partition_by)
             if folder is not None:
-                self.cursor.execute(
+                cursor.execute(
                     f"COPY (SELECT * EXCLUDE ({columns}) FROM ({source_sql}) LIMIT 0) "
                     f"TO {quote_literal(str(folder / 'part-empty.parquet'))} (FORMAT parquet)"
                 )
         else:
+            staged.carry = False  # an unpartitioned table is always replaced whole
             target = version / f"part-{token}-0.parquet"
-            result = self.cursor.execute(
+            result = cursor.execute(
                 f"COPY ({source_sql}) TO {quote_literal(str(target))} (FORMAT parquet)"
             ).fetchone()
         return int(result[0]) if result else None
 
-    def write_data(self, output: Output, data: Any, *, replace: bool = False) -> int | None:
+    def write_data(
+        self, output: Output, data: Any, *, replace: bool = False, cursor: Any = None, append: bool = False
+    ) -> int | None:
         """Arrow, pandas, polars, a DuckDB relation, or a SQL string in the engine's dialect."""
         if isinstance(data, str):
-            return self.write(output, data, replace=replace)
+            return self.write(output, data, replace=replace, cursor=cursor, append=append)
+        if cursor is not None:
+            raise ValueError("con= goes with a SQL string (the query to run on that connection)")
         name = f"_daglake_data_{secrets.token_hex(4)}"
         self.cursor.register(name, data)
         try:
-            return self.write(output, f"SELECT * FROM {name}", replace=replace)
+            return self.write(output, f"SELECT * FROM {name}", replace=replace, append=append)
         finally:
             self.cursor.unregister(name)
 
     def publish(self) -> None:
         """Swap every staged version in, then point the SQL views at the lake tables."""
-        for table, version in self.staged:
-            publish(table, version)
-            self.cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.zone)}")
-            self.cursor.execute(lake_view_sql(table))
+        for staged in self.staged:
+            if staged.carry:
+                carry_over(staged.table, staged.version)
+            drop_empty_marker(staged.version)
+            publish(staged.table, staged.version)
+            self.cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(staged.table.zone)}")
+            self.cursor.execute(lake_view_sql(staged.table))
         self.staged.clear()
 
     def discard(self) -> None:
-        for _, version in self.staged:
-            discard(version)
+        for staged in self.staged:
+            discard(staged.version)
         self.staged.clear()

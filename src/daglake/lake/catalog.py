@@ -20,6 +20,9 @@ CATALOG = Path("_catalog") / "catalog.json"
 FORMAT = 1
 
 
+LINEAGE = ("task", "task_path", "upstream", "last_run")
+
+
 def catalog_path(lake_root: Path) -> Path:
     return lake_root / CATALOG
 
@@ -46,23 +49,29 @@ def lake_tables(lake_root: Path) -> list[LakeTable]:
     return found
 
 
-def describe_lake_table(table: LakeTable, lake_root: Path) -> dict[str, Any]:
-    """Schema, partitions, files and row counts, read from the Parquet footers only."""
+def describe_lake_table(
+    table: LakeTable, lake_root: Path, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Schema, partitions, files and row counts, read from the Parquet footers only; taken
+    from ``previous`` (the catalog's entry) when it describes the same immutable version."""
+    current = table.current_version()
+    version = current.name if current is not None else None
+    if previous is not None and version is not None and previous.get("version") == version:
+        return {k: v for k, v in previous.items() if k not in LINEAGE}
     parquet = files(table)
     entry: dict[str, Any] = {
         "name": table.qualified,
         "zone": table.zone,
         "storage": "lake",
+        "version": version,
         "path": str(table.path.relative_to(lake_root.parent)),
         "partitions": partitions(table),
         "files": [],
         "rows": 0,
         "schema": [],
     }
-    if not parquet:
+    if not parquet or current is None:
         return entry
-    current = table.current_version()
-    assert current is not None
     with duckdb.connect() as con:
         listing = "[" + ", ".join(quote_literal(str(p)) for p in parquet) + "]"
         counts = dict(
@@ -109,7 +118,8 @@ def update_catalog(
         }
 
     for table in lake_tables(lake_root):
-        tables[table.qualified] = describe_lake_table(table, lake_root) | lineage(table.qualified)
+        described = describe_lake_table(table, lake_root, previous.get(table.qualified))
+        tables[table.qualified] = described | lineage(table.qualified)
     for name, info in warehouse.items():
         if name in tables or name not in project.producers:
             continue

@@ -1,51 +1,30 @@
 """Typed ingestion of JSON files: valid records into a raw table, every invalid one into
 quarantine with its reason, its file and its position, so ``input = accepted + quarantined``.
 
-DuckDB does the work, streaming: each file is read as raw lines (NDJSON) or array elements,
-parsed and checked in SQL, and written once to a staging Parquet file that the accepted and
-quarantined rows are then split from. Memory does not grow with file size.
+DuckDB does the work on a connection of its own: the files' records (with their positions) are
+gathered in a temporary table a batch at a time, typed in parallel into another, and the
+accepted and quarantined rows are written from there, each table once. Only the invalid rows
+are judged a second time, to name their problem (:mod:`daglake.lake.json_typing`).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import re
 import secrets
-import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daglake.lake.landing import LandedFile
-from daglake.lake.tables import quote_identifier, quote_literal
+from daglake.lake.json_typing import NOT_BLANK, TYPES, RecordSchema, Rule, snake_case
+from daglake.lake.landing import LandedFile, wait_landed
+from daglake.lake.records import careful_records, records
 
 if TYPE_CHECKING:
     from daglake.context import TaskContext
 
-# declared type -> (DuckDB type, JSON types accepted for it)
-TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "STRING": ("VARCHAR", ("VARCHAR",)),
-    "INT64": ("BIGINT", ("BIGINT", "UBIGINT")),
-    "FLOAT64": ("DOUBLE", ("BIGINT", "UBIGINT", "DOUBLE")),
-    "NUMERIC": ("DECIMAL(38, 9)", ("BIGINT", "UBIGINT", "DOUBLE")),
-    "BOOL": ("BOOLEAN", ("BOOLEAN",)),
-    "TIMESTAMP": ("TIMESTAMPTZ", ("VARCHAR",)),
-    "DATE": ("DATE", ("VARCHAR",)),
-}
-BAD_JSON = "bad JSON"
-_INTEGER = r"-?(0|[1-9][0-9]*)"
-_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
-NDJSON_SUFFIXES = (".jsonl", ".ndjson")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A check on the typed record: rows where ``sql`` (DuckDB SQL) is not true are quarantined."""
-
-    reason: str
-    sql: str
+BATCH_BYTES = 256 << 20  # records gathered before they are typed: bounds the untyped text held
+KEYS = ["ingest_date", "source_file"]
 
 
 @dataclass
@@ -57,10 +36,6 @@ class IngestResult:
 
     def as_metrics(self) -> dict[str, int]:
         return {"input": self.input, "accepted": self.accepted, "quarantined": self.quarantined}
-
-
-def snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 def ingest_json(
@@ -83,54 +58,25 @@ def ingest_json(
     failed ``rule``; the reason names the first problem found. Both tables are partitioned by
     ``ingest_date`` and ``source_file``, so re-ingesting a file replaces exactly its rows.
     """
-    unknown = {t for t in schema.values() if t.upper() not in TYPES}
-    if unknown:
-        raise ValueError(f"unknown types {sorted(unknown)} (known: {', '.join(TYPES)})")
-    names = {field: (rename or {}).get(field, snake_case(field)) for field in schema}
-    empty = IngestResult(0, 0, 0, [])
+    record_schema = RecordSchema.of(schema, optional, rules, rename)
+    files = list({f.path: f for f in files}.values())  # a file listed twice is read once
     if not files:
-        return empty
-    lake_root = ctx.lake.root
-    staging = lake_root / ".ingest" / secrets.token_hex(8)
-    staging.mkdir(parents=True)
-    # Parsing into staging files changes nothing in the database, so it runs on a connection of
-    # its own: inside the task's transaction DuckDB would hold every chunk until the commit.
-    stager = ctx.con.cursor()
+        return IngestResult(0, 0, 0, [])
+    # Parsing changes nothing in the database, so it runs on a connection of its own: inside
+    # the task's transaction DuckDB would hold every batch until the commit.
+    batches = _Batches(ctx, record_schema, table, quarantine)
     try:
-        stager.execute("SET TimeZone = 'UTC'")
-        for number, file in enumerate(files):
-            for part, source in enumerate(_sources(stager, file, lake_root)):
-                parsed = _parse_sql(source, schema, names, optional, rules)
-                target = staging / f"{number:06d}-{part:06d}.parquet"
-                stager.execute(f"COPY ({parsed}) TO {quote_literal(str(target))} (FORMAT parquet)")
-        stager.close()
-        if not any(staging.iterdir()):
-            return empty  # only empty files: no records (they are looked at again next run)
-        staged = f"read_parquet({quote_literal(str(staging / '*.parquet'))})"
-        columns = ", ".join(quote_identifier(n) for n in names.values())
-        keys = "ingest_date, source_file"
-        accepted = ctx.write(
-            table,
-            f"SELECT {columns}, {keys}, source_position FROM {staged} WHERE reason IS NULL",
-            partition_by=["ingest_date", "source_file"],
-        )
-        quarantined = 0
-        if quarantine is not None:
-            quarantined = ctx.write(
-                quarantine,
-                f"SELECT {keys}, source_position, reason, record FROM {staged} WHERE reason IS NOT NULL",
-                partition_by=["ingest_date", "source_file"],
-            ) or 0
-        counts = ctx.con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM {staged}"
-        ).fetchone()
+        for index, file in enumerate(files):
+            batches.add_file(index, file)
+        batches.flush()
     finally:
-        stager.close()
-        shutil.rmtree(staging, ignore_errors=True)
-    total, valid = (int(counts[0]), int(counts[1])) if counts else (0, 0)
-    if quarantine is None:
-        quarantined = total - valid
-    result = IngestResult(total, int(accepted or valid), quarantined, [f.path for f in files])
+        batches.close()
+        for source in sorted({f.source for f in files}):
+            wait_landed(ctx.lake.root, source)  # before the raw table made of them is published
+    if batches.accepted + batches.quarantined == 0:
+        return IngestResult(0, 0, 0, [])  # only empty files (they are looked at again next run)
+    total = batches.accepted + batches.quarantined
+    result = IngestResult(total, batches.accepted, batches.quarantined, [f.path for f in files])
     for name, value in result.as_metrics().items():
         ctx.metric(name, ctx.metrics.get(name, 0) + value)
     ctx.log.info(
@@ -140,193 +86,91 @@ def ingest_json(
     return result
 
 
-CHUNK_BYTES = 64 << 20  # NDJSON is parsed in pieces of about this size: memory stays flat
+class _Batches:
+    """Records gathered a batch at a time in temporary tables of their own connection
+    (``lines``, untyped, in file order), typed in parallel (``typed``), then added to the raw
+    and quarantine tables: memory holds one batch, not the whole delivery."""
 
-
-def _sources(con: Any, file: LandedFile, lake_root: Path) -> Iterator[str]:
-    """SQL giving ``(ingest_date, source_file, source_position, record)`` for a file's records,
-    one query per piece: NDJSON in chunks with 1-based line numbers, an array by element."""
-    path = file.absolute(lake_root)
-    meta = f"{quote_literal(file.ingest_date)}::DATE AS ingest_date, {quote_literal(file.name)} AS source_file"
-    if not _is_array(path):
-        for chunk in _line_chunks(path):
-            name = f"_daglake_lines_{secrets.token_hex(4)}"
-            con.register(name, chunk)
-            try:
-                yield f"SELECT {meta}, source_position, record FROM {name} WHERE trim(record) <> ''"
-            finally:
-                con.unregister(name)
-        return
-    if not _parses_as_array(path):  # a malformed array: split it in Python, keeping what parses
-        yield _register_elements(con, path, meta)
-        return
-    yield (
-        f"SELECT {meta}, row_number() OVER () AS source_position, json::VARCHAR AS record "
-        f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
-    )
-
-
-def _line_chunks(path: Path) -> Iterator[Any]:
-    """Arrow tables of ``(source_position, record)``, lines read by Arrow's CSV reader (every
-    line one field: no delimiter or quote can occur in it), counted as they stream by."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    if _is_empty(path):
-        return  # no records (and Arrow refuses an empty CSV)
-    stream = pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
-    reader = pcsv.open_csv(
-        stream,
-        read_options=pcsv.ReadOptions(column_names=["record"], block_size=8 << 20, use_threads=False),
-        parse_options=pcsv.ParseOptions(
-            delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False
-        ),
-        convert_options=pcsv.ConvertOptions(
-            column_types={"record": pa.string()}, strings_can_be_null=False
-        ),
-    )
-    offset = 0
-    pending: list[Any] = []
-    size = 0
-    for batch in reader:  # (an empty file has no lines and yields nothing)
-        count = batch.num_rows
-        positions = pa.array(range(offset + 1, offset + count + 1), pa.int64())
-        pending.append(pa.RecordBatch.from_arrays([positions, batch.column(0)], ["source_position", "record"]))
-        offset += count
-        size += batch.nbytes
-        if size >= CHUNK_BYTES:
-            yield pa.Table.from_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
-
-
-def _parses_as_array(path: Path) -> bool:
-    """Checked on a separate connection: a failed query would abort the task's transaction."""
-    import duckdb
-
-    with duckdb.connect() as probe:
-        try:
-            probe.execute(f"SELECT count(*) FROM read_json_objects({quote_literal(str(path))}, format = 'array')")
-        except duckdb.Error:
-            return False
-    return True
-
-
-def _is_empty(path: Path) -> bool:
-    if path.suffix != ".gz":
-        return path.stat().st_size == 0
-    with gzip.open(path, "rb") as handle:
-        return not handle.read(1)
-
-
-def _is_array(path: Path) -> bool:
-    """``.jsonl``/``.ndjson`` are one object per line whatever they start with; a ``.json``
-    file is an array when it opens with ``[``."""
-    name = path.name.removesuffix(".gz")
-    if name.endswith(NDJSON_SUFFIXES):
-        return False
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        head: bytes = handle.read(4096).lstrip()
-    return head.startswith(b"[")
-
-
-def _register_elements(con: Any, path: Path, meta: str) -> str:
-    import pyarrow as pa
-
-    positions, records = [], []
-    for position, record in split_array(path):
-        positions.append(position)
-        records.append(record)
-    name = f"_daglake_elements_{secrets.token_hex(4)}"
-    con.register(name, pa.table({"source_position": positions, "record": records}))
-    return f"SELECT {meta}, source_position, record FROM {name}"
-
-
-def split_array(path: Path) -> list[tuple[int, str]]:
-    """Elements of a JSON array that may be malformed: each well-formed element as its text;
-    from the first bad one, the rest of the file as one record (it fails as bad JSON)."""
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        text = handle.read()
-    decoder = json.JSONDecoder()
-    index = text.index("[") + 1
-    found: list[tuple[int, str]] = []
-    position = 0
-    while index < len(text):
-        while index < len(text) and text[index] in " \t\r\n,":
-            index += 1
-        if index >= len(text) or text[index] == "]":
-            break
-        position += 1
-        try:
-            _, end = decoder.raw_decode(text, index)
-        except json.JSONDecodeError:
-            found.append((position, text[index:].rstrip().rstrip("]")))
-            break
-        found.append((position, text[index:end]))
-        index = end
-    return found
-
-
-def _parse_sql(
-    source: str,
-    schema: Mapping[str, str],
-    names: Mapping[str, str],
-    optional: Sequence[str],
-    rules: Sequence[Rule],
-) -> str:
-    """Typed columns plus the first reason (if any) each record is invalid.
-
-    Each record is parsed once (``json_extract`` of every field's path into a list of JSON
-    texts); types are then judged on those small texts with casts and string tests, which
-    is several times faster than asking the JSON parser field by field."""
-    fields = list(schema)
-    paths = "[" + ", ".join(quote_literal("$." + json.dumps(f)) for f in fields) + "]"
-    values, checks = [], [f"WHEN NOT ok THEN '{BAD_JSON}'", "WHEN NOT is_object THEN 'not a JSON object'"]
-    for index, field in enumerate(fields, start=1):
-        declared = schema[field].upper()
-        duck = TYPES[declared][0]
-        raw = f"l[{index}]"
-        present = f"({raw} IS NOT NULL AND {raw} <> 'null')"
-        if declared in ("STRING", "TIMESTAMP", "DATE"):
-            text = f"CASE WHEN starts_with({raw}, '\"') THEN {raw}->>'$' END"
-            value = text if declared == "STRING" else f"TRY_CAST({text} AS {duck})"
-            wrong_type = f"NOT starts_with({raw}, '\"')"
-        elif declared == "BOOL":
-            value = f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
-            wrong_type = f"{value} IS NULL"
-        else:  # a JSON number, not a string or a boolean a cast would accept
-            number = _INTEGER if declared == "INT64" else _NUMBER
-            wrong_type = f"NOT regexp_full_match({raw}, '{number}')"
-            value = f"CASE WHEN NOT {wrong_type} THEN TRY_CAST({raw} AS {duck}) END"
-        column = quote_identifier(names[field])
-        values.append(f"{value} AS {column}")
-        label = field.replace("'", "''")
-        if field not in optional:
-            checks.append(f"WHEN NOT {present} THEN 'missing field {label}'")
-        checks.append(
-            f"WHEN {present} AND {wrong_type} THEN "
-            f"'field {label}: expected {declared}, got ' || lower(json_type({raw}))"
+    def __init__(self, ctx: TaskContext, schema: RecordSchema, table: str, quarantine: str | None) -> None:
+        self.ctx, self.schema, self.table, self.quarantine = ctx, schema, table, quarantine
+        self.con = ctx.con.cursor()
+        self.pending, self.accepted, self.quarantined = 0, 0, 0
+        self.read_since = time.perf_counter()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("CREATE TEMP TABLE files (file_index INTEGER, ingest_date DATE, source_file VARCHAR)")
+        self.con.execute(
+            "CREATE TEMP TABLE lines (file_index INTEGER, source_position BIGINT, record VARCHAR, problem VARCHAR)"
         )
-        if declared in ("TIMESTAMP", "DATE"):
-            checks.append(
-                f"WHEN {present} AND {column} IS NULL THEN 'field {label}: not a valid {declared}: ' || ({raw}->>'$')"
-            )
-    parsed = (
-        f"SELECT *, CASE WHEN ok THEN json_extract(record, {paths}) END AS l, "
-        "ok AND starts_with(ltrim(record), '{') AS is_object "
-        f"FROM (SELECT *, json_valid(record) AS ok FROM ({source}))"
-    )
-    typed = f"SELECT *, {', '.join(values)} FROM ({parsed})"
-    reason = "CASE " + " ".join(checks) + " END"
-    if rules:
-        rule_checks = " ".join(f"WHEN NOT coalesce(({r.sql}), false) THEN {quote_literal(r.reason)}" for r in rules)
-        reason = f"coalesce({reason}, CASE {rule_checks} END)"
-    judged = f"SELECT * EXCLUDE (l, ok, is_object), {reason} AS reason FROM ({typed})"
-    # the record's text is kept only where it is quarantined: staging stays small
-    return f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN record END AS record) FROM ({judged})"
+
+    def add_file(self, index: int, file: LandedFile) -> None:
+        import duckdb
+
+        self.con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, file.ingest_date, file.name])
+        path = file.absolute(self.ctx.lake.root)
+        try:  # DuckDB reads a whole file in one statement: a refusal inserts nothing
+            self._add_records(index, records(path), path)
+        except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array
+            self._add_records(index, careful_records(path), path)
+
+    def _add_records(self, index: int, parts: Iterator[str | Any], path: Path) -> None:
+        for part in parts:
+            if isinstance(part, str):
+                self._insert(index, f"({part})", "NULL")
+                self.pending += path.stat().st_size
+            else:
+                name = f"_daglake_records_{secrets.token_hex(4)}"
+                self.con.register(name, part)
+                try:
+                    self._insert(index, name, "problem")
+                finally:
+                    self.con.unregister(name)
+                self.pending += part.nbytes
+            if self.pending >= BATCH_BYTES:
+                self.flush()
+
+    def _insert(self, index: int, source: str, problem: str) -> None:
+        self.con.execute(f"INSERT INTO lines SELECT {index}, source_position, record, {problem} FROM {source}")
+
+    def flush(self) -> None:
+        """Type the gathered records in parallel (a table scan, unlike the ordered reads) and
+        add them to the raw and quarantine tables this task writes."""
+        self.pending, started = 0, time.perf_counter()
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.schema.typed_sql('lines')}")
+        self.con.execute("DELETE FROM lines")
+        row = self.con.execute(
+            f"SELECT count(*) FILTER (WHERE valid), count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) FROM typed"
+        ).fetchone()
+        valid, invalid = (int(row[0]), int(row[1])) if row else (0, 0)
+        if valid + invalid == 0:
+            return  # blank lines only
+        write = {"partition_by": KEYS, "con": self.con, "append": True}
+        typed = time.perf_counter()
+        self.accepted += self.ctx.write(self.table, self._accepted_sql(), **write) or 0
+        if self.quarantine is not None:
+            self.ctx.write(self.quarantine, self._quarantined_sql(), **write)
+        self.quarantined += invalid
+        self.ctx.log.info(
+            "batch of %d records: typed in %.2f s, written in %.2f s (read before: %.2f s)",
+            valid + invalid, typed - started, time.perf_counter() - typed, started - self.read_since,
+        )
+        self.read_since = time.perf_counter()
+
+    def _accepted_sql(self) -> str:
+        columns = ", ".join(f"t.{c}" for c in self.schema.columns)
+        return (
+            f"SELECT {columns}, f.ingest_date, f.source_file, t.source_position "
+            "FROM typed t JOIN files f USING (file_index) WHERE t.valid"
+        )
+
+    def _quarantined_sql(self) -> str:
+        judged = self.schema.reason_sql("SELECT * FROM typed")
+        return (
+            "SELECT f.ingest_date, f.source_file, q.source_position, q.reason, q.record "
+            f"FROM ({judged}) q JOIN files f USING (file_index)"
+        )
+
+    def close(self) -> None:
+        self.con.close()  # its temporary tables go with it
 
 
 def land_and_pending(
@@ -338,7 +182,10 @@ def land_and_pending(
     from daglake.lake.tables import lake_table, partitions
 
     lake_root = ctx.lake.root
-    new, repeated = land(lake_root, source, delivered, ingest_date=ctx.logical_date, run_id=ctx.run_id)
+    # the new files are made durable and recorded while they are read: ingest_json waits
+    new, repeated = land(
+        lake_root, source, delivered, ingest_date=ctx.logical_date, run_id=ctx.run_id, wait=False
+    )
     ctx.log.info("landed %d new files", len(new))
     if repeated:
         ctx.log.info("%d delivered files were landed before (same checksum): skipped", len(repeated))
@@ -346,7 +193,10 @@ def land_and_pending(
     for name in filter(None, (table, quarantine)):
         assert name is not None
         done.update(partitions(lake_table(lake_root, name)))
+    landed = {f.path: f for f in [*manifest(lake_root, source), *new]}  # (the recording may be done)
     return [
-        f for f in manifest(lake_root, source)
+        f for f in landed.values()
         if f"ingest_date={f.ingest_date}/source_file={f.name}" not in done
     ]
+
+__all__ = ["TYPES", "IngestResult", "Rule", "ingest_json", "land_and_pending", "snake_case"]

@@ -73,18 +73,25 @@ def new_version(table: LakeTable) -> Path:
 def carry_over(table: LakeTable, version: Path) -> list[str]:
     """Hard-link the current partitions that ``version`` does not rewrite into it.
 
-    Returns the carried partition folders; the written ones replace their old contents.
+    A partition is a whole key (``ingest_date=…/source_file=…``): one that shares only its
+    outer folder with a written one is carried too. Returns the carried partition folders;
+    the written ones replace their old contents.
     """
     current = table.current_version()
     if current is None:
         return []
-    written = {p.name for p in version.iterdir() if p.is_dir()}
+    written = _leaves(version)
     carried = []
-    for partition in sorted(current.iterdir()):
-        if partition.is_dir() and partition.name not in written and EMPTY_PARTITION not in partition.name:
-            _link_tree(partition, version / partition.name)
-            carried.append(partition.name)
+    for leaf in sorted(_leaves(current) - written):
+        if EMPTY_PARTITION not in leaf:
+            _link_tree(current / leaf, version / leaf)
+            carried.append(leaf)
     return carried
+
+
+def _leaves(version: Path) -> set[str]:
+    """Partition folders holding data files, relative to the version (``.`` when unpartitioned)."""
+    return {str(p.parent.relative_to(version)) for p in version.rglob("*.parquet")} - {"."}
 
 
 def empty_partition_folder(version: Path, partition_by: list[str]) -> Path | None:
@@ -97,6 +104,14 @@ def empty_partition_folder(version: Path, partition_by: list[str]) -> Path | Non
     return folder
 
 
+def drop_empty_marker(version: Path) -> None:
+    """Remove the empty-table marker once the version holds data (carried over, or added)."""
+    markers = [p for p in version.rglob(f"*{EMPTY_PARTITION}*") if p.is_dir() and p.parent == version]
+    if markers and any(EMPTY_PARTITION not in str(p) for p in version.rglob("*.parquet")):
+        for marker in markers:
+            shutil.rmtree(marker)
+
+
 def publish(table: LakeTable, version: Path) -> None:
     """Make ``version`` the table's content in one atomic rename, then drop the old one."""
     previous = table.current_version()
@@ -105,7 +120,7 @@ def publish(table: LakeTable, version: Path) -> None:
     if table.path.exists() and not table.path.is_symlink():
         raise FileExistsError(f"{table.path} exists and is not a daglake table; move it away")
     os.replace(link, table.path)
-    _fsync_dir(table.path.parent)
+    fsync_dir(table.path.parent)
     if previous is not None and previous != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)
 
@@ -155,7 +170,7 @@ def _link_tree(source: Path, target: Path) -> None:
                 shutil.copy2(path, destination)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
