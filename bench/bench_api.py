@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'zero loss' if count == distinct == args.appends and not failures else 'LOSS OR DUPLICATES'}")
     print(f"appends/s: {rate:,.0f}  {verdict(rate, 1000, at_least=True, unit='/s')}")
     print(f"server CPU per append: {cpu / args.appends * 1e6:.0f} µs ({cpu / wall:.0%} of one core during the appends)")
-    print(f"API / floor (one INSERT per row): {(args.appends / single) / rate:.2f}x slower; "
-          f"/ floor (executemany): {(args.appends / batch) / rate:.2f}x slower")
+    print(f"API rate / floor rate: {rate / (args.appends / single):.2f}x one INSERT per row, "
+          f"{rate / (args.appends / batch):.2f}x executemany")
     print(f"POST /run p99: {ms(percentile(runs, 0.99))}  {verdict(percentile(runs, 0.99) * 1000, 50, unit=' ms')}")
     return 0 if lost == 0 and count == args.appends and not failures else 1
 

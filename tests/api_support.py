@@ -136,7 +136,9 @@ class Server:
             wait_for(lambda: client.get("/health").json()["run_in_progress"] is None, "the run to end", timeout)
 
     def finished_run(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
-        """``GET /runs/{run_id}`` once the run has ended."""
+        """``GET /runs/{run_id}`` once the run has ended and let go of the run lock (its
+        record says how it ended a moment before)."""
+        self.wait_idle(timeout)
         with self.client() as client:
             return wait_for(
                 lambda: (r := client.get(f"/runs/{run_id}").json())["state"] != "running" and r,

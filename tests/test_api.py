@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api_support import TOKEN, EventReader, Server, copy_products, start_server
+from tests.api_support import TOKEN, EventReader, Server, copy_products, start_server, wait_for
 
 PRODUCT = {"sku": "NEW-1", "name": "Trail Mug", "brand": "Sierra", "category_id": "8", "supplier_id": "3"}
 SEEDS = {"raw.categories", "raw.suppliers", "raw.products", "raw.product_variants",
@@ -152,6 +152,9 @@ def test_link_with_token_sets_a_strict_http_only_cookie(server: Server) -> None:
         error(browser.post("/products", params={"name": "cookie only"}), 401, "unauthorized")
         stored = browser.post("/products", params={"name": "from the UI"}, headers={"X-Daglake-UI": "1"})
         assert stored.status_code == 201 and stored.json()["name"] == "from the UI"
+        error(browser.post("/run"), 401, "unauthorized")
+        started = browser.post("/run", params={"wait": "true"}, headers={"X-Daglake-UI": "1"})
+        assert started.status_code == 200 and started.json()["state"] == "success"
 
 
 def test_generated_token_is_stored_0600_and_reused(tmp_path: Path) -> None:
@@ -299,3 +302,32 @@ def test_a_broken_project_is_refused_as_json_and_the_server_keeps_going(tmp_path
             assert client.post("/run", params={"wait": "true"}).json()["state"] == "success"
     finally:
         server.stop()
+
+
+def test_events_send_a_ping_comment_while_idle(tmp_path: Path) -> None:
+    """In process, with a short ping interval (the server's is 15 s)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from daglake.api.app import create_app
+
+    app = create_app(copy_products(tmp_path), token=TOKEN, ping_seconds=0.1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: server.started, "the server to start")
+            with client.stream("GET", "/events") as response:
+                lines = response.iter_lines()
+                assert next(lines) == ": connected"
+                assert [line for _, line in zip(range(4), lines, strict=False) if line] == [": ping", ": ping"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

@@ -16,6 +16,7 @@ from daglake.api import errors
 from daglake.api.appender import Appender
 from daglake.api.auth import TokenLink
 from daglake.api.events import EventFeed
+from daglake.api.fast_append import FastAppend
 from daglake.api.runs import RunManager
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI
         token=token,
         feed=feed,
         runs=RunManager(root, feed),
-        appender=Appender(root / config.engine_path),
+        appender=Appender(root / config.engine_path, root / ".daglake"),
     )
 
     @contextlib.asynccontextmanager
@@ -107,6 +108,7 @@ def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI
     app.state.daglake = ctx
     errors.install(app)
     app.add_middleware(TokenLink, token=token)
+    app.add_middleware(FastAppend, appender=ctx.appender, token=token)  # outermost: added last
     app.include_router(read.router)
     app.include_router(write.router)
 

@@ -1,9 +1,9 @@
 """``POST /{table}``: rows appended to ``raw.<table>`` by one writer thread.
 
-Requests queue up; the writer takes everything queued (up to a limit) and writes it in one
-transaction, one Arrow insert per table, and hands each request its stored row read back with
+Requests queue up; the writer takes everything queued (up to a limit) and writes it with one
+INSERT per table (one transaction each), and hands each request its stored row read back with
 ``RETURNING``. Names are checked against the warehouse's information_schema and values are
-bound (as Arrow strings that DuckDB casts to the column types), never spliced into SQL. A batch
+bound as strings that DuckDB casts to the column types, never spliced into SQL. A statement
 that fails is retried row by row, so one bad value fails one request. The writer holds the
 warehouse only while rows keep coming, sharing the database of a run in progress.
 """
@@ -58,8 +58,9 @@ class _Insert:
 
 
 class Appender:
-    def __init__(self, warehouse: Path, *, batch_limit: int = 2000, linger: float = 0.05) -> None:
+    def __init__(self, warehouse: Path, state_dir: Path, *, batch_limit: int = 500, linger: float = 0.05) -> None:
         self.warehouse = warehouse
+        self.state_dir = state_dir  # whose run lock names who holds the warehouse
         self.batch_limit = batch_limit
         self.linger = linger  # seconds the file stays open after the last row, for the next one
         self._queue: queue.SimpleQueue[Append | None] = queue.SimpleQueue()
@@ -118,7 +119,7 @@ class Appender:
             if cursor is None:
                 if not self.warehouse.exists():
                     raise ApiError(404, "unknown_table", "the warehouse is empty: run the project first", tables=[])
-                cursor = open_cursor(self.warehouse, read_only=False)
+                cursor = open_cursor(self.warehouse, self.state_dir, read_only=False)
             self._append(cursor, batch)
         except ApiError as exc:
             _fail(batch, exc)
@@ -133,13 +134,13 @@ class Appender:
         if cursor is not None:
             duckdb_files.release(self.warehouse, cursor)
 
-    def _append(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append]) -> None:
+    def _append(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append], *, alone: bool = False) -> None:
         """One INSERT statement (one transaction) per table for the batch; when one fails,
-        each of its appends alone."""
+        each of its appends alone, so the error goes to the request that caused it."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 for insert in self._inserts(cursor, batch):
-                    for item, row in _insert(cursor, insert):
+                    for item, row in _insert(cursor, insert, precise=alone):
                         item.future.set_result(row)
                 return
             except duckdb.Error as exc:
@@ -147,9 +148,9 @@ class Appender:
                     self._schemas.clear()  # a run replaced a table meanwhile: look again
                     continue
                 pending = [item for item in batch if not item.future.done()]
-                if len(pending) > 1:
+                if not alone:
                     for item in pending:
-                        self._append(cursor, [item])
+                        self._append(cursor, [item], alone=True)
                     return
                 _fail(pending, _db_error(exc))
                 return
@@ -217,15 +218,21 @@ def _checked(item: Append, insert: _Insert) -> dict[str, str]:
     return values
 
 
-def _insert(cursor: duckdb.DuckDBPyConnection, insert: _Insert) -> list[tuple[Append, dict[str, Any]]]:
+def _insert(cursor: duckdb.DuckDBPyConnection, insert: _Insert, *, precise: bool) -> list[tuple[Append, dict[str, Any]]]:
+    """Insert the rows, values bound as strings that DuckDB casts to the column types, and
+    read them back. A VALUES list costs the least; an Arrow table (``precise``) makes a
+    conversion error name its column, for the append that failed alone."""
     used = [c.name for c in insert.columns if any(c.name in values for _, values in insert.rows)]
-    daglake_api_appended_rows = pa.table(  # noqa: F841 - read by DuckDB by name (replacement scan)
-        {name: pa.array([v.get(name) for _, v in insert.rows], pa.string()) for name in used}
-    )
-    result = cursor.execute(
-        f"INSERT INTO {quoted(APPENDABLE_SCHEMA, insert.table)} ({', '.join(quoted(n) for n in used)}) "
-        "SELECT * FROM daglake_api_appended_rows RETURNING *"
-    )
+    target = f"{quoted(APPENDABLE_SCHEMA, insert.table)} ({', '.join(quoted(n) for n in used)})"
+    if precise:
+        daglake_api_appended_rows = pa.table(  # noqa: F841 - read by DuckDB by name (replacement scan)
+            {name: pa.array([v.get(name) for _, v in insert.rows], pa.string()) for name in used}
+        )
+        result = cursor.execute(f"INSERT INTO {target} SELECT * FROM daglake_api_appended_rows RETURNING *")
+    else:
+        row = "(" + ", ".join("?" for _ in used) + ")"
+        values = [v.get(name) for _, v in insert.rows for name in used]
+        result = cursor.execute(f"INSERT INTO {target} VALUES {', '.join([row] * len(insert.rows))} RETURNING *", values)
     names = [d[0] for d in result.description or []]
     rows = result.fetchall()
     if len(rows) != len(insert.rows):

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daglake.api.errors import ApiError, error_response
@@ -67,17 +69,23 @@ def same_token(given: str, token: str) -> bool:
 
 
 async def require_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
-    """Dependency of every mutating endpoint; raises a 401 :class:`ApiError`."""
-    token: str = request.app.state.daglake.token
-    if credentials is not None:
-        if same_token(credentials.credentials, token):
+    """Dependency of every mutating endpoint (``bearer`` puts the scheme in the OpenAPI)."""
+    check_token(request.headers, request.app.state.daglake.token)
+
+
+def check_token(headers: Headers, token: str) -> None:
+    """Raise a 401 :class:`ApiError` unless the request carries ``token``: as a bearer token,
+    or as the cookie together with the UI's header."""
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and given.strip():
+        if same_token(given.strip(), token):
             return
         raise ApiError(401, "unauthorized", "wrong API token")
-    cookie = request.cookies.get(COOKIE)
+    cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
     if cookie is not None and same_token(cookie, token):
-        if request.headers.get(UI_HEADER) == "1":
+        if headers.get(UI_HEADER) == "1":
             return
         raise ApiError(401, "unauthorized", f"a cookie needs the header {UI_HEADER}: 1 too")
     raise ApiError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from daglake.api.app import ApiContext, context
@@ -126,7 +126,7 @@ def tables(ctx: Context) -> dict[str, Any]:
 
 
 @router.get("/events", tags=["runs"], response_class=StreamingResponse)
-async def events(ctx: Context, request: Request) -> StreamingResponse:
+async def events(ctx: Context) -> StreamingResponse:
     """Server-sent events: ``run`` at a run's start and end, ``task`` at each task's start and
     end, and a ``: ping`` comment every 15 s."""
     return StreamingResponse(

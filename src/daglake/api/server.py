@@ -56,7 +56,14 @@ def serve(
     sock.listen(2048)
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,  # served to this machine or a trusted network, not behind a proxy
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
     server = _Server(config)
     server.feed = app.state.daglake.feed
     shown = f"[{host}]" if ":" in host else host

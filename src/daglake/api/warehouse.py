@@ -4,12 +4,10 @@ appends and reads coexist), never holding the file while idle (so a CLI run can 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import decimal
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,32 +28,23 @@ class Column:
     type: str
 
 
-@contextlib.contextmanager
-def connected(path: Path, *, read_only: bool, wait: float = BUSY_WAIT) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on the warehouse; 409 ``warehouse_busy`` naming the holder when another
-    process keeps the file past ``wait`` seconds."""
-    cursor = open_cursor(path, read_only=read_only, wait=wait)
-    try:
-        yield cursor
-    finally:
-        duckdb_files.release(path, cursor)
-
-
-def open_cursor(path: Path, *, read_only: bool, wait: float = BUSY_WAIT) -> duckdb.DuckDBPyConnection:
+def open_cursor(path: Path, state_dir: Path, *, read_only: bool, wait: float = BUSY_WAIT) -> duckdb.DuckDBPyConnection:
+    """A cursor on the warehouse (give it back with ``duckdb_files.release``); 409
+    ``warehouse_busy`` naming the run that holds the project's lock when another process
+    keeps the file past ``wait`` seconds."""
     deadline = time.monotonic() + wait
     delay = 0.01
     while True:
         try:
             return duckdb_files.connect(path, read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.IOException:
             if time.monotonic() >= deadline:
-                raise busy(path, exc) from None
+                raise busy(state_dir) from None
         time.sleep(delay)  # another process's lock: nothing to wait on but time
         delay = min(delay * 2, 0.2)
 
 
-def busy(path: Path, exc: BaseException) -> ApiError:
-    state_dir = path.parent if path.parent.name == ".daglake" else path.parent / ".daglake"
+def busy(state_dir: Path) -> ApiError:
     owner = holder(state_dir)
     who = f"run {owner['run_id']} (pid {owner['pid']})" if owner else "another process"
     return ApiError(

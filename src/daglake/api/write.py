@@ -59,7 +59,8 @@ async def append_row(
     table_name: Annotated[str, Path(description="A table of the `raw` schema.")],
 ) -> JSONResponse:
     """Append one row to ``raw.<table_name>``: every query parameter is a column and its value
-    (``?id=7&name=Tent``); columns not given are NULL."""
+    (``?id=7&name=Tent``); columns not given are NULL. (Served by
+    :class:`daglake.api.fast_append.FastAppend`; this route documents it and is its fallback.)"""
     values = request.query_params.multi_items()
     future = ctx.appender.submit(table_name, values)
     try:
