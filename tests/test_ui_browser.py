@@ -231,7 +231,7 @@ def test_a_failed_task_shows_red_with_its_error_line_and_blocks_its_downstream(t
     root = tmp_path / "broken"
     for relative, sql in {
         "seeds/people.sql": "CREATE OR REPLACE TABLE `raw.people` AS SELECT 1 AS id, 'Ada' AS name",
-        "staging/names.sql": "SELECT id,\n  nickname\nFROM `raw.people`",
+        "staging/names.sql": "SELECT id,\n  nickname\nFROM `raw.people` -- <img src=x onerror=\"window.pwned=1\">",
         "marts/report.sql": "SELECT COUNT(*) AS n FROM staging.names",
     }.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -249,6 +249,10 @@ def test_a_failed_task_shows_red_with_its_error_line_and_blocks_its_downstream(t
         expect(error).to_contain_text("staging/names.sql:2")
         expect(error).to_contain_text("nickname")
         expect(error.locator(".error-line")).to_have_text("2 |   nickname")
+        # text from files reaches the page as text, never as markup
+        expect(page.locator("#task-sql")).to_contain_text('<img src=x onerror="window.pwned=1">')
+        expect(page.locator("#task-panel img")).to_have_count(0)
+        assert page.evaluate("() => window.pwned") is None
         screenshot(page, "failed-task")
 
 
