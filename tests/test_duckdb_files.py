@@ -56,3 +56,26 @@ def test_a_failed_setting_releases_the_file(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="memory_limit"):
         create_engine("duckdb", bad)
     assert not duckdb_files.is_open(tmp_path / "warehouse.duckdb")
+
+
+def test_an_engine_waits_a_moment_for_another_process_to_let_go(tmp_path: Path) -> None:
+    """`daglake run` beside `daglake serve`, which keeps the warehouse open between appends."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "sys.stdin.readline()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline() == "held\n"
+    timer = threading.Timer(0.3, lambda: (holder.stdin.write("\n"), holder.stdin.flush()))  # type: ignore[union-attr]
+    timer.start()
+    try:
+        with create_engine("duckdb", settings(tmp_path, read_only=False)) as engine:  # waits for the holder
+            assert engine.fetch("SELECT 42")[1] == [(42,)]
+    finally:
+        timer.cancel()
+        holder.communicate(timeout=30)

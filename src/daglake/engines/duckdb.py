@@ -44,6 +44,21 @@ def engine_message(exc: BaseException) -> str:
     return _LINE_MARKER.sub("", str(exc)).strip()
 
 
+OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
+
+
+def _open_shared(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """The process's database for ``path``, waiting briefly while another process holds it."""
+    deadline = time.monotonic() + OPEN_WAIT
+    while True:
+        try:
+            return duckdb_files.connect(path, read_only=read_only)
+        except duckdb.IOException:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)  # nothing to wait on across processes but time
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
@@ -61,7 +76,7 @@ class DuckDBEngine(Engine):
             else:
                 if not settings.read_only:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection = duckdb_files.connect(path, read_only=settings.read_only)
+                self._connection = _open_shared(path, read_only=settings.read_only)
                 self._shared = path
         except duckdb.IOException as exc:
             raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
