@@ -100,14 +100,14 @@ def test_a_partition_is_its_whole_key_not_its_outer_folder(make_project: Project
 
 def test_partition_values_keep_their_type(make_project: ProjectFactory) -> None:
     """A string partition that looks like a number stays a string (DuckDB alone would guess
-    BIGINT from the folder name and read "001" back as 1)."""
+    BIGINT from the folder name and read "12" back as 12)."""
     root = make_project(
         {
             "tasks.py": (
                 "import daglake\n\n\n"
                 "@daglake.task('curated.codes', zone='curated', partition_by=['code', 'day'])\n"
                 "def codes(ctx):\n"
-                "    ctx.write('curated.codes', \"SELECT * FROM (VALUES ('001', DATE '2024-01-02', 1), "
+                "    ctx.write('curated.codes', \"SELECT * FROM (VALUES ('12', DATE '2024-01-02', 1), "
                 "(NULL, DATE '2024-01-03', 2)) AS t(code, day, n)\")\n"
             ),
             "res/final/codes.sql": "SELECT code, day, n FROM curated.codes",
@@ -115,7 +115,7 @@ def test_partition_values_keep_their_type(make_project: ProjectFactory) -> None:
     )
     assert run(root).state == "success"
     assert warehouse(root, "SELECT code, day::VARCHAR, n FROM final.codes ORDER BY n") == [
-        ("001", "2024-01-02", 1),
+        ("12", "2024-01-02", 1),
         (None, "2024-01-03", 2),
     ]
     assert warehouse(root, "SELECT typeof(code), typeof(day) FROM final.codes LIMIT 1") == [("VARCHAR", "DATE")]
