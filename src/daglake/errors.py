@@ -86,10 +86,18 @@ class ValidationError(DaglakeError):
 
 
 class RunInProgressError(DaglakeError):
-    """Another run holds the project's lock."""
+    """Another run holds the project's lock; ``run_id`` and ``pid`` name it when known."""
 
     exit_code = 2
     code = "run_in_progress"
+
+    def __init__(self, message: str, run_id: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.pid = pid
+
+    def as_dict(self) -> dict[str, object]:
+        return {"error": {"code": self.code, "message": str(self), "run_id": self.run_id, "pid": self.pid}}
 
 
 class TaskError(DaglakeError):

@@ -7,7 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from daglake.errors import RunInProgressError
 
@@ -24,11 +24,13 @@ class RunLock:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = _holder(handle.read())
+            data = _parse(handle.read())
             handle.close()
             raise RunInProgressError(
-                f"another run is in progress on this project ({holder}); "
-                "wait for it to finish or stop it"
+                f"another run is in progress on this project ({_describe(data)}); "
+                "wait for it to finish or stop it",
+                run_id=data.get("run_id"),
+                pid=data.get("pid"),
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -51,9 +53,34 @@ class RunLock:
         self.release()
 
 
-def _holder(text: str) -> str:
+def holder(state_dir: Path) -> dict[str, Any] | None:
+    """``{"run_id", "pid", "since"}`` of the live process holding the lock, else None; read
+    without taking the lock, so asking never makes a starting run fail."""
+    try:
+        data = _parse((state_dir / "run.lock").read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    pid = data.get("pid")
+    if not isinstance(pid, int):
+        return None
+    try:
+        os.kill(pid, 0)  # a dead holder's lock died with it; its text stays behind
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return data
+
+
+def _parse(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _describe(data: dict[str, Any]) -> str:
+    if "run_id" in data and "pid" in data:
         return f"run {data['run_id']}, pid {data['pid']}"
-    except (ValueError, KeyError, TypeError):
-        return "run of an unknown process"
+    return "run of an unknown process"

@@ -57,6 +57,7 @@ class RunOptions:
     strict: bool = False
     logical_date: str | None = None
     trigger: str = "cli"
+    run_id: str | None = None  # chosen by the caller: the API answers with it before the run starts
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
@@ -126,14 +127,23 @@ def open_state(project: Project) -> StateStore:
 
 
 def run(
-    path: str | Path = ".", options: RunOptions | None = None, observer: RunObserver | None = None
+    path: str | Path = ".",
+    options: RunOptions | None = None,
+    observer: RunObserver | None = None,
+    *,
+    lock: RunLock | None = None,
 ) -> RunSummary:
-    """Run the project's selected tasks; the summary says how each ended."""
+    """Run the project's selected tasks; the summary says how each ended.
+
+    ``lock`` is the project's run lock when the caller already took it (the API does, to
+    answer at once whether the run starts); the run releases it when it ends."""
     options = options or RunOptions()
     observer = observer or RunObserver()
-    summary = RunSummary(run_id=_new_run_id(), project="", engine="")
+    summary = RunSummary(run_id=options.run_id or new_run_id(), project="", engine="")
     summary.logical_date, summary.dry_run = _logical_date(options.logical_date), options.dry_run
     if options.dry_run:
+        if lock is not None:
+            lock.release()  # a dry run writes nothing
         with Session(path, options, read_only=True) as session:
             chosen = _selected(session, summary)
             plan = _plan(session, chosen, _durations_if_any(session.project))
@@ -143,8 +153,9 @@ def run(
             observer.run_finished(summary)
             return summary
     # the lock comes first: a refused run must not touch the warehouse another run is writing
-    with RunLock(_state_dir(path)) as lock:
-        lock.acquire(summary.run_id)
+    with lock or RunLock(_state_dir(path)) as held:
+        if lock is None:
+            held.acquire(summary.run_id)
         with Session(path, options, read_only=False) as session:
             chosen = _selected(session, summary)
             store = open_state(session.project)
@@ -417,7 +428,7 @@ def _durations_if_any(project: Project) -> dict[str, float]:
         store.close()
 
 
-def _new_run_id() -> str:
+def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 

@@ -229,6 +229,19 @@ def logs(
         typer.echo(text, nl=False)
 
 
+@app.command()
+@reports_errors
+def serve(
+    path: PathArg = ".",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8181,
+) -> None:
+    """Serve the HTTP API and web UI: start runs, append rows, watch runs live."""
+    from daglake.api.server import serve as serve_project
+
+    serve_project(path, host, port, announce=lambda line: typer.echo(line, err=False))
+
+
 def _observer(json_output: bool) -> Any:
     from daglake.cli.console import ConsoleObserver, make_console
     from daglake.events import RunObserver

@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from daglake.engines import duckdb_files
 from daglake.engines.base import Engine, EngineSettings, Output, SqlStatement
 from daglake.engines.duckdb_lake import Writes, lake_view_sql
 from daglake.errors import TaskError, UsageError
@@ -43,6 +44,21 @@ def engine_message(exc: BaseException) -> str:
     return _LINE_MARKER.sub("", str(exc)).strip()
 
 
+OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
+
+
+def _open_shared(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """The process's database for ``path``, waiting briefly while another process holds it."""
+    deadline = time.monotonic() + OPEN_WAIT
+    while True:
+        try:
+            return duckdb_files.connect(path, read_only=read_only)
+        except duckdb.IOException:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)  # nothing to wait on across processes but time
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
@@ -51,6 +67,7 @@ class DuckDBEngine(Engine):
         super().__init__(settings)
         path = settings.root / settings.path if settings.path != ":memory:" else None
         self._local = threading.local()
+        self._shared: Path | None = None  # the file, when shared with the process's other users
         try:
             if path is None:
                 self._connection = duckdb.connect(":memory:")
@@ -59,17 +76,19 @@ class DuckDBEngine(Engine):
             else:
                 if not settings.read_only:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection = duckdb.connect(str(path), read_only=settings.read_only)
+                self._connection = _open_shared(path, read_only=settings.read_only)
+                self._shared = path
         except duckdb.IOException as exc:
             raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._variables: dict[str, Any] = {}
         for name, value in settings.options:  # memory_limit, threads: database-wide settings
             try:
                 self._connection.execute(f"SET {name} = $value", {"value": value})
             except duckdb.Error as exc:
+                self.close()  # a shared file stays open while anyone holds it
                 raise UsageError(f"engine.{name} = {value!r}: {engine_message(exc)}") from exc
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()
-        self._variables: dict[str, Any] = {}
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -238,4 +257,8 @@ class DuckDBEngine(Engine):
             for cursor in self._cursors:
                 cursor.close()
             self._cursors.clear()
-        self._connection.close()
+        if self._shared is not None:
+            duckdb_files.release(self._shared, self._connection)
+            self._shared = None
+        else:
+            self._connection.close()

@@ -1,0 +1,118 @@
+"""The FastAPI application of ``daglake serve``: one project, its runs, appends and live feed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+
+from daglake.api import errors
+from daglake.api.appender import Appender
+from daglake.api.auth import TokenLink
+from daglake.api.events import EventFeed
+from daglake.api.fast_append import FastAppend
+from daglake.api.runs import RunManager
+
+if TYPE_CHECKING:
+    from daglake.config import ProjectConfig
+    from daglake.state import StateStore
+
+
+@dataclass
+class ApiContext:
+    """What every endpoint shares; ``request.app.state.daglake``."""
+
+    root: Path
+    config: ProjectConfig
+    token: str
+    feed: EventFeed
+    runs: RunManager
+    appender: Appender
+    _store: StateStore | None = None
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def project(self) -> str:
+        return self.config.name
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / self.config.engine_path
+
+    @contextlib.contextmanager
+    def state(self) -> Iterator[StateStore]:
+        """The run history; one connection, one request at a time (SQLite or PostgreSQL)."""
+        from daglake.state import StateStore, state_url
+
+        with self._store_lock:
+            if self._store is None:
+                self._store = StateStore(state_url(self.root, self.config.state_url))
+            yield self._store
+
+    def close(self) -> None:
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+async def context(request: Request) -> ApiContext:
+    found: ApiContext = request.app.state.daglake
+    return found
+
+
+def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI:
+    """The API for the project at ``root``; mutating endpoints need ``token``."""
+    from daglake import __version__
+    from daglake.api import read, write
+    from daglake.config import load_config
+    from daglake.errors import Problem, ValidationError
+
+    problems: list[Problem] = []
+    config = load_config(root, problems)
+    if problems:
+        raise ValidationError(problems)
+    feed = EventFeed(ping_seconds)
+    ctx = ApiContext(
+        root=root,
+        config=config,
+        token=token,
+        feed=feed,
+        runs=RunManager(root, feed),
+        appender=Appender(root / config.engine_path, root / ".daglake"),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        feed.bind(asyncio.get_running_loop())
+        ctx.appender.start()
+        try:
+            yield
+        finally:
+            feed.close()
+            await asyncio.to_thread(ctx.appender.stop)
+            ctx.close()
+
+    app = FastAPI(
+        title=f"daglake: {config.name}",
+        version=__version__,
+        description="Run the project, append rows to its raw tables, read its runs and catalogue.",
+        lifespan=lifespan,
+    )
+    app.state.daglake = ctx
+    errors.install(app)
+    app.add_middleware(TokenLink, token=token)
+    app.add_middleware(FastAppend, appender=ctx.appender, token=token)  # outermost: added last
+    app.include_router(read.router)
+    app.include_router(write.router)
+
+    from daglake import ui
+
+    ui.mount(app)  # last: the UI's own routes come after every API route
+    return app

@@ -1,0 +1,70 @@
+"""The mutating endpoints, behind the token: start a run, append a row to a raw table."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
+
+from daglake.api.app import ApiContext, context
+from daglake.api.auth import require_token
+from daglake.api.errors import ApiError, from_daglake
+from daglake.errors import DaglakeError
+
+router = APIRouter(dependencies=[Depends(require_token)])
+Context = Annotated[ApiContext, Depends(context)]
+
+RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Started: `{\"run_id\", \"state\": \"running\", \"url\"}`"},
+    401: {"description": "Missing or wrong token"},
+    409: {"description": "A run is in progress: `error.run_id` names it"},
+}
+
+
+@router.post("/run", tags=["runs"], status_code=202, responses=RUN_RESPONSES)
+async def start_run(
+    ctx: Context,
+    wait: Annotated[bool, Query(description="Answer when the run ends, with its summary.")] = False,
+) -> JSONResponse:
+    """Start an ordinary run of the project (seeds run only when their tables are missing, so
+    appended rows survive), as ``daglake run`` does."""
+    active = ctx.runs.start()
+    if not wait:
+        body = {"run_id": active.run_id, "state": "running", "url": f"/runs/{active.run_id}"}
+        return JSONResponse(body, status_code=202, background=BackgroundTask(active.go))
+    active.go()
+    try:
+        summary = await asyncio.wrap_future(active.outcome)
+    except DaglakeError as exc:
+        raise from_daglake(exc) from None
+    return JSONResponse(summary.as_dict(), status_code=200)
+
+
+APPEND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"description": "The stored row, read back from the table"},
+    401: {"description": "Missing or wrong token"},
+    404: {"description": "No table `raw.<table_name>`"},
+    409: {"description": "Another process holds the warehouse"},
+    422: {"description": "An unknown column (the body lists the valid ones) or a value the column's type refuses"},
+}
+
+
+@router.post("/{table_name}", tags=["tables"], status_code=201, responses=APPEND_RESPONSES)
+async def append_row(
+    ctx: Context,
+    request: Request,
+    table_name: Annotated[str, Path(description="A table of the `raw` schema.")],
+) -> JSONResponse:
+    """Append one row to ``raw.<table_name>``: every query parameter is a column and its value
+    (``?id=7&name=Tent``); columns not given are NULL. (Served by
+    :class:`daglake.api.fast_append.FastAppend`; this route documents it and is its fallback.)"""
+    values = request.query_params.multi_items()
+    future = ctx.appender.submit(table_name, values)
+    try:
+        row = await asyncio.wrap_future(future)
+    except ApiError:
+        raise
+    return JSONResponse(row, status_code=201)

@@ -1,0 +1,81 @@
+"""One DuckDB database per file per process: engines and the API share it, whatever their mode."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from daglake.engines import duckdb_files
+from daglake.engines.base import EngineSettings, create_engine
+
+
+def settings(root: Path, *, read_only: bool) -> EngineSettings:
+    return EngineSettings(root=root, path="warehouse.duckdb", read_only=read_only)
+
+
+def test_read_only_and_read_write_engines_share_one_database(tmp_path: Path) -> None:
+    writer = create_engine("duckdb", settings(tmp_path, read_only=False))
+    writer.fetch("CREATE TABLE t AS SELECT 1 AS x")
+    reader = create_engine("duckdb", settings(tmp_path, read_only=True))  # DuckDB alone refuses this
+    assert reader.fetch("SELECT x FROM t")[1] == [(1,)]
+    writer.close()
+    assert duckdb_files.is_open(tmp_path / "warehouse.duckdb")  # the reader still uses it
+    reader.close()
+    assert not duckdb_files.is_open(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as other:  # released
+        assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+
+def test_a_writer_waits_for_read_only_users_then_opens_read_write(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    reader = duckdb_files.connect(path, read_only=True)
+    opened = threading.Event()
+
+    def write() -> None:
+        cursor = duckdb_files.connect(path, read_only=False)
+        cursor.execute("CREATE TABLE written AS SELECT 1 AS x")
+        opened.set()
+        duckdb_files.release(path, cursor)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert not opened.wait(0.2)  # still read-only while the reader holds it
+    duckdb_files.release(path, reader)
+    thread.join(timeout=30)
+    assert opened.is_set()
+    with duckdb.connect(str(path), read_only=True) as check:
+        assert check.execute("SELECT x FROM written").fetchone() == (1,)
+
+
+def test_a_failed_setting_releases_the_file(tmp_path: Path) -> None:
+    bad = EngineSettings(root=tmp_path, path="warehouse.duckdb", options=(("memory_limit", "lots"),))
+    with pytest.raises(Exception, match="memory_limit"):
+        create_engine("duckdb", bad)
+    assert not duckdb_files.is_open(tmp_path / "warehouse.duckdb")
+
+
+def test_an_engine_waits_a_moment_for_another_process_to_let_go(tmp_path: Path) -> None:
+    """`daglake run` beside `daglake serve`, which keeps the warehouse open between appends."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "sys.stdin.readline()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline() == "held\n"
+    timer = threading.Timer(0.3, lambda: (holder.stdin.write("\n"), holder.stdin.flush()))  # type: ignore[union-attr]
+    timer.start()
+    try:
+        with create_engine("duckdb", settings(tmp_path, read_only=False)) as engine:  # waits for the holder
+            assert engine.fetch("SELECT 42")[1] == [(42,)]
+    finally:
+        timer.cancel()
+        holder.communicate(timeout=30)
