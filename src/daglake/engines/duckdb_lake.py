@@ -18,6 +18,7 @@ from daglake.lake.tables import (
     publish,
     quote_identifier,
     quote_literal,
+    write_partition_types,
 )
 
 
@@ -27,10 +28,7 @@ def qualified_name(table: str) -> str:
 
 def lake_view_sql(table: LakeTable) -> str:
     """Lake tables are tables: ``curated.x`` in SQL reads the current Parquet version."""
-    return (
-        f"CREATE OR REPLACE VIEW {qualified_name(table.qualified)} AS SELECT * FROM "
-        f"read_parquet({quote_literal(table.glob)}, hive_partitioning = true, union_by_name = true)"
-    )
+    return f"CREATE OR REPLACE VIEW {qualified_name(table.qualified)} AS SELECT * FROM {table.read_sql()}"
 
 
 @dataclass
@@ -77,6 +75,8 @@ class Writes:
                 f"COPY ({source_sql}) TO {quote_literal(str(version))} (FORMAT parquet, "
                 f"PARTITION_BY ({columns}), FILENAME_PATTERN 'part-{token}-{{i}}', OVERWRITE_OR_IGNORE)"
             ).fetchone()
+            described = cursor.execute(f"DESCRIBE SELECT {columns} FROM ({source_sql})").fetchall()
+            write_partition_types(version, {row[0]: row[1] for row in described})
             folder = empty_partition_folder(version, partition_by)
             if folder is not None:
                 cursor.execute(

@@ -78,7 +78,7 @@ def describe_lake_table(
             con.execute(f"SELECT file_name, num_rows FROM parquet_file_metadata({listing})").fetchall()
         )
         schema = con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(table.glob)}, hive_partitioning = true, union_by_name = true)"
+            f"DESCRIBE SELECT * FROM {table.read_sql()}"
         ).fetchall()
     entry["schema"] = [{"name": row[0], "type": row[1]} for row in schema]
     for path in parquet:

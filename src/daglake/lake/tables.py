@@ -10,6 +10,7 @@ Leftovers of an interrupted write are removed by the next write.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 
 ZONES = ("landing", "raw", "staging", "curated", "quarantine")
 EMPTY_PARTITION = "__daglake_empty__"
+PARTITION_TYPES = ".partition_types.json"  # beside the data (hidden): partition column -> SQL type
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,17 @@ class LakeTable:
 
     def current_version(self) -> Path | None:
         return self.path.resolve() if self.exists() else None
+
+    def read_sql(self) -> str:
+        """``read_parquet(...)`` of the current version, its partition columns typed as written
+        (a city code ``"001"`` stays a string; DuckDB alone would guess from folder names)."""
+        options = "hive_partitioning = true, union_by_name = true"
+        current = self.current_version()
+        types = read_partition_types(current) if current is not None else {}
+        if types:
+            listed = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
+            options += f", hive_types = {{{listed}}}"
+        return f"read_parquet({quote_literal(self.glob)}, {options})"
 
 
 def lake_table(root: Path, qualified: str) -> LakeTable:
@@ -102,6 +115,20 @@ def empty_partition_folder(version: Path, partition_by: list[str]) -> Path | Non
     folder = version / "/".join(f"{c}={EMPTY_PARTITION}" for c in partition_by)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def write_partition_types(version: Path, types: dict[str, str]) -> None:
+    (version / PARTITION_TYPES).write_text(json.dumps(types), encoding="utf-8")
+
+
+def read_partition_types(version: Path) -> dict[str, str]:
+    """The partition columns' types, unless the version is an empty table's marker (whose
+    folder name fits no type) or was written before types were recorded."""
+    path = version / PARTITION_TYPES
+    if not path.is_file() or any(p.name.endswith(f"={EMPTY_PARTITION}") for p in version.iterdir()):
+        return {}
+    types = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in types.items()}
 
 
 def drop_empty_marker(version: Path) -> None:
