@@ -94,7 +94,8 @@ def test_task_by_name_or_path_with_its_source(client: httpx.Client) -> None:
     assert task["path"] == "res/final/products.sql" and "tmp.variants" in task["upstream"]
     assert task["source"].startswith("-- The product catalogue")
     assert client.get("/tasks/res/final/products.sql").json()["name"] == "final.products"
-    assert client.get("/tasks/tmp.gate").json()["kind"] == "python"
+    gate = client.get("/tasks/tmp.gate").json()
+    assert gate["kind"] == "python" and '@daglake.task("tmp.gate"' in gate["source"]  # its module
     error(client.get("/tasks/no.such"), 404, "unknown_task")
 
 
@@ -250,6 +251,9 @@ def test_a_second_run_while_one_is_in_progress_is_409_naming_it(server: Server, 
         conflict = error(client.post("/run"), 409, "run_in_progress")
         assert conflict["run_id"] == run_id and run_id in conflict["message"]
         assert client.get("/health").json()["run_in_progress"] == run_id
+        server.wait_gate()  # the seeds have run: the run's detail shows them done, not pending
+        live = {t["name"]: t["state"] for t in client.get(f"/runs/{run_id}").json()["tasks"]}
+        assert live["raw.products"] in ("success", "skipped") and live["tmp.gate"] == "running"
     assert server.finished_run(run_id)["state"] == "success"
 
 

@@ -41,11 +41,15 @@ def runs(ctx: Context, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict
 @router.get("/runs/{run_id}", tags=["runs"])
 def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
     """One run and its tasks: states, attempts, durations, rows, checks, metrics."""
+    active = ctx.runs.get(run_id)
+    live = active.summary if active is not None else None
     with ctx.state() as store:
         record = store.get_run(run_id)
         if record is not None and record.project == ctx.project:
-            return record.as_dict() | {"tasks": [t.as_dict() for t in store.task_runs(run_id)]}
-    active = ctx.runs.get(run_id)
+            tasks = {t.name: t for t in store.task_runs(run_id)}
+            if live is not None:  # the state store is written in batches: the live run is newer
+                tasks.update(dict(live.tasks))
+            return record.as_dict() | {"tasks": [t.as_dict() for t in tasks.values()]}
     if active is None:
         raise ApiError(404, "unknown_run", f"no run {run_id} in project {ctx.project}")
     error = outcome_error(active)  # refused before it was recorded, or not recorded yet
@@ -115,8 +119,16 @@ def task_detail(ctx: Context, name: str) -> dict[str, Any]:
         "reads": sorted({r.table for r in task.reads}),
         "upstream": sorted(dag.upstream[task.name]),
         "tags": task.tags,
-        "source": task.text,
+        "source": task.text or _file_text(project.root, task.path),
     }
+
+
+def _file_text(root: Any, path: str) -> str:
+    """A Python task's module (SQL tasks carry their text already)."""
+    try:
+        return str((root / path.partition(":")[0]).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return ""
 
 
 @router.get("/tables", tags=["project"])
