@@ -4,15 +4,17 @@ it launches /usr/bin/chromium."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from tests.api_support import Server, start_server
+from tests.system_deps import unavailable
+
+PURPOSE = "the web UI in a real browser"
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What this machine's closed network needs: no GPU, no QUIC, no calls home at start.
@@ -29,24 +31,16 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
 
 
-def _unavailable(reason: str) -> NoReturn:
-    """Skip on a developer's machine that lacks the browser; in CI (where `make test` installs
-    it) the browser tests must run, so a missing browser fails them."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must exercise the web UI in a real browser")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium for a test module; each test opens its own page. Not for the whole
     session: Playwright's sync API holds the thread's event loop while it runs."""
     if not CHROMIUM.is_file():
-        _unavailable("Chromium not installed (`make test` installs Debian's chromium as root)")
+        unavailable("Chromium not installed (`make test` installs Debian's chromium as root)", PURPOSE)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright not installed (it is in requirements-dev.lock)")
+        unavailable("playwright not installed (it is in requirements-dev.lock)", PURPOSE)
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

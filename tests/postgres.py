@@ -11,9 +11,12 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+
+from tests.system_deps import unavailable
+
+PURPOSE = "the PostgreSQL state store"
 
 
 def _free_port() -> int:
@@ -29,23 +32,15 @@ def _as_postgres(command: list[str]) -> list[str]:
     return command
 
 
-def _unavailable(reason: str) -> NoReturn:
-    """Skip on a developer's machine that lacks the server; in CI (where `make test` installs
-    it) the PostgreSQL tests must run, so a missing server fails them."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must exercise the PostgreSQL state store")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a PostgreSQL server running for the test session."""
     bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not bindirs:
-        _unavailable("PostgreSQL server not installed (`make test` installs Debian's postgresql as root)")
+        unavailable("PostgreSQL server not installed (`make test` installs Debian's postgresql as root)", PURPOSE)
     bindir = Path(bindirs[-1])
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        _unavailable("running as root without runuser: cannot start PostgreSQL as its own user")
+        unavailable("running as root without runuser: cannot start PostgreSQL as its own user", PURPOSE)
     workdir = Path(tempfile.mkdtemp(prefix="daglake-pg-"))
     workdir.chmod(0o777)
     data = workdir / "data"
