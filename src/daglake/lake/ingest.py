@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daglake.lake.json_typing import NOT_BLANK, TYPES, RecordSchema, Rule, snake_case
 from daglake.lake.landing import LandedFile, wait_landed
-from daglake.lake.records import careful_records, records
+from daglake.lake.records import careful_records, records_sql
 
 if TYPE_CHECKING:
     from daglake.context import TaskContext
@@ -73,9 +73,9 @@ def ingest_json(
         batches.close()
         for source in sorted({f.source for f in files}):
             wait_landed(ctx.lake.root, source)  # before the raw table made of them is published
-    if batches.accepted + batches.quarantined == 0:
-        return IngestResult(0, 0, 0, [])  # only empty files (they are looked at again next run)
     total = batches.accepted + batches.quarantined
+    if total == 0:
+        return IngestResult(0, 0, 0, [])  # only empty files (they are looked at again next run)
     result = IngestResult(total, batches.accepted, batches.quarantined, [f.path for f in files])
     for name, value in result.as_metrics().items():
         ctx.metric(name, ctx.metrics.get(name, 0) + value)
@@ -108,16 +108,10 @@ class _Batches:
         self.con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, file.ingest_date, file.name])
         path = file.absolute(self.ctx.lake.root)
         try:  # DuckDB reads a whole file in one statement: a refusal inserts nothing
-            self._add_records(index, records(path), path)
+            self._insert(index, f"({records_sql(path)})", "NULL")
+            self.pending += path.stat().st_size
         except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array
-            self._add_records(index, careful_records(path), path)
-
-    def _add_records(self, index: int, parts: Iterator[str | Any], path: Path) -> None:
-        for part in parts:
-            if isinstance(part, str):
-                self._insert(index, f"({part})", "NULL")
-                self.pending += path.stat().st_size
-            else:
+            for part in careful_records(path):
                 name = f"_daglake_records_{secrets.token_hex(4)}"
                 self.con.register(name, part)
                 try:
@@ -125,8 +119,10 @@ class _Batches:
                 finally:
                     self.con.unregister(name)
                 self.pending += part.nbytes
-            if self.pending >= BATCH_BYTES:
-                self.flush()
+                if self.pending >= BATCH_BYTES:
+                    self.flush()
+        if self.pending >= BATCH_BYTES:
+            self.flush()
 
     def _insert(self, index: int, source: str, problem: str) -> None:
         self.con.execute(f"INSERT INTO lines SELECT {index}, source_position, record, {problem} FROM {source}")

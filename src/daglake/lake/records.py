@@ -6,6 +6,7 @@ element by element up to the first bad one (the rest is one record, quarantined 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,27 +20,26 @@ LINE_DELIMITER = "'\x1f\x1e\x1d\x1c'"  # control characters a JSON text never ho
 CHUNK_LINES = 100_000  # lines per piece when Python reads a file DuckDB refuses
 
 
-def records(path: Path) -> Iterator[str | Any]:
-    """The file's records, as DuckDB queries or Arrow tables of ``(source_position, record)``,
-    in order; blank lines are included (numbered, then skipped by the caller).
+def records_sql(path: Path) -> str:
+    """A DuckDB query giving the file's records as ``(source_position, record)``, in order;
+    blank lines are included (numbered, then skipped by the caller).
 
     DuckDB's readers are fast and strict: they refuse text that is not UTF-8, a malformed
     array, or line endings that mix ``\\r\\n`` with ``\\n`` or a bare ``\\r`` (where their line
-    numbers could differ from an editor's). When iterating raises, read the file again with
+    numbers could differ from an editor's). When the query fails, read the file with
     :func:`careful_records`, which accepts anything."""
     if _is_array(path):
-        yield (
+        return (
             "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record "
             f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
         )
-    else:
-        # each line one field: no quoting, and a delimiter no JSON text contains
-        yield (
-            "SELECT row_number() OVER () AS source_position, record FROM read_csv("
-            f"{quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, header = false, "
-            f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, "
-            "strict_mode = true, max_line_size = 1073741824)"
-        )
+    # each line one field: no quoting, and a delimiter no JSON text contains
+    return (
+        "SELECT row_number() OVER () AS source_position, record FROM read_csv("
+        f"{quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, header = false, "
+        f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, "
+        "strict_mode = true, max_line_size = 1073741824)"
+    )
 
 
 def careful_records(path: Path) -> Iterator[Any]:
@@ -50,8 +50,7 @@ def careful_records(path: Path) -> Iterator[Any]:
         elements = split_array(path)
         yield _numbered([p for p, _ in elements], [t for _, t in elements], [None] * len(elements))
         return
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
+    with _open(path) as handle:
         start, texts = 1, []
         problems: list[str | None] = []
         for line in handle:
@@ -80,14 +79,18 @@ def _numbered(positions: Sequence[int], texts: Sequence[str], problems: Sequence
     )
 
 
+def _open(path: Path) -> gzip.GzipFile | io.BufferedReader:
+    """The file's bytes, decompressed when it is gzipped."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
 def _is_array(path: Path) -> bool:
     """``.jsonl``/``.ndjson`` are one object per line whatever they start with; a ``.json``
     file is an array when it opens with ``[``."""
     name = path.name.removesuffix(".gz")
     if name.endswith(NDJSON_SUFFIXES):
         return False
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
+    with _open(path) as handle:
         head: bytes = handle.read(4096).lstrip()
     return head.startswith(b"[")
 
@@ -95,8 +98,7 @@ def _is_array(path: Path) -> bool:
 def split_array(path: Path) -> list[tuple[int, str]]:
     """Elements of a JSON array that may be malformed: each well-formed element as its text;
     from the first bad one, the rest of the file as one record (it fails as bad JSON)."""
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+    with io.TextIOWrapper(_open(path), encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     decoder = json.JSONDecoder()
     index = text.index("[") + 1
