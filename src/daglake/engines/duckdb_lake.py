@@ -63,6 +63,7 @@ class Writes:
             self.staged.remove(staged)
             discard(staged.version)
             staged = None
+        first = staged is None
         if staged is None:
             staged = Staged(output.lake, new_version(output.lake), carry=not replace)
             self.staged.append(staged)
@@ -75,8 +76,9 @@ class Writes:
                 f"COPY ({source_sql}) TO {quote_literal(str(version))} (FORMAT parquet, "
                 f"PARTITION_BY ({columns}), FILENAME_PATTERN 'part-{token}-{{i}}', OVERWRITE_OR_IGNORE)"
             ).fetchone()
-            described = cursor.execute(f"DESCRIBE SELECT {columns} FROM ({source_sql})").fetchall()
-            write_partition_types(version, {row[0]: row[1] for row in described})
+            if first:  # appended batches have the same columns
+                described = cursor.execute(f"DESCRIBE SELECT {columns} FROM ({source_sql})").fetchall()
+                write_partition_types(version, {row[0]: row[1] for row in described})
             folder = empty_partition_folder(version, partition_by)
             if folder is not None:
                 cursor.execute(

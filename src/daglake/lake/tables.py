@@ -125,7 +125,7 @@ def read_partition_types(version: Path) -> dict[str, str]:
     """The partition columns' types, unless the version is an empty table's marker (whose
     folder name fits no type) or was written before types were recorded."""
     path = version / PARTITION_TYPES
-    if not path.is_file() or any(p.name.endswith(f"={EMPTY_PARTITION}") for p in version.iterdir()):
+    if not path.is_file() or _empty_markers(version):
         return {}
     types = json.loads(path.read_text(encoding="utf-8"))
     return {str(k): str(v) for k, v in types.items()}
@@ -133,10 +133,16 @@ def read_partition_types(version: Path) -> dict[str, str]:
 
 def drop_empty_marker(version: Path) -> None:
     """Remove the empty-table marker once the version holds data (carried over, or added)."""
-    markers = [p for p in version.rglob(f"*{EMPTY_PARTITION}*") if p.is_dir() and p.parent == version]
-    if markers and any(EMPTY_PARTITION not in str(p) for p in version.rglob("*.parquet")):
+    markers = _empty_markers(version)
+    others = (p for p in version.iterdir() if p.is_dir() and p not in markers)
+    if markers and any(any(p.rglob("*.parquet")) for p in others):
         for marker in markers:
             shutil.rmtree(marker)
+
+
+def _empty_markers(version: Path) -> list[Path]:
+    """The folder of :func:`empty_partition_folder`, if the version has one."""
+    return [p for p in version.iterdir() if p.is_dir() and p.name.endswith(f"={EMPTY_PARTITION}")]
 
 
 def publish(table: LakeTable, version: Path) -> None:
