@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daglake.lake.tables import ZONES
+from daglake.lake.tables import ZONES, quote_identifier
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class TaskContext:
 
     def table(self, name: str) -> Any:
         """A table or lake table as a lazy relation (``ctx.table("raw.orders").df()``)."""
-        quoted = ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+        quoted = ".".join(quote_identifier(part) for part in name.split("."))
         return self.con.sql(f"SELECT * FROM {quoted}")
 
     def write(

@@ -16,6 +16,7 @@ import duckdb
 
 from daglake.api.errors import ApiError
 from daglake.engines import duckdb_files
+from daglake.lake.tables import quote_identifier
 from daglake.lock import holder
 
 APPENDABLE_SCHEMA = "raw"
@@ -83,7 +84,7 @@ def raw_tables(cursor: duckdb.DuckDBPyConnection) -> list[str]:
 
 def quoted(*parts: str) -> str:
     """An identifier from the catalogue, quoted for SQL (never a name a client sent)."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+    return ".".join(quote_identifier(part) for part in parts)
 
 
 def json_value(value: Any) -> Any:
