@@ -95,8 +95,8 @@ def land(
         algorithms.setdefault(entry.size, set()).add(entry.checksum.partition(":")[0])
     unchanged = {entry.delivered_as: entry for entry in recorded}
     for file in sorted(Path(f) for f in files):
-        # a file the size of one landed before is hashed first, so a re-delivery is not copied;
-        # any other file is new and copied while it is hashed (one read either way)
+        # a file unchanged since it landed is known without reading it; one the size of a landed
+        # file is hashed first, so a re-delivery is not copied; any other is copied, then hashed
         stat = file.stat()
         known = unchanged.get(file.name)
         if known is None or not known.matches(file, stat):
