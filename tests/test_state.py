@@ -158,6 +158,28 @@ def test_durations_from_history_order_the_next_run(make_project: ProjectFactory)
     assert set(durations) == {"raw.items", "tmp.names", "tmp.ids", "final.products", "final.summary"}
 
 
+def test_opening_a_new_state_database_from_many_threads_at_once(
+    tmp_path: Path, state_backend: str
+) -> None:
+    """A run and the API starting on a new project both create the state tables: exactly one
+    may (it was "table runs already exists" for the others)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from daglake.state import state_url
+
+    url = state_url(tmp_path, None)
+
+    def open_and_list(_: int) -> int:
+        store = StateStore(url)
+        try:
+            return len(store.list_runs("p"))
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(open_and_list, range(6))) == [0] * 6
+
+
 def test_an_older_state_database_is_migrated(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     engine = sa.create_engine(url)

@@ -68,10 +68,29 @@ def state_url(root: Path, configured: str | None) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL takes a lock too
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writing run
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+MIGRATION_LOCK_KEY = 0x6461676C616B65  # "daglake": PostgreSQL's advisory lock for migrations
+
+
+@contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """Serialize opening the state database: two runs, or a run and the API, starting on a
+    new project must not both create its tables ("table runs already exists"). A SQLite file
+    is locked beside the database; PostgreSQL takes an advisory lock in the transaction."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 class StateStore:
@@ -89,7 +108,9 @@ class StateStore:
             sa.event.listen(self._engine, "connect", _sqlite_pragmas)
         try:
             self._connection = self._engine.connect()
-            with self._connection.begin():
+            with _migration_lock(self._engine), self._connection.begin():
+                if self._engine.dialect.name == "postgresql":
+                    self._connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 migrate(self._connection)
         except sa.exc.OperationalError as exc:
             raise UsageError(f"cannot open the state database {_safe(url)}: {exc.orig}") from None
