@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -16,6 +18,7 @@ from daglake.runner import RunOptions, retry, run
 from daglake.state import StateStore
 from daglake.state.schema import LATEST, migrate
 from tests.conftest import ProjectFactory
+from tests.postgres import new_database
 
 PROJECT = {
     "daglake.toml": "[run]\nretries = 0\nretry_delay = 0\n",
@@ -158,26 +161,84 @@ def test_durations_from_history_order_the_next_run(make_project: ProjectFactory)
     assert set(durations) == {"raw.items", "tmp.names", "tmp.ids", "final.products", "final.summary"}
 
 
-def test_opening_a_new_state_database_from_many_threads_at_once(
-    tmp_path: Path, state_backend: str
-) -> None:
-    """A run and the API starting on a new project both create the state tables: exactly one
-    may (it was "table runs already exists" for the others)."""
+def _open_and_list(url: str) -> int:
+    store = StateStore(url)
+    try:
+        return len(store.list_runs("p"))
+    finally:
+        store.close()
+
+
+def _open_in_rounds(urls: list[str], threads: int, barrier: Any) -> list[str]:
+    """One process of the hammer: for each fresh database, ``threads`` openers at once."""
     from concurrent.futures import ThreadPoolExecutor
+
+    errors = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for url in urls:
+            barrier.wait(timeout=60)
+            for future in [pool.submit(_open_and_list, url) for _ in range(threads)]:
+                try:
+                    assert future.result() == 0
+                except Exception as exc:
+                    errors.append(f"{url}: {exc}")
+    return errors
+
+
+def test_opening_a_new_state_database_from_many_processes_and_threads_at_once(
+    tmp_path: Path, state_backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A run, the API and a scheduler starting on a new project all open the state database:
+    exactly one creates the tables, and none fails ("table runs already exists", or SQLite's
+    "database is locked" from a WAL switch racing the migration)."""
+    import multiprocessing
+
+    processes, threads, rounds = 4, 4, 15
+    if state_backend == "sqlite":
+        urls = [f"sqlite:///{tmp_path / f'round{n}.db'}" for n in range(rounds)]
+    else:
+        server = request.getfixturevalue("postgres_server")
+        urls = [new_database(server) for _ in range(rounds)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(processes)
+    with context.Pool(processes) as pool:
+        results = pool.starmap(_open_in_rounds, [(urls, threads, barrier)] * processes)
+    assert [e for errors in results for e in errors] == []
+
+
+def test_nothing_touches_a_new_sqlite_state_file_before_the_opening_lock_is_held(tmp_path: Path) -> None:
+    """The mechanism behind the test above, deterministically: while another opener holds the
+    lock, a second one waits without creating (or switching to WAL) the database file."""
+    import fcntl
+    import threading
 
     from daglake.state import state_url
 
     url = state_url(tmp_path, None)
+    database = tmp_path / ".daglake" / "state.db"
+    lock_path = Path(f"{database}.lock")
+    with open(lock_path, "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        opened: list[int] = []
+        opener = threading.Thread(target=lambda: opened.append(_open_and_list(url)))
+        opener.start()
+        _wait_until_blocked_on(lock_path)
+        assert not database.exists(), "the database was opened before the lock was held"
+    opener.join(timeout=30)
+    assert opened == [0]
+    assert database.exists()
 
-    def open_and_list(_: int) -> int:
-        store = StateStore(url)
-        try:
-            return len(store.list_runs("p"))
-        finally:
-            store.close()
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        assert list(pool.map(open_and_list, range(6))) == [0] * 6
+def _wait_until_blocked_on(path: Path, timeout: float = 30) -> None:
+    """Until some thread waits for ``path``'s flock: the kernel lists it in /proc/locks as
+    ``->``, with the file's inode (no sleeping for luck: we read what the kernel says)."""
+    inode = f":{path.stat().st_ino} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines()):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"nothing waited for the lock on {path}")
 
 
 def test_an_older_state_database_is_migrated(tmp_path: Path) -> None:
