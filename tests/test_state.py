@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -104,15 +106,26 @@ def test_retry_redoes_only_what_failed_in_the_same_run(
     assert len(history) == 1
     assert history[0].state == "success"
     assert history[0].logical_date == "2024-03-01"
-    assert run_details(root, first.run_id).tasks[0].state in ("success", "skipped")
+    stored = {t.name: (t.state, len(t.attempts)) for t in run_details(root, first.run_id).tasks}
+    assert stored == {
+        "raw.items": ("success", 1),  # kept from the first try of the run, not redone
+        "tmp.names": ("success", 1),
+        "tmp.ids": ("success", 2),
+        "final.products": ("success", 1),
+        "final.summary": ("success", 1),
+    }
 
 
 def test_retry_of_a_successful_run_does_nothing(make_project: ProjectFactory) -> None:
     root = make_project(PROJECT)
     first = run(root)
-    again = retry(root, first.run_id)
+    started = Started()
+    again = retry(root, first.run_id, observer=started)
     assert again.state == "success"
-    assert all(len(t.attempts) == 1 for t in again.tasks.values() if t.state == "success")
+    assert started.names == set()
+    assert {n: (t.state, len(t.attempts)) for n, t in again.tasks.items()} == {
+        name: ("success", 1) for name in ("raw.items", "tmp.names", "tmp.ids", "final.products", "final.summary")
+    }
 
 
 def test_the_logical_date_reaches_sql_and_reruns_replace_it(
@@ -307,3 +320,89 @@ def test_only_the_newest_runs_keep_their_logs(tmp_path: Path) -> None:
         "20240103T000000-abcdef",
         "20240104T000000-abcdef",
     ]
+
+
+FLAKY_PYTHON = '''
+from pathlib import Path
+
+import daglake
+import pyarrow as pa
+
+CALLS = Path(__file__).with_name("calls.txt")
+
+
+@daglake.task("staging.flaky")
+def flaky(ctx):
+    """Fails for real on its first {fails} calls (as a dropped connection would), then works."""
+    calls = int(CALLS.read_text()) if CALLS.exists() else 0
+    CALLS.write_text(str(calls + 1))
+    if calls < {fails}:
+        raise ConnectionError(f"the source hung up (call {{calls + 1}})")
+    return pa.table({{"calls": [calls + 1]}})
+'''
+
+
+def test_a_python_task_failing_on_its_first_call_succeeds_on_retry(make_project: ProjectFactory) -> None:
+    root = make_project({"daglake.toml": "[run]\nretries = 1\nretry_delay = 0\n", "flaky.py": FLAKY_PYTHON.format(fails=1)})
+    summary = run(root)
+    assert summary.state == "success"
+    attempts = summary.tasks["staging.flaky"].attempts
+    assert [a.state for a in attempts] == ["failed", "success"]
+    assert attempts[0].error == "ConnectionError: the source hung up (call 1)"
+    assert attempts[0].location is not None and attempts[0].location.startswith("flaky.py:")
+    assert warehouse(root, "SELECT calls FROM staging.flaky") == [(2,)]
+
+
+def test_retries_wait_out_a_real_exponential_backoff(make_project: ProjectFactory) -> None:
+    """delay 0.2 s, backoff 2: with jitter the waits are in [0.1, 0.2] s, then [0.2, 0.4] s."""
+    config = "[run]\nretries = 2\nretry_delay = 0.2\nretry_backoff = 2\n"
+    root = make_project({"daglake.toml": config, "flaky.py": FLAKY_PYTHON.format(fails=2)})
+    summary = run(root)
+    assert summary.state == "success"
+    attempts = summary.tasks["staging.flaky"].attempts
+    assert [a.state for a in attempts] == ["failed", "failed", "success"]
+    waits = [b.started_at - (a.started_at + (a.duration or 0)) for a, b in itertools.pairwise(attempts)]
+    assert 0.1 <= waits[0] < 0.2 + 0.1
+    assert 0.2 <= waits[1] < 0.4 + 0.1
+
+
+def test_a_sql_task_retried_after_another_process_creates_what_it_reads(tmp_path: Path) -> None:
+    """The first attempt fails for real (the file is not there); the moment its log says so,
+    another process writes the table; the retry, after its backoff, reads it."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "late"
+    (root / "res").mkdir(parents=True)
+    (root / "daglake.toml").write_text('[project]\ndialect = "duckdb"\n[run]\nretries = 1\nretry_delay = 3\n')
+    (root / "res/late.sql").write_text("SELECT id, id * 2 AS doubled FROM read_parquet('incoming/late.parquet')")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daglake", "run", "--json"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        first_log = _wait_for_log(root, "res.late.1.log", "failed after")
+        assert "incoming/late.parquet" in first_log
+        (root / "incoming").mkdir()
+        writer = (
+            "import duckdb, os; duckdb.sql(\"COPY (SELECT range AS id FROM range(3)) TO 'incoming/.late.tmp' (FORMAT parquet)\");"
+            " os.replace('incoming/.late.tmp', 'incoming/late.parquet')"
+        )
+        subprocess.run([sys.executable, "-c", writer], cwd=root, check=True, timeout=60)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    [late] = [t for t in json.loads(out)["tasks"] if t["name"] == "res.late"]
+    assert [a["state"] for a in late["attempts"]] == ["failed", "success"]
+    assert warehouse(root, "SELECT id, doubled FROM res.late ORDER BY id") == [(0, 0), (1, 2), (2, 4)]
+
+
+def _wait_for_log(root: Path, name: str, text: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in (root / ".daglake" / "logs").glob(f"*/{name}"):
+            content = path.read_text()
+            if text in content:
+                return content
+        time.sleep(0.005)
+    raise AssertionError(f"no {name} saying {text!r}")

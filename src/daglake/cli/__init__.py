@@ -53,7 +53,9 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except DaglakeError as exc:
             if _state["debug"]:
-                raise
+                import traceback
+
+                traceback.print_exc()  # then the same lines and exit code as without --debug
             if kwargs.get("json_output"):
                 import json
 
