@@ -29,11 +29,13 @@ system-deps:
 test: $(VENV)/.dev system-deps
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py

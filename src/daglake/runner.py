@@ -7,11 +7,13 @@ import datetime as dt
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daglake.engines.base import Engine, EngineSettings, SqlStatement, create_engine
+from daglake.config import engine_settings
+from daglake.engines import create_engine
+from daglake.engines.base import Engine, SqlStatement
 from daglake.errors import UsageError, ValidationError
 from daglake.events import (
     FAILED,
@@ -54,6 +56,7 @@ class RunOptions:
     dry_run: bool = False
     deps_file: str | None = None
     engine: str | None = None
+    target: str | None = None  # [targets.<name>] in daglake.toml, or DAGLAKE_TARGET
     strict: bool = False
     logical_date: str | None = None
     trigger: str = "cli"
@@ -61,7 +64,7 @@ class RunOptions:
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
-        keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine")
+        keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine", "target")
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 
@@ -77,15 +80,9 @@ class Session:
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
         self.engine: Engine | None = None
-        engine = options.engine or config.engine
+        settings = engine_settings(config, engine=options.engine, target=options.target)
         # validate through a read-only connection, so a refused run creates no warehouse
-        settings = EngineSettings(
-            root=self.project.root,
-            path=config.engine_path,
-            read_only=True,
-            options=tuple(sorted(config.engine_options.items())),
-        )
-        self.engine = create_engine(engine, settings)
+        self.engine = create_engine(settings, self.project.root, read_only=True)
         self.existing = self.engine.existing_tables()
         found = problems(self.project, self.dag, self.existing, strict=options.strict)
         try:
@@ -100,7 +97,7 @@ class Session:
             raise
         if not read_only:
             self.close()
-            self.engine = create_engine(engine, replace(settings, read_only=False))
+            self.engine = create_engine(settings, self.project.root, read_only=False)
 
     def close(self) -> None:
         if self.engine is not None:

@@ -18,6 +18,7 @@ from daglake.api.auth import TokenLink
 from daglake.api.events import EventFeed
 from daglake.api.fast_append import FastAppend
 from daglake.api.runs import RunManager
+from daglake.config import warehouse_location
 
 if TYPE_CHECKING:
     from daglake.config import ProjectConfig
@@ -43,7 +44,7 @@ class ApiContext:
 
     @property
     def warehouse(self) -> Path:
-        return self.root / self.config.engine_path
+        return self.root / warehouse_location(self.config)
 
     @contextlib.contextmanager
     def state(self) -> Iterator[StateStore]:
@@ -85,7 +86,7 @@ def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI
         token=token,
         feed=feed,
         runs=RunManager(root, feed),
-        appender=Appender(root / config.engine_path, root / ".daglake"),
+        appender=Appender(root / warehouse_location(config), root / ".daglake"),
     )
 
     @contextlib.asynccontextmanager

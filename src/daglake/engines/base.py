@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from daglake.engine_settings import EngineSettings
     from daglake.lake.tables import LakeTable
 
 
@@ -32,20 +33,14 @@ class Output:
     partition_by: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    root: Path
-    path: str
-    read_only: bool = False
-    options: tuple[tuple[str, Any], ...] = ()  # engine settings, e.g. DuckDB's memory_limit
-
-
 class Engine(ABC):
     name: ClassVar[str]
     dialect: ClassVar[str]  # sqlglot dialect that tasks are translated into
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, root: Path, *, read_only: bool = False) -> None:
         self.settings = settings
+        self.root = root
+        self.read_only = read_only
 
     @abstractmethod
     def existing_tables(self) -> set[str]:
@@ -109,13 +104,3 @@ class Engine(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def create_engine(name: str, settings: EngineSettings) -> Engine:
-    if name == "duckdb":
-        from daglake.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(settings)
-    from daglake.errors import UsageError
-
-    raise UsageError(f"unknown engine '{name}' (available: duckdb)")

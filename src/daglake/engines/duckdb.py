@@ -13,8 +13,9 @@ from typing import Any
 
 import duckdb
 
+from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import Engine, EngineSettings, Output, SqlStatement
+from daglake.engines.base import Engine, Output, SqlStatement
 from daglake.engines.duckdb_lake import Writes, lake_view_sql
 from daglake.errors import TaskError, UsageError
 from daglake.lake.tables import LakeTable
@@ -63,27 +64,29 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
 
-    def __init__(self, settings: EngineSettings) -> None:
-        super().__init__(settings)
-        path = settings.root / settings.path if settings.path != ":memory:" else None
+    settings: DuckDBSettings
+
+    def __init__(self, settings: DuckDBSettings, root: Path, *, read_only: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only)
+        path = root / settings.path if settings.path != ":memory:" else None
         self._local = threading.local()
         self._shared: Path | None = None  # the file, when shared with the process's other users
         try:
             if path is None:
                 self._connection = duckdb.connect(":memory:")
-            elif settings.read_only and not path.exists():
+            elif read_only and not path.exists():
                 self._connection = duckdb.connect(":memory:")  # nothing built yet: nothing exists
             else:
-                if not settings.read_only:
+                if not read_only:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection = _open_shared(path, read_only=settings.read_only)
+                self._connection = _open_shared(path, read_only=read_only)
                 self._shared = path
         except duckdb.IOException as exc:
             raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}
-        for name, value in settings.options:  # memory_limit, threads: database-wide settings
+        for name, value in sorted(settings.options().items()):  # database-wide settings
             try:
                 self._connection.execute(f"SET {name} = $value", {"value": value})
             except duckdb.Error as exc:
@@ -210,11 +213,11 @@ class DuckDBEngine(Engine):
                 if value is not None:
                     rows = writes.write_data(outputs[0], value)
             except duckdb.Error as exc:
-                raise TaskError(engine_message(exc), python_location(exc, location, self.settings.root)) from exc
+                raise TaskError(engine_message(exc), python_location(exc, location, self.root)) from exc
             except TaskError:
                 raise
             except Exception as exc:
-                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location, self.settings.root)) from exc
+                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location, self.root)) from exc
         return rows
 
     def table_info(self) -> dict[str, dict[str, Any]]:
