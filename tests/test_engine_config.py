@@ -8,7 +8,7 @@ import pytest
 from daglake.config import engine_settings, load_config
 from daglake.engine_settings import BigQuerySettings, DuckDBSettings
 from daglake.engines import REGISTRY, create_engine
-from daglake.errors import Problem, UsageError
+from daglake.errors import Problem, TaskError, UsageError
 from tests.conftest import ProjectFactory
 from tests.test_cli_e2e import daglake
 
@@ -133,3 +133,20 @@ def test_run_and_show_take_a_target_from_the_cli(make_project: ProjectFactory) -
     assert (refused.code, refused.err_lines()) == (2, ["error: unknown target 'nosuch' (known: other)"])
     missing = daglake("show", "tmp.one", root)  # the default warehouse was never built
     assert missing.code == 2 and "does not exist" in missing.err
+
+
+def test_an_engine_error_is_structured_not_text_to_parse(tmp_path: object) -> None:
+    """path, line and the name DuckDB complains about travel as fields; the run history's
+    ``path:line`` is rendered from them."""
+    from pathlib import Path
+
+    from daglake.engines.base import SqlStatement
+
+    with create_engine(DuckDBSettings(path=":memory:"), Path(str(tmp_path))) as engine:
+        engine.run_statements([SqlStatement(1, "CREATE TABLE t AS SELECT 1 AS name")], "res/t.sql")
+        with pytest.raises(TaskError) as raised:
+            engine.run_statements([SqlStatement(3, "CREATE TABLE u AS SELECT nme FROM t")], "res/u.sql")
+    error = raised.value
+    assert (error.path, error.line, error.subject, error.location) == ("res/u.sql", 3, "nme", "res/u.sql:3")
+    assert error.as_dict()["error"] == {"code": "task_failed", "message": error.message, "path": "res/u.sql", "line": 3}
+    assert error.message.startswith('Binder Error: Referenced column "nme" not found') and "LINE" not in error.message

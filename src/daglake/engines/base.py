@@ -60,7 +60,7 @@ class Engine(ABC):
     ) -> int | None:
         """Run a task's statements as one atomic unit; return rows written when known.
 
-        Raises :class:`~daglake.errors.TaskError` with ``location:line`` of the failing statement;
+        Raises :class:`~daglake.errors.TaskError` with the path and line of the failing statement;
         on failure nothing the statements did is visible.
         """
 

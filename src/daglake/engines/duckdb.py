@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 import time
@@ -23,19 +22,6 @@ from daglake.lake.tables import LakeTable
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
 
 
-def python_location(exc: BaseException, location: str, root: Path) -> str:
-    """``file:line`` of the deepest frame of the task's own file in the traceback."""
-    path = location.rpartition(":")[0] if location.count(":") else location
-    source = os.path.realpath(root / path)
-    line = 0
-    traceback = exc.__traceback__
-    while traceback is not None:
-        if os.path.realpath(traceback.tb_frame.f_code.co_filename) == source:
-            line = traceback.tb_lineno
-        traceback = traceback.tb_next
-    return f"{path}:{line}" if line else location
-
-
 def _qualified(schema: str, name: str) -> str:
     return (name if schema == "main" else f"{schema}.{name}").lower()
 
@@ -43,6 +29,18 @@ def _qualified(schema: str, name: str) -> str:
 def engine_message(exc: BaseException) -> str:
     """DuckDB's message without the ``LINE n:`` excerpt of translated SQL (it misleads users)."""
     return _LINE_MARKER.sub("", str(exc)).strip()
+
+
+_SUBJECT = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
+
+
+def engine_error(exc: BaseException, path: str, line: int | None = None) -> TaskError:
+    """DuckDB's error as a task error: the message, and the name it complains about (DuckDB
+    quotes it: ``Referenced column "nme" not found``), which is in the user's SQL too."""
+    message = engine_message(exc)
+    found = _SUBJECT.search(message)
+    subject = (found.group(1) or found.group(2)).split(".")[-1] if found else None
+    return TaskError(message, path, line, subject=subject)
 
 
 OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
@@ -167,7 +165,7 @@ class DuckDBEngine(Engine):
                         count = int(fetched[0]) if fetched else None
                         rows = (rows or 0) + (count or 0)
                 except duckdb.Error as exc:
-                    raise TaskError(engine_message(exc), f"{location}:{statement.line}") from exc
+                    raise engine_error(exc, location, statement.line) from exc
                 if log is not None:
                     written = "" if count is None else f", {count} rows"
                     log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
@@ -182,7 +180,7 @@ class DuckDBEngine(Engine):
             try:
                 rows = writes.write(output, statement.sql)
             except duckdb.Error as exc:
-                raise TaskError(engine_message(exc), f"{location}:{statement.line}") from exc
+                raise engine_error(exc, location, statement.line) from exc
             if log is not None:
                 log(f"-- wrote {rows} rows")
         return rows
@@ -213,11 +211,7 @@ class DuckDBEngine(Engine):
                 if value is not None:
                     rows = writes.write_data(outputs[0], value)
             except duckdb.Error as exc:
-                raise TaskError(engine_message(exc), python_location(exc, location, self.root)) from exc
-            except TaskError:
-                raise
-            except Exception as exc:
-                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location, self.root)) from exc
+                raise engine_error(exc, location) from exc
         return rows
 
     def table_info(self) -> dict[str, dict[str, Any]]:
@@ -250,9 +244,12 @@ class DuckDBEngine(Engine):
                 cursor.execute(lake_view_sql(table))
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        result = self._cursor().execute(sql)
-        columns = [d[0] for d in result.description or []]
-        rows = result.fetchmany(limit) if limit is not None else result.fetchall()
+        try:
+            result = self._cursor().execute(sql)
+            columns = [d[0] for d in result.description or []]
+            rows = result.fetchmany(limit) if limit is not None else result.fetchall()
+        except duckdb.Error as exc:
+            raise TaskError(engine_message(exc)) from exc
         return columns, rows
 
     def close(self) -> None:
