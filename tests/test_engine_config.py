@@ -140,12 +140,13 @@ def test_an_engine_error_is_structured_not_text_to_parse(tmp_path: object) -> No
     ``path:line`` is rendered from them."""
     from pathlib import Path
 
-    from daglake.engines.base import SqlStatement
+    from daglake.engines.base import EXECUTE, MATERIALIZE, Statement
 
     with create_engine(DuckDBSettings(path=":memory:"), Path(str(tmp_path))) as engine:
-        engine.run_statements([SqlStatement(1, "CREATE TABLE t AS SELECT 1 AS name")], "res/t.sql")
+        engine.run_statements([Statement(MATERIALIZE, "SELECT 1 AS name", 1, "t")], {}, "res/t.sql")
+        assert engine.fetch("SELECT name FROM t") == (["name"], [(1,)])  # the engine's own CTAS
         with pytest.raises(TaskError) as raised:
-            engine.run_statements([SqlStatement(3, "CREATE TABLE u AS SELECT nme FROM t")], "res/u.sql")
+            engine.run_statements([Statement(EXECUTE, "CREATE TABLE u AS SELECT nme FROM t", 3, "u")], {}, "res/u.sql")
     error = raised.value
     assert (error.path, error.line, error.subject, error.location) == ("res/u.sql", 3, "nme", "res/u.sql:3")
     assert error.as_dict()["error"] == {"code": "task_failed", "message": error.message, "path": "res/u.sql", "line": 3}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.config import retry_policy
 from daglake.context import LakePaths, TaskContext
-from daglake.engines.base import Engine, Output, SqlStatement
+from daglake.engines.base import Engine, Output, Statement
 from daglake.errors import TaskError
 from daglake.events import FAILED, SUCCESS, Attempt
 from daglake.lake.tables import lake_table
@@ -54,7 +54,7 @@ class TaskExecutor:
     project: Project
     run_id: str
     logical_date: dt.date
-    statements: dict[str, list[SqlStatement]]
+    statements: dict[str, list[Statement]]
     existing: set[str]
     full_refresh: bool
     previous_attempts: dict[str, int]
@@ -107,10 +107,7 @@ class TaskExecutor:
                 outputs,
                 task.path,
             )
-        statements = self.statements[task.name]
-        if task.zone is not None:
-            return self.engine.run_query_into(statements[0], outputs[0], task.path, log)
-        return self.engine.run_statements(statements, task.path, log)
+        return self.engine.run_statements(self.statements[task.name], {o.table: o for o in outputs}, task.path, log)
 
     def _check(self, spec: CheckSpec, log: TaskLog, attempt: Attempt) -> None:
         """A failed error-severity check fails the task (blocking what reads the table); a

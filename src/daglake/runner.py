@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.config import engine_settings
 from daglake.engines import create_engine
-from daglake.engines.base import Engine, SqlStatement
+from daglake.engines.base import Engine, Statement
 from daglake.errors import UsageError, ValidationError
 from daglake.events import (
     FAILED,
@@ -317,7 +317,7 @@ def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:
 
 @dataclass
 class CompiledTask:
-    statements: list[SqlStatement]
+    statements: list[Statement]
     warnings: list[str]  # ``path:line: what differs on this engine``
 
 
@@ -326,27 +326,17 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     if task.kind == "python":
         return CompiledTask([], [])
     cache = project.cache
-    key = f"{dialect}+query" if task.zone else dialect  # a lake task's query is not wrapped
-    cached = cache.get_sql(task.cache_key, key) if cache is not None else None
+    cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
     if cached is None:
         from daglake.sql.parse import parse_file
-        from daglake.sql.translate import translate_with_warnings
+        from daglake.sql.translate import translate_task
 
         parsed = task.parsed or parse_file(task.text, project.config.dialect)
-        cached = translate_with_warnings(
-            parsed,
-            project.config.dialect,
-            dialect,
-            task.default_output(project.root),
-            query_only=task.zone is not None,
-        )
+        cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root))
         if cache is not None:
-            cache.put_sql(task.cache_key, key, *cached)
+            cache.put_sql(task.cache_key, dialect, *cached)
     statements, warnings = cached
-    return CompiledTask(
-        [SqlStatement(line, sql) for line, sql in statements],
-        [f"{task.path}:{line}: {message}" for line, message in warnings],
-    )
+    return CompiledTask(statements, [f"{task.path}:{line}: {message}" for line, message in warnings])
 
 
 def _started(task_run: TaskRun, observer: RunObserver) -> None:

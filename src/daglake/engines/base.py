@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
+
+__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "Statement"]
+
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
     from daglake.lake.tables import LakeTable
-
-
-@dataclass(frozen=True)
-class SqlStatement:
-    """One translated statement and where it starts in its file, for error messages."""
-
-    line: int
-    sql: str
 
 
 @dataclass(frozen=True)
@@ -56,20 +52,18 @@ class Engine(ABC):
 
     @abstractmethod
     def run_statements(
-        self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
+        self,
+        statements: list[Statement],
+        outputs: dict[str, Output],
+        location: str,
+        log: Callable[[str], None] | None = None,
     ) -> int | None:
-        """Run a task's statements as one atomic unit; return rows written when known.
+        """Run a SQL task's statements, each table replaced atomically; return rows written when
+        known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table).
 
         Raises :class:`~daglake.errors.TaskError` with the path and line of the failing statement;
         on failure nothing the statements did is visible.
         """
-
-    @abstractmethod
-    def run_query_into(
-        self, statement: SqlStatement, output: Output, location: str, log: Callable[[str], None] | None = None
-    ) -> int | None:
-        """Materialize one query's rows into ``output`` (a lake table: written and published
-        atomically); return the rows written."""
 
     @abstractmethod
     def run_python(

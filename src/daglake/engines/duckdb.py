@@ -14,12 +14,28 @@ import duckdb
 
 from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import Engine, Output, SqlStatement
-from daglake.engines.duckdb_lake import Writes, lake_view_sql
+from daglake.engines.base import MATERIALIZE, Engine, Output, Statement
+from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
 from daglake.errors import TaskError, UsageError
 from daglake.lake.tables import LakeTable
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int | None:
+    """Rows a CREATE … AS or INSERT wrote (DuckDB answers with a ``Count`` column)."""
+    if result.description and result.description[0][0] == "Count":
+        fetched = result.fetchone()
+        return int(fetched[0]) if fetched else None
+    return None
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _table_sql(table: str) -> str:
+    """``tmp.names`` as written in SQL: plain parts as they are, any other part quoted."""
+    return ".".join(part if _PLAIN.fullmatch(part) else qualified_name(part) for part in table.split("."))
 
 
 def _qualified(schema: str, name: str) -> str:
@@ -149,40 +165,38 @@ class DuckDBEngine(Engine):
             raise
 
     def run_statements(
-        self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
+        self,
+        statements: list[Statement],
+        outputs: dict[str, Output],
+        location: str,
+        log: Callable[[str], None] | None = None,
     ) -> int | None:
+        """Every statement in one transaction; a query whose target is a lake table is written
+        to a new version, published just before the transaction commits."""
         rows: int | None = None
-        with self._transaction(location) as (cursor, _):
+        with self._transaction(location) as (cursor, writes):
             for statement in statements:
                 started = time.perf_counter()
-                if log is not None:
-                    log(f"-- {location}:{statement.line}\n{statement.sql};")
+                output = outputs.get(statement.target or "") if statement.kind == MATERIALIZE else None
                 try:
-                    result = cursor.execute(statement.sql)
-                    count = None
-                    if result.description and result.description[0][0] == "Count":
-                        fetched = result.fetchone()
-                        count = int(fetched[0]) if fetched else None
-                        rows = (rows or 0) + (count or 0)
+                    if output is not None and output.lake is not None:
+                        if log is not None:
+                            log(f"-- {location}:{statement.line} into {output.table}\n{statement.query};")
+                        count: int | None = writes.write(output, statement.query)
+                    else:
+                        sql = statement.query
+                        if statement.kind == MATERIALIZE:
+                            sql = f"CREATE OR REPLACE TABLE {_table_sql(statement.target or '')} AS {sql}"
+                        if log is not None:
+                            log(f"-- {location}:{statement.line}\n{sql};")
+                        count = _count(cursor.execute(sql))
                 except duckdb.Error as exc:
                     raise engine_error(exc, location, statement.line) from exc
+                if count is not None:
+                    rows = (rows or 0) + count
                 if log is not None:
                     written = "" if count is None else f", {count} rows"
                     log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
-        return rows
-
-    def run_query_into(
-        self, statement: SqlStatement, output: Output, location: str, log: Callable[[str], None] | None = None
-    ) -> int | None:
-        with self._transaction(location) as (_, writes):
-            if log is not None:
-                log(f"-- {location}:{statement.line} into {output.table}\n{statement.sql};")
-            try:
-                rows = writes.write(output, statement.sql)
-            except duckdb.Error as exc:
-                raise engine_error(exc, location, statement.line) from exc
-            if log is not None:
-                log(f"-- wrote {rows} rows")
         return rows
 
     def run_python(
