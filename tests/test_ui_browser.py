@@ -320,3 +320,61 @@ def test_the_panel_shows_failing_check_rows_retried_attempts_and_metrics(tmp_pat
         expect(panel.locator("table.attempts tr.detail")).to_contain_text("the upstream API timed out")
         expect(panel.locator(".metrics")).to_contain_text("people_seen")
         screenshot(page, "retried-task")
+
+
+def _critical_path(bars: dict[str, tuple[float, float]], upstream: dict[str, list[str]]) -> list[str]:
+    """The tasks that set the run's end: the last to end, then back through the upstream task
+    that ended last, as the timeline outlines them."""
+    path: list[str] = []
+    current: str | None = max(bars, key=lambda name: bars[name][1])
+    while current is not None and current not in path:
+        path.append(current)
+        before = [name for name in upstream[current] if name in bars]
+        current = max(before, key=lambda name: bars[name][1]) if before else None
+    return path
+
+
+def test_the_timeline_shows_each_task_of_a_finished_run_in_start_order_beside_run_durations(
+    products: Server, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    newest, older = _finished_runs(products, 2)[:2]
+    listed = get(products, "/runs")["runs"]
+    tasks = [t for t in get(products, f"/runs/{newest}")["tasks"] if t["kind"] != "check"]
+    ran = sorted((t for t in tasks if t["started_at"]), key=lambda t: (t["started_at"], t["name"]))
+    assert len(ran) == len(_tasks(products))  # every task of the example ran
+    nodes = get(products, "/graph")["nodes"]
+    kinds = {node["name"]: node["kind"] for node in nodes}
+    upstream = {n["name"]: [u for u in n["upstream"] if kinds[u] != "check"] for n in nodes}
+
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{products.url}/#run={newest}")
+    rows = page.locator("#timeline g.bar-row")
+    expect(rows).to_have_count(len(ran))
+    assert rows.evaluate_all("rows => rows.map(row => row.dataset.task)") == [t["name"] for t in ran]
+    assert rows.evaluate_all("rows => rows.map(row => row.dataset.state)") == [t["state"] for t in ran]
+    starts = page.locator("#timeline rect.bar").evaluate_all("bars => bars.map(bar => +bar.getAttribute('x'))")
+    assert starts == sorted(starts)
+
+    bars = {t["name"]: (t["started_at"], t["started_at"] + t["duration"]) for t in ran}
+    outlined = page.locator("#timeline g.bar-row.critical").evaluate_all("rows => rows.map(row => row.dataset.task)")
+    assert sorted(outlined) == sorted(_critical_path(bars, upstream))
+    final = next(t for t in ran if t["name"] == "final.products")
+    hover = page.locator("#timeline g.bar-row[data-task='final.products'] > title").text_content()
+    assert f"{final['rows']:,} rows" in hover and "success" in hover
+
+    run_bars = page.locator("#durations rect.run-bar")
+    expect(run_bars).to_have_count(min(20, len(listed)))
+    shown = page.locator("#durations rect.run-bar.shown")
+    expect(shown).to_have_attribute("data-run", newest)
+    heights = {bar["data-run"]: bar for bar in run_bars.evaluate_all(
+        "bars => bars.map(bar => ({'data-run': bar.dataset.run, height: +bar.getAttribute('height')}))"
+    )}
+    longest = max(listed[:20], key=lambda run: run["duration"])
+    assert max(heights.values(), key=lambda bar: bar["height"])["data-run"] == longest["run_id"]
+    screenshot(page, "timeline-1024")
+
+    page.locator(f"#durations rect.run-bar[data-run='{older}']").click()  # a bar opens its run
+    expect(page.locator("#run-status")).to_contain_text(older)
+    expect(shown).to_have_attribute("data-run", older)
