@@ -110,6 +110,11 @@ def test_a_run_in_progress_shows_live_and_a_second_run_now_is_refused(products: 
         expect(page.locator("li.task[data-task='tmp.gate']")).to_have_attribute("data-state", "running")
         expect(page.locator("#run-status")).to_contain_text(run_id)
         expect(page.locator("#run-status .badge")).to_have_text("running")
+        gate = page.locator("#timeline g.bar-row[data-task='tmp.gate']")
+        expect(gate).to_have_attribute("data-state", "running")  # its bar grows with the clock
+        width = gate.locator("rect.bar").get_attribute("width")
+        assert width is not None
+        expect(gate.locator("rect.bar")).not_to_have_attribute("width", width)
         with page.expect_response(lambda r: r.url.endswith("/run") and r.request.method == "POST") as refused:
             run_now.click()
         assert refused.value.status == 409
@@ -244,6 +249,10 @@ def test_a_failed_task_shows_red_with_its_error_line_and_blocks_its_downstream(t
         expect(page.locator("#tasks li.task[data-task='marts.report']")).to_have_attribute("data-state", "upstream_failed")
         expect(page.locator("#tasks li.task[data-task='raw.people']")).to_have_attribute("data-state", "success")
         expect(page.locator("#legend [data-state='failed']")).to_have_attribute("data-count", "1")
+        # the blocked task never started: no bar; the failed one is red on the timeline
+        bars = page.locator("#timeline g.bar-row")
+        expect(bars).to_have_count(2)
+        expect(page.locator("#timeline g.bar-row[data-task='staging.names']")).to_have_attribute("data-state", "failed")
         page.locator("#tasks li.task[data-task='staging.names']").click()
         error = page.locator("#task-panel .error-box")
         expect(error).to_contain_text("staging/names.sql:2")
