@@ -204,3 +204,11 @@ def test_time_zone_start_date_and_catchup_reach_airflow(
     dag = load_in_airflow(airflow_python, dag_file, tmp_path / "airflow-home")["dags"]["paris"]
     assert (dag["expression"], dag["timezone"], dag["catchup"]) == ("0 0 1 * *", "Europe/Paris", True)
     assert dag["start_date"] == "2025-07-01T00:30:00+00:00"  # 02:30 in Paris, summer time
+
+
+def test_an_unwritable_output_is_one_line(make_project: ProjectFactory, tmp_path: Path) -> None:
+    root = make_project(PROJECT)
+    target = tmp_path / "missing" / "dag.py"
+    result = daglake("export", "airflow", root, "-o", target)
+    assert result.code == 2
+    assert result.err_lines() == [f"error: {target}: cannot write the DAG file (No such file or directory)"]

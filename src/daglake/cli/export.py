@@ -25,7 +25,7 @@ def airflow(
     deps: DepsOpt = None,
 ) -> None:
     """Write an Airflow DAG file: one BashOperator per task, same dependencies and schedule."""
-    from daglake.errors import ValidationError
+    from daglake.errors import UsageError, ValidationError
     from daglake.export.airflow import AirflowSettings, render_dag
     from daglake.graph.dag import DAG
     from daglake.project import load_project
@@ -39,7 +39,10 @@ def airflow(
     tasks = dag.subgraph(name for name, task in project.tasks.items() if task.kind != "check")
     settings = AirflowSettings.from_project(project, daglake or _this_daglake(), dag_id)
     target = Path(output)
-    target.write_text(render_dag(project, tasks, settings), encoding="utf-8")
+    try:
+        target.write_text(render_dag(project, tasks, settings), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot write the DAG file ({exc.strerror})") from exc
     typer.echo(f"{target}: Airflow DAG {settings.dag_id!r} with {len(tasks)} tasks")
 
 
