@@ -209,6 +209,7 @@ def test_two_hundred_tasks_all_render_and_can_be_found(tmp_path: Path, page: Any
         page.goto(server.url + "/")
         expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", "200")
         expect(page.locator("#tasks li.task")).to_have_count(200)
+        expect(page.locator("#timeline-pane")).to_be_hidden()  # no run yet: the graph has the room
         drawn = page.evaluate("() => window.daglakeGraph.nodes().map((n) => n.id()).sort()")
         assert drawn == sorted(names)
         # fitted to the screen: every node lies inside the visible graph area
@@ -383,7 +384,12 @@ def test_the_timeline_shows_each_task_of_a_finished_run_in_start_order_beside_ru
     longest = max(listed[:20], key=lambda run: run["duration"])
     assert max(heights.values(), key=lambda bar: bar["height"])["data-run"] == longest["run_id"]
     screenshot(page, "timeline-1024")
+    page.locator("#timeline g.bar-row[data-task='final.products']").click()  # a bar opens its task
+    expect(page.locator("#task-title")).to_have_text("final.products")
+    expect(page.locator("#timeline g.bar-row.selected")).to_have_attribute("data-task", "final.products")
 
+    page.keyboard.press("Escape")  # at 1024 px the task panel lies over the durations
+    expect(page.locator("#task-panel")).to_be_hidden()
     page.locator(f"#durations rect.run-bar[data-run='{older}']").click()  # a bar opens its run
     expect(page.locator("#run-status")).to_contain_text(older)
     expect(shown).to_have_attribute("data-run", older)

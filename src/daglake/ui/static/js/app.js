@@ -134,8 +134,15 @@ function renderStatus(states) {
 // The run shown over time, for the tasks drawn, and the durations of the last runs.
 function renderTimeline() {
   if (ui.view !== "graph") return;
+  const pane = $("#timeline-pane");
+  const empty = !runs.run && !runs.runs.length; // before any run the graph keeps the room
+  if (pane.hidden !== empty) {
+    pane.hidden = empty;
+    graph.cy.resize();
+  }
+  if (empty) return;
   const drawn = ui.nodes.map((node) => runs.tasks.get(node.name)).filter(Boolean);
-  timeline.render(drawn, (name) => graph.upstream(name));
+  timeline.render(drawn, (name) => graph.upstream(name), ui.selected);
   const run = runs.run;
   const note = run ? `${run.run_id} · ${run.state === "running" ? "running" : duration(run.duration)}` : "";
   replace($("#timeline-note"), note);

@@ -75,11 +75,11 @@ export class TimelineView {
     this.key = null;
   }
 
-  render(tasks, upstreamOf) {
+  render(tasks, upstreamOf, selected = null) {
     const now = Date.now() / 1000;
     const bars = taskBars(tasks, now);
     const width = Math.max(260, this.container.clientWidth);
-    const key = JSON.stringify([bars, width]);
+    const key = JSON.stringify([bars, width, selected]);
     if (key === this.key) return;
     this.key = key;
     this.container.dataset.bars = String(bars.length);
@@ -105,13 +105,13 @@ export class TimelineView {
     bars.forEach((bar, index) => {
       const y = AXIS + index * ROW;
       const label = svg("text", { x: LABEL - 8, y: y + ROW / 2 + 4, class: "bar-label", "text-anchor": "end" });
-      label.textContent = bar.name.length > 22 ? `…${bar.name.slice(-21)}` : bar.name;
+      label.textContent = bar.name.length > 20 ? `…${bar.name.slice(-19)}` : bar.name; // fits LABEL
       const spent = bar.duration === null || bar.duration === undefined ? "running" : duration(bar.duration);
       const rows = bar.rows === null || bar.rows === undefined ? "" : ` · ${count(bar.rows)} rows`;
       const onPath = critical.has(bar.name);
       const group = svg(
         "g",
-        { class: `bar-row${onPath ? " critical" : ""}`, "data-task": bar.name, "data-state": bar.state },
+        { class: `bar-row${onPath ? " critical" : ""}${bar.name === selected ? " selected" : ""}`, "data-task": bar.name, "data-state": bar.state },
         tip(`${bar.name}\n${stateLabel(bar.state)} · ${spent}${rows}${onPath ? "\non the critical path" : ""}`),
         svg("rect", { x: 0, y, width, height: ROW, class: "bar-hit" }),
         label,
