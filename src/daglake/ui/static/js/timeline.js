@@ -91,19 +91,20 @@ export class TimelineView {
     const span = Math.max(0.001, Math.max(...bars.map((bar) => bar.end)) - origin);
     const plot = width - LABEL - 12;
     const x = (t) => LABEL + ((t - origin) / span) * plot;
-    const height = AXIS + bars.length * ROW + 4;
+    const height = bars.length * ROW + 4;
     const critical = bars.length > 1 ? criticalPath(bars, upstreamOf) : new Set();
     const chart = svg("svg", { width, height, class: "timeline-svg", role: "img", "aria-label": "Task timeline" });
+    // the axis stays in view over a long list of tasks
+    const axis = svg("svg", { width, height: AXIS, class: "timeline-svg timeline-axis", "aria-hidden": "true" });
     const step = tickStep(span, Math.max(2, Math.floor(plot / 90)));
     for (let t = 0; t <= span + 1e-9; t += step) {
-      chart.append(
-        svg("line", { x1: x(origin + t), x2: x(origin + t), y1: AXIS - 4, y2: height, class: "tick" }),
-        svg("text", { x: x(origin + t), y: AXIS - 7, class: "tick-label", "text-anchor": t === 0 ? "start" : "middle" }),
-      );
-      chart.lastChild.textContent = axisLabel(Number(t.toFixed(6)));
+      chart.append(svg("line", { x1: x(origin + t), x2: x(origin + t), y1: 0, y2: height, class: "tick" }));
+      const label = svg("text", { x: x(origin + t), y: AXIS - 5, class: "tick-label", "text-anchor": t === 0 ? "start" : "middle" });
+      label.textContent = axisLabel(Number(t.toFixed(6)));
+      axis.append(label);
     }
     bars.forEach((bar, index) => {
-      const y = AXIS + index * ROW;
+      const y = index * ROW;
       const label = svg("text", { x: LABEL - 8, y: y + ROW / 2 + 4, class: "bar-label", "text-anchor": "end" });
       label.textContent = bar.name.length > 20 ? `…${bar.name.slice(-19)}` : bar.name; // fits LABEL
       const spent = bar.duration === null || bar.duration === undefined ? "running" : duration(bar.duration);
@@ -127,7 +128,7 @@ export class TimelineView {
       group.addEventListener("click", () => this.onPick(bar.name));
       chart.append(group);
     });
-    this.container.replaceChildren(chart);
+    this.container.replaceChildren(axis, chart);
   }
 }
 
