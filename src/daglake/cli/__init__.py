@@ -343,6 +343,11 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+from daglake.cli.export import export_app  # noqa: E402 - it uses the decorators above
+
+app.add_typer(export_app, name="export")
+
+
 def main() -> None:
     app()
 
