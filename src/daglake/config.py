@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from daglake.engine_settings import SETTINGS, EngineSettings
+from daglake.engine_settings import SETTINGS, EngineSettings, type_name
 from daglake.errors import Problem, UsageError
 
 CONFIG_FILE = "daglake.toml"
@@ -140,15 +140,6 @@ def locate(text: str, section: list[str], key: str | None = None) -> int:
     return 0
 
 
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", float: "a number"}
-    if expected == (int, float):
-        return "a number"
-    if isinstance(expected, tuple):
-        return " or ".join(names.get(t, t.__name__) for t in expected)
-    return names.get(expected, expected.__name__)
-
-
 def _check_value(value: Any, expected: type | tuple[type, ...]) -> bool:
     if isinstance(value, bool) and expected is not bool:
         return False
@@ -196,7 +187,7 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
                     known = ", ".join(sorted(SCHEMA[section]))
                     problem([section], key, f"unknown key '{key}' in [{section}] (known: {known})")
                 elif not _check_value(value, expected):
-                    problem([section], key, f"{section}.{key} must be {_type_name(expected)}")
+                    problem([section], key, f"{section}.{key} must be {type_name(expected)}")
                 else:
                     _apply(config, section, key, value, lambda m, s=section, k=key: problem([s], k, m))
         else:
@@ -353,7 +344,7 @@ def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:
             elif key == "zone" and value not in LAKE_ZONES:
                 problem(["tasks", task], key, f"tasks.zone must be one of {', '.join(LAKE_ZONES)}")
             elif not _check_value(value, expected) or (expected in (int, (int, float)) and value < 0):
-                problem(["tasks", task], key, f"tasks.{key} must be {_type_name(expected)} >= 0")
+                problem(["tasks", task], key, f"tasks.{key} must be {type_name(expected)} >= 0")
             else:
                 setattr(entry, key, list(value) if expected is list else value)
         config.tasks[task] = entry

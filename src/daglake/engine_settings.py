@@ -44,7 +44,7 @@ class EngineSettings:
                 report(key, f"unknown key '{key}' for the {cls.engine} engine (known: {', '.join(sorted(cls.KEYS))})")
                 continue
             if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
-                report(key, f"{key} must be {_type_name(expected)}")
+                report(key, f"{key} must be {type_name(expected)}")
                 continue
             if isinstance(value, str):
                 try:
@@ -131,8 +131,9 @@ class SparkSettings(EngineSettings):
     conf: dict[str, Any] = field(default_factory=dict)
 
 
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false", dict: "a table", float: "a number"}
+def type_name(expected: type | tuple[type, ...]) -> str:
+    """How a message names the type a setting must have."""
+    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a table", float: "a number"}
     if expected == (int, float):
         return "a number"
     if isinstance(expected, tuple):
