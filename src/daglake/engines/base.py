@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 
-__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "Statement"]
+__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "PythonSession", "Statement"]
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
@@ -27,6 +28,26 @@ class Output:
     table: str
     lake: LakeTable | None = None
     partition_by: tuple[str, ...] = ()
+
+
+class PythonSession(ABC):
+    """What a Python task's context asks of the engine: SQL in the engine's dialect, and writes
+    of its outputs. ``native`` is the engine's own handle (``ctx.native``)."""
+
+    native: Any
+
+    @abstractmethod
+    def query(self, sql: str, params: Any = None) -> Any:
+        """Run ``sql`` (already in the engine's dialect) and return the engine's result."""
+
+    @abstractmethod
+    def write(
+        self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
+    ) -> int | None:
+        """Write ``data`` (Arrow, pandas, polars, the engine's relation, or SQL in its dialect)
+        to ``output``: ``replace`` the whole table or only the partitions present;
+        ``native``: another handle to run the SQL on; ``append``: add to this task's earlier
+        write of the table. Rows written when known."""
 
 
 class Engine(ABC):
@@ -66,15 +87,11 @@ class Engine(ABC):
         """
 
     @abstractmethod
-    def run_python(
-        self,
-        function: Callable[[Any], Any],
-        make_context: Callable[[Any, Callable[..., int | None]], Any],
-        outputs: list[Output],
-        location: str,
-    ) -> int | None:
-        """Call a Python task with its context, atomically: its SQL in one transaction, its lake
-        writes published only if it succeeds. A returned value is written to ``outputs[0]``."""
+    def python_session(self, outputs: list[Output], location: str) -> AbstractContextManager[PythonSession]:
+        """A Python task's hold on the engine for one attempt: what it writes becomes visible
+        only when the ``with`` block ends without an error (DuckDB: one transaction; lake
+        versions published at its end). Engine errors raised inside it come out as
+        :class:`~daglake.errors.TaskError`. Calling the task is not the engine's business."""
 
     @abstractmethod
     def attach_lake(self, tables: list[LakeTable]) -> None:

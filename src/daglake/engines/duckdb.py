@@ -14,7 +14,7 @@ import duckdb
 
 from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import MATERIALIZE, Engine, Output, Statement
+from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
 from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
 from daglake.errors import TaskError, UsageError
 from daglake.lake.tables import LakeTable
@@ -199,34 +199,13 @@ class DuckDBEngine(Engine):
                     log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
         return rows
 
-    def run_python(
-        self,
-        function: Callable[[Any], Any],
-        make_context: Callable[[Any, Callable[..., int | None]], Any],
-        outputs: list[Output],
-        location: str,
-    ) -> int | None:
-        by_table = {o.table: o for o in outputs}
-        rows: int | None = None
+    @contextlib.contextmanager
+    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
         with self._transaction(location) as (cursor, writes):
-
-            def write(
-                table: str, data: Any, partition_by: list[str] | None, mode: str, con: Any, append: bool
-            ) -> int | None:
-                output = by_table[table]
-                if partition_by is not None:
-                    output = Output(output.table, output.lake, tuple(partition_by))
-                if con is not None and output.lake is None:
-                    raise ValueError(f"{table} is a warehouse table: it is written in the task's transaction, not on another connection")
-                return writes.write_data(output, data, replace=mode == "replace", cursor=con, append=append)
-
             try:
-                value = function(make_context(cursor, write))
-                if value is not None:
-                    rows = writes.write_data(outputs[0], value)
+                yield _Session(cursor, writes)
             except duckdb.Error as exc:
                 raise engine_error(exc, location) from exc
-        return rows
 
     def table_info(self) -> dict[str, dict[str, Any]]:
         cursor = self._cursor()
@@ -276,3 +255,25 @@ class DuckDBEngine(Engine):
             self._shared = None
         else:
             self._connection.close()
+
+
+class _Session(PythonSession):
+    """A Python task inside the engine's transaction: ``native`` is its DuckDB cursor."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, writes: Writes) -> None:
+        self.native = cursor
+        self._writes = writes
+
+    def query(self, sql: str, params: Any = None) -> Any:
+        if params is None:
+            return self.native.sql(sql)
+        return self.native.execute(sql, params)
+
+    def write(
+        self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
+    ) -> int | None:
+        if native is not None and output.lake is None:
+            raise ValueError(
+                f"{output.table} is a warehouse table: it is written in the task's transaction, not on another connection"
+            )
+        return self._writes.write_data(output, data, replace=replace, cursor=native, append=append)
