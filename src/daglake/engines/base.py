@@ -6,18 +6,20 @@ An engine knows nothing of the graph; the runner knows nothing of the engine's c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from daglake.errors import UsageError
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 
-__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "PythonSession", "Statement"]
+__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "PythonSession", "RecordTyper", "Statement"]
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
+    from daglake.lake.json_schema import RecordSchema
     from daglake.lake.tables import LakeTable
 
 
@@ -48,6 +50,43 @@ class PythonSession(ABC):
         to ``output``: ``replace`` the whole table or only the partitions present;
         ``native``: another handle to run the SQL on; ``append``: add to this task's earlier
         write of the table. Rows written when known."""
+
+    def record_typer(self, schema: RecordSchema) -> RecordTyper:
+        """What types JSON deliveries on this engine (the lake's ingestion)."""
+        raise UsageError(f"ingesting JSON files into the lake is not available on {type(self).__name__}")
+
+
+class RecordTyper(ABC):
+    """An engine typing a delivery's JSON records against a declared schema, a batch at a
+    time (``daglake.lake.ingest`` drives it; the quarantine reasons are the same everywhere).
+    ``native`` is the handle the accepted and quarantined queries run on."""
+
+    native: Any
+
+    @abstractmethod
+    def add_file(self, index: int, path: Path, ingest_date: Any, name: str) -> Iterator[int]:
+        """Gather the file's records with their positions; yields the bytes gathered, piece by
+        piece, so the caller may type a batch between pieces of a large file."""
+
+    @abstractmethod
+    def type_batch(self) -> tuple[int, int]:
+        """Type what was gathered since the last batch: ``(valid, invalid)`` records."""
+
+    @abstractmethod
+    def accepted_sql(self) -> str:
+        """The batch's valid records: the typed columns, ingest_date, source_file, source_position."""
+
+    @abstractmethod
+    def quarantined_sql(self) -> str:
+        """The batch's invalid records: ingest_date, source_file, source_position, reason, record."""
+
+    @abstractmethod
+    def empty_sql(self) -> str:
+        """The accepted table's columns with no rows."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Drop what was gathered."""
 
 
 class Engine(ABC):

@@ -14,9 +14,10 @@ import duckdb
 
 from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
+from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, RecordTyper, Statement
 from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
 from daglake.errors import TaskError, UsageError
+from daglake.lake.json_schema import RecordSchema
 from daglake.lake.tables import LakeTable
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
@@ -277,3 +278,8 @@ class _Session(PythonSession):
                 f"{output.table} is a warehouse table: it is written in the task's transaction, not on another connection"
             )
         return self._writes.write_data(output, data, replace=replace, cursor=native, append=append)
+
+    def record_typer(self, schema: RecordSchema) -> RecordTyper:
+        from daglake.engines.duckdb_json import DuckDBRecordTyper
+
+        return DuckDBRecordTyper(self.native, schema)
