@@ -136,6 +136,10 @@ class Engine(ABC):
     def attach_lake(self, tables: list[LakeTable]) -> None:
         """Make existing lake tables readable by name (``curated.x``) from SQL."""
 
+    def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
+        """A lake table's ``(column, type)`` as this engine reads it (partition columns too)."""
+        raise UsageError(f"lake tables are not available on {type(self).__name__}")
+
     @abstractmethod
     def table_info(self) -> dict[str, dict[str, Any]]:
         """Every warehouse table and view: ``{"kind", "columns": [{"name", "type"}], "rows"}``

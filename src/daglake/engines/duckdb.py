@@ -237,6 +237,10 @@ class DuckDBEngine(Engine):
                 cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.zone}"')
                 cursor.execute(lake_view_sql(table))
 
+    def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
+        rows = self._cursor().execute(f"DESCRIBE SELECT * FROM {table.read_sql()}").fetchall()
+        return [(row[0], row[1]) for row in rows]
+
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
             result = self._cursor().execute(sql)
