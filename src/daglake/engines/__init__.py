@@ -38,3 +38,9 @@ def create_engine(settings: EngineSettings, root: Path, *, read_only: bool = Fal
 
 def engine_class(name: str) -> type[Engine]:
     return REGISTRY[name].load()
+
+
+def nothing_built(settings: EngineSettings, root: Path) -> bool:
+    """True when the engine keeps its warehouse in a local file that does not exist yet."""
+    path = getattr(settings, "path", None)
+    return path is not None and path != ":memory:" and not (root / path).exists()

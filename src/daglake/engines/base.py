@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from daglake.errors import UsageError
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 
-__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "PythonSession", "RecordTyper", "Statement"]
+__all__ = ["EXECUTE", "MATERIALIZE", "AppendError", "Column", "Engine", "Output", "PythonSession", "RecordTyper", "RowWriter", "Statement"]
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
@@ -54,6 +54,44 @@ class PythonSession(ABC):
     def record_typer(self, schema: RecordSchema) -> RecordTyper:
         """What types JSON deliveries on this engine (the lake's ingestion)."""
         raise UsageError(f"ingesting JSON files into the lake is not available on {type(self).__name__}")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # as the engine names it
+
+
+class AppendError(Exception):
+    """An append the engine refused. ``kind``: ``invalid_value`` (a value its column cannot
+    take), ``conflict`` (the table kept changing), ``error`` (anything else); ``retry``: worth
+    trying again once the table's columns are looked up afresh."""
+
+    def __init__(self, message: str, kind: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.kind, self.retry = message, kind, retry
+
+
+class RowWriter(ABC):
+    """Rows appended to a dataset's tables (``POST /{table}``), values given as text that the
+    engine casts to the column types."""
+
+    @abstractmethod
+    def columns(self, schema: str, table: str) -> tuple[str, list[Column]] | None:
+        """The table's name as the engine spells it and its columns, matched without case;
+        None when there is no such base table."""
+
+    @abstractmethod
+    def tables(self, schema: str) -> list[str]:
+        """The dataset's base tables."""
+
+    @abstractmethod
+    def insert(
+        self, schema: str, table: str, columns: list[str], rows: list[dict[str, str]], *, precise: bool
+    ) -> list[dict[str, Any]]:
+        """Append ``rows`` (values by column) at once, all or none, and return each row as
+        stored. ``precise``: take longer to name the column of a bad value. Raises
+        :class:`AppendError`."""
 
 
 class RecordTyper(ABC):
@@ -135,6 +173,10 @@ class Engine(ABC):
     @abstractmethod
     def attach_lake(self, tables: list[LakeTable]) -> None:
         """Make existing lake tables readable by name (``curated.x``) from SQL."""
+
+    def row_writer(self) -> RowWriter:
+        """What appends rows to this engine's tables (the API's ``POST /{table}``)."""
+        raise UsageError(f"appending rows is not available on {type(self).__name__}")
 
     def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
         """A lake table's ``(column, type)`` as this engine reads it (partition columns too)."""

@@ -14,9 +14,17 @@ import duckdb
 
 from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, RecordTyper, Statement
+from daglake.engines.base import (
+    MATERIALIZE,
+    Engine,
+    Output,
+    PythonSession,
+    RecordTyper,
+    RowWriter,
+    Statement,
+)
 from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
-from daglake.errors import TaskError, UsageError
+from daglake.errors import TaskError, UsageError, WarehouseBusy
 from daglake.lake.json_schema import RecordSchema
 from daglake.lake.tables import LakeTable
 
@@ -97,7 +105,8 @@ class DuckDBEngine(Engine):
                 self._connection = _open_shared(path, read_only=read_only)
                 self._shared = path
         except duckdb.IOException as exc:
-            raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
+            held = WarehouseBusy if "lock" in str(exc).lower() else UsageError  # another process has it
+            raise held(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}
@@ -236,6 +245,11 @@ class DuckDBEngine(Engine):
             if table.exists():
                 cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.zone}"')
                 cursor.execute(lake_view_sql(table))
+
+    def row_writer(self) -> RowWriter:
+        from daglake.engines.duckdb_append import DuckDBRowWriter
+
+        return DuckDBRowWriter(self._cursor(), engine_message)
 
     def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
         rows = self._cursor().execute(f"DESCRIBE SELECT * FROM {table.read_sql()}").fetchall()
