@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daglake.lake.tables import ZONES, quote_identifier
+from daglake.lake.tables import ZONES
 
 if TYPE_CHECKING:
     from daglake.engines.base import Output, PythonSession
@@ -82,8 +82,9 @@ class TaskContext:
 
     def table(self, name: str) -> Any:
         """A table or lake table as the engine's lazy result (``ctx.table("raw.orders").df()``)."""
-        quoted = ".".join(quote_identifier(part) for part in name.split("."))
-        return self.session.query(f"SELECT * FROM {quoted}")
+        from daglake.sql.translate import select_all
+
+        return self.session.query(select_all(name, self.engine_dialect))
 
     def write(
         self,

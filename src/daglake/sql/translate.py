@@ -98,6 +98,13 @@ def _sqlglot_warnings() -> Iterator[list[str]]:
         logger.removeFilter(catch)
 
 
+def select_all(table: str, dialect: str) -> str:
+    """``SELECT * FROM`` a table (``dataset.table``), quoted the way ``dialect`` quotes names."""
+    parts = [exp.to_identifier(part, quoted=True) for part in table.split(".")]
+    name = exp.Table(this=parts[-1], db=parts[-2] if len(parts) > 1 else None, catalog=parts[-3] if len(parts) > 2 else None)
+    return exp.select("*").from_(name).sql(dialect=dialect)
+
+
 @functools.lru_cache(maxsize=512)
 def translate_query(sql: str, source: str, target: str) -> str:
     """One statement written in ``source``'s dialect, for ``target`` (what ``ctx.sql`` runs);
