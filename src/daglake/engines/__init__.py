@@ -25,7 +25,10 @@ class EngineSpec:
         return engine
 
 
-_CLASSES = {"duckdb": ("daglake.engines.duckdb", "DuckDBEngine")}
+_CLASSES = {
+    "duckdb": ("daglake.engines.duckdb", "DuckDBEngine"),
+    "bigquery": ("daglake.engines.bigquery", "BigQueryEngine"),
+}
 REGISTRY: dict[str, EngineSpec] = {
     name: EngineSpec(name, *_CLASSES[name], settings) for name, settings in SETTINGS.items()
 }

@@ -155,9 +155,11 @@ class Engine(ABC):
         outputs: dict[str, Output],
         location: str,
         log: Callable[[str], None] | None = None,
+        jobs: list[str] | None = None,
     ) -> int | None:
         """Run a SQL task's statements, each table replaced atomically; return rows written when
-        known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table).
+        known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table);
+        ``jobs`` collects the ids of the engine's jobs, where it has them (BigQuery).
 
         Raises :class:`~daglake.errors.TaskError` with the path and line of the failing statement;
         on failure nothing the statements did is visible.
@@ -169,6 +171,11 @@ class Engine(ABC):
         only when the ``with`` block ends without an error (DuckDB: one transaction; lake
         versions published at its end). Engine errors raised inside it come out as
         :class:`~daglake.errors.TaskError`. Calling the task is not the engine's business."""
+
+    def estimate(self, statements: list[Statement], location: str) -> int | None:
+        """Bytes the statements would scan, when the engine can say before running (BigQuery's
+        dry run); None when it cannot."""
+        return None
 
     @abstractmethod
     def attach_lake(self, tables: list[LakeTable]) -> None:

@@ -180,6 +180,7 @@ class DuckDBEngine(Engine):
         outputs: dict[str, Output],
         location: str,
         log: Callable[[str], None] | None = None,
+        jobs: list[str] | None = None,
     ) -> int | None:
         """Every statement in one transaction; a query whose target is a lake table is written
         to a new version, published just before the transaction commits."""

@@ -55,13 +55,16 @@ def translate_task(
         with _sqlglot_warnings() as caught:
             sql, messages = _statement_sql(statement, source, target, default_output, query_only=True)
         bare = statement.kind == "query"
+        verbatim = source == target and bool(statement.text)  # the user's SQL, unchanged
         statements.append(
             Statement(
                 kind=MATERIALIZE if bare else EXECUTE,
-                query=sql,
+                query=statement.text if verbatim else sql,
                 line=statement.line,
                 target=default_output if bare else statement.target,
                 parameters=tuple(sorted(statement.parameters)),
+                column=statement.column if verbatim else 1,
+                verbatim=verbatim,
             )
         )
         warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
