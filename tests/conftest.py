@@ -25,6 +25,7 @@ def make_project(tmp_path: Path) -> ProjectFactory:
     return make
 
 
+from tests.bigquery_emulator import bq_emulator  # noqa: E402, F401 - fixture
 from tests.postgres import new_database, postgres_server  # noqa: E402, F401 - fixture
 
 

@@ -32,6 +32,7 @@ class Attempt:
     location: str | None = None
     log_path: str | None = None
     check: dict[str, Any] | None = None  # a check task's result: passed, failing, sample
+    job_ids: list[str] = field(default_factory=list)  # the engine's jobs (BigQuery), in order
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Attempt:
             "location": self.location,
             "log_path": self.log_path,
             "check": self.check,
+            "job_ids": self.job_ids,
         }
 
 
@@ -107,6 +109,7 @@ class RunSummary:
     dry_run: bool = False
     logical_date: str = ""
     warnings: list[str] = field(default_factory=list)
+    estimate: dict[str, Any] | None = None  # a dry run on an engine that prices queries (BigQuery)
 
     @property
     def state(self) -> str:
@@ -136,6 +139,7 @@ class RunSummary:
             "counts": self.counts(),
             "warnings": self.warnings,
             "tasks": [t.as_dict() for t in self.tasks.values()],
+            **({"estimate": self.estimate} if self.estimate is not None else {}),
         }
 
 

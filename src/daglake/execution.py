@@ -82,6 +82,9 @@ class TaskExecutor:
                 attempt.state = FAILED
                 attempt.duration = time.time() - attempt.started_at
                 attempt.error, attempt.location = describe_error(exc, task, self.project.root)
+                job = exc.job_id if isinstance(exc, TaskError) else None
+                if job and job not in attempt.job_ids:
+                    attempt.job_ids.append(job)
                 log.close(f"failed after {attempt.duration:.3f} s: {attempt.location}: {attempt.error}")
                 if number == last:
                     raise Failed(exc, attempts) from exc
@@ -106,7 +109,8 @@ class TaskExecutor:
                 if value is None:
                     return None
                 return session.write(outputs[0], value)
-        return self.engine.run_statements(self.statements[task.name], {o.table: o for o in outputs}, task.path, log)
+        statements = self.statements[task.name]
+        return self.engine.run_statements(statements, {o.table: o for o in outputs}, task.path, log, attempt.job_ids)
 
     def _check(self, spec: CheckSpec, log: TaskLog, attempt: Attempt) -> None:
         """A failed error-severity check fails the task (blocking what reads the table); a

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.config import engine_settings
-from daglake.engines import create_engine
+from daglake.engines import REGISTRY, create_engine
 from daglake.engines.base import Engine, Statement
-from daglake.errors import UsageError, ValidationError
+from daglake.errors import Problem, TaskError, UsageError, ValidationError
 from daglake.events import (
     FAILED,
     NOT_STARTED,
@@ -68,6 +68,20 @@ class RunOptions:
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 
+def _refuse_lake(project: Project, engine: str) -> None:
+    """A project using lake tables cannot run on an engine without the lake (BigQuery until
+    a GCS lake exists): refused before anything runs, one line per lake task."""
+    if REGISTRY[engine].lake:
+        return
+    found = [
+        Problem(task.path, 1, f"{task.outputs[0]} is a {task.zone} lake table; the {engine} engine has no data lake yet (run it on duckdb)")
+        for task in project.tasks.values()
+        if task.zone is not None
+    ]
+    if found:
+        raise ValidationError(found)
+
+
 class Session:
     """A loaded, validated project with its engine open: what ``validate``, ``run`` and
     ``retry`` share."""
@@ -81,6 +95,7 @@ class Session:
         config = self.project.config
         self.engine: Engine | None = None
         settings = engine_settings(config, engine=options.engine, target=options.target)
+        _refuse_lake(self.project, settings.engine)
         # validate through a read-only connection, so a refused run creates no warehouse
         self.engine = create_engine(settings, self.project.root, read_only=True)
         self.existing = self.engine.existing_tables()
@@ -146,6 +161,7 @@ def run(
             plan = _plan(session, chosen, _durations_if_any(session.project))
             for name in plan.order:
                 summary.tasks[name] = _task_run(session.project, name)
+            summary.estimate = _estimate(session, plan.order)
             observer.run_started(summary, plan)
             observer.run_finished(summary)
             return summary
@@ -166,6 +182,32 @@ def run(
             finally:
                 store.close()
     return summary
+
+
+def _estimate(session: Session, order: list[str]) -> dict[str, Any] | None:
+    """What each SQL task would scan, from the engine's dry run, when the engine can say: only
+    tasks whose inputs exist (the others say so instead of guessing), the total and its cost."""
+    engine, project = _engine(session), session.project
+    price = engine.price_per_tib()
+    if price is None:
+        return None
+    tasks: dict[str, dict[str, Any]] = {}
+    for name in order:
+        task = project.tasks[name]
+        if task.kind != "sql" or task.check is not None:
+            continue
+        unbuilt = sorted({r.table for r in task.reads} - session.existing)
+        if unbuilt:
+            tasks[name] = {"bytes": None, "reason": f"reads tables not built yet: {', '.join(unbuilt)}"}
+            continue
+        try:
+            scanned = engine.estimate(compile_task(project, task, engine.dialect).statements, task.path)
+        except TaskError as exc:
+            tasks[name] = {"bytes": None, "reason": f"{exc.location}: {exc.message}" if exc.location else exc.message}
+            continue
+        tasks[name] = {"bytes": scanned, "reason": None}
+    total = sum(t["bytes"] or 0 for t in tasks.values())
+    return {"tasks": tasks, "total_bytes": total, "price_per_tib": price, "cost": total / 2**40 * price}
 
 
 def _task_run(project: Project, name: str) -> TaskRun:

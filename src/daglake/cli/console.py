@@ -47,6 +47,15 @@ def make_console(*, stderr: bool = False) -> Console:
     return console
 
 
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -150,6 +159,19 @@ class ConsoleObserver(RunObserver):
         self.console.print("parallel groups:")
         for level, group in enumerate(plan.groups):
             self.console.print(f"  {level}: {escape(', '.join(group))}")
+        if summary.estimate is not None:
+            self._print_estimate(summary.estimate)
+
+    def _print_estimate(self, estimate: dict[str, Any]) -> None:
+        """Bytes per task from the engine's dry run, the total, and what it costs."""
+        self.console.print("bytes each task would scan (dry run, nothing billed):")
+        for name, task in estimate["tasks"].items():
+            scanned = _bytes(task["bytes"]) if task["bytes"] is not None else f"[dim]{escape(task['reason'])}[/]"
+            self.console.print(f"  {escape(name)}: {scanned}", soft_wrap=True)
+        self.console.print(
+            f"total {_bytes(estimate['total_bytes'])} ({estimate['total_bytes']:,} bytes): "
+            f"{estimate['cost']:.4f} USD at {estimate['price_per_tib']:g} USD per TiB"
+        )
 
 
 def summary_table(summary: RunSummary) -> Table:

@@ -69,6 +69,9 @@ def print_run(details: RunDetails) -> None:
             escape(error),
         )
     console.print(table)
+    jobs = [(task.name, job) for task in details.tasks for attempt in task.attempts for job in attempt.job_ids]
+    if jobs:  # BigQuery: where to look a job up in the console
+        console.print("jobs: " + ", ".join(f"{escape(name)} {escape(job)}" for name, job in jobs))
     print_checks(console, details.tasks)
 
 

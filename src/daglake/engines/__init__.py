@@ -19,6 +19,7 @@ class EngineSpec:
     module: str
     cls: str
     settings: type[EngineSettings]
+    lake: bool  # reads and writes the local data lake (section 6 of SPEC)
 
     def load(self) -> type[Engine]:
         engine: type[Engine] = getattr(importlib.import_module(self.module), self.cls)
@@ -26,12 +27,14 @@ class EngineSpec:
 
 
 _CLASSES = {
-    "duckdb": ("daglake.engines.duckdb", "DuckDBEngine"),
-    "bigquery": ("daglake.engines.bigquery", "BigQueryEngine"),
+    "duckdb": ("daglake.engines.duckdb", "DuckDBEngine", True),
+    "bigquery": ("daglake.engines.bigquery", "BigQueryEngine", False),  # until a GCS lake exists
 }
 REGISTRY: dict[str, EngineSpec] = {
-    name: EngineSpec(name, *_CLASSES[name], settings) for name, settings in SETTINGS.items()
+    name: EngineSpec(name, _CLASSES[name][0], _CLASSES[name][1], settings, _CLASSES[name][2])
+    for name, settings in SETTINGS.items()
 }
+
 
 
 def create_engine(settings: EngineSettings, root: Path, *, read_only: bool = False) -> Engine:

@@ -177,6 +177,10 @@ class Engine(ABC):
         dry run); None when it cannot."""
         return None
 
+    def price_per_tib(self) -> float | None:
+        """What a TiB scanned costs on this engine, when its queries are priced by bytes."""
+        return None
+
     @abstractmethod
     def attach_lake(self, tables: list[LakeTable]) -> None:
         """Make existing lake tables readable by name (``curated.x``) from SQL."""

@@ -221,6 +221,9 @@ class BigQueryEngine(Engine):
             total += int(job.total_bytes_processed or 0)
         return total
 
+    def price_per_tib(self) -> float | None:
+        return float(self.settings.price_per_tib)
+
     @contextlib.contextmanager
     def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
         from daglake.engines.bigquery_session import BigQuerySession

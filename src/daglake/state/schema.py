@@ -67,6 +67,7 @@ attempts = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("location", sa.String(1100)),
     sa.Column("log_path", sa.String(1024)),
+    sa.Column("job_ids", sa.Text),  # added in v4: JSON list of the engine's job ids (BigQuery)
 )
 
 task_stats = sa.Table(
@@ -119,7 +120,14 @@ def _v3(connection: sa.Connection) -> None:
         connection.execute(sa.text("ALTER TABLE task_runs ADD COLUMN metrics TEXT"))
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3]
+def _v4(connection: sa.Connection) -> None:
+    """The engine's job ids per attempt (BigQuery), to find a job in the console."""
+    columns = {c["name"] for c in sa.inspect(connection).get_columns("attempts")}
+    if "job_ids" not in columns:  # a database made before v4 (v1 now creates the column)
+        connection.execute(sa.text("ALTER TABLE attempts ADD COLUMN job_ids TEXT"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

@@ -320,6 +320,7 @@ class StateStore:
                     error=row["error"],
                     location=row["location"],
                     log_path=row["log_path"],
+                    job_ids=json.loads(row["job_ids"]) if row["job_ids"] else [],
                 )
             )
         with self._reading() as connection:
@@ -449,6 +450,7 @@ def _attempt_row(run_id: str, task: str, attempt: Attempt) -> dict[str, Any]:
         "error": attempt.error,
         "location": attempt.location,
         "log_path": attempt.log_path,
+        "job_ids": json.dumps(attempt.job_ids) if attempt.job_ids else None,
     }
 
 

@@ -218,6 +218,9 @@ function attemptTable(attempts, log, onAttempt) {
             h("button", { class: attempt.number === shown ? "link current" : "link", onclick: () => onAttempt(attempt.number) }, "log"),
           ),
         ),
+        attempt.job_ids && attempt.job_ids.length
+          ? h("tr", { class: "detail jobs" }, h("td", { colspan: 5 }, `job${attempt.job_ids.length > 1 ? "s" : ""} ${attempt.job_ids.join(", ")}`))
+          : null,
         // An earlier attempt's error is the only trace of why it was retried.
         attempts.length > 1 && attempt.error
           ? h("tr", { class: "detail" }, h("td", { colspan: 5 }, h("pre", {}, `${attempt.location ? `${attempt.location}: ` : ""}${attempt.error}`)))

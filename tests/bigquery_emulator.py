@@ -1,0 +1,185 @@
+"""A BigQuery emulator on 127.0.0.1 for the tests (one per test session), and a small proxy in
+front of it that answers as real BigQuery would where the emulator cannot: transient 5xx/429
+errors, dry-run byte counts, error messages with BigQuery's ``[line:column]``.
+
+The emulator is bqemulator in its own virtual environment (scripts/bqemu-venv.sh builds it);
+the official client reaches it with anonymous credentials and ``api_endpoint``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.system_deps import unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "daglake-test"
+_prefixes = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def emulator_python() -> Path:
+    built = subprocess.run(["bash", str(ROOT / "scripts/bqemu-venv.sh")], capture_output=True, text=True, timeout=900, check=False)
+    if built.returncode != 0:
+        tail = "\n".join(built.stderr.splitlines()[-5:])
+        unavailable(f"scripts/bqemu-venv.sh failed: {tail}", "the bigquery engine")
+    return Path(built.stdout.strip().splitlines()[-1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/bigquery/v2/projects/{PROJECT}/datasets", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Emulator:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def prefix(self) -> str:
+        """A dataset prefix no other test of the session uses: tests share one emulator."""
+        return f"t{next(_prefixes)}_"
+
+
+@pytest.fixture(scope="session")
+def bq_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    python = emulator_python()
+    port = free_port()
+    log = tmp_path_factory.mktemp("bqemu") / "emulator.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(python), str(ROOT / "scripts/bqemu_launch.py"), "--port", str(port), "--project", PROJECT],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while not _ready(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the BigQuery emulator did not start: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.1)  # polling a starting server: nothing to wait on but its port
+    try:
+        yield Emulator(url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def bigquery_target(root: Path, url: str, prefix: str, name: str = "emu", **extra: Any) -> None:
+    """Add ``[targets.<name>]`` on the emulator to the project's daglake.toml."""
+    settings = {"api_endpoint": url, "project": PROJECT, "dataset_prefix": prefix, "retry_deadline": 20, **extra}
+    lines = [f"\n[targets.{name}]", 'engine = "bigquery"', f"\n[targets.{name}.bigquery]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    config = root / "daglake.toml"
+    config.write_text((config.read_text() if config.exists() else "") + "\n".join(lines) + "\n")
+
+
+@dataclass
+class Rule:
+    """What the proxy does to requests it matches: fail ``times`` with ``status``, or rewrite
+    the emulator's answer with ``rewrite``."""
+
+    method: str
+    path: str  # a regular expression searched in the path
+    body: str = ""  # a regular expression searched in the request body
+    status: int = 0
+    reason: str = "backendError"
+    times: int = 1
+    rewrite: Callable[[dict[str, Any], bytes], dict[str, Any]] | None = None
+    seen: int = 0
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        return method == self.method and re.search(self.path, path) is not None and re.search(self.body, body.decode(errors="replace")) is not None
+
+
+@dataclass
+class Proxy:
+    """An HTTP proxy on 127.0.0.1 in front of the emulator, with rules applied in order."""
+
+    target: str
+    rules: list[Rule] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> Proxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.requests.append((self.command, self.path))
+                for rule in proxy.rules:
+                    if rule.status and rule.seen < rule.times and rule.matches(self.command, self.path, body):
+                        rule.seen += 1
+                        error = {"error": {"code": rule.status, "message": f"injected {rule.status}", "errors": [{"reason": rule.reason, "message": "injected by the test proxy"}]}}
+                        self._answer(rule.status, json.dumps(error).encode(), "application/json")
+                        return
+                status, answer, kind = proxy.forward(self.command, self.path, dict(self.headers), body)
+                for rule in proxy.rules:
+                    if rule.rewrite is not None and rule.matches(self.command, self.path, body) and kind.startswith("application/json") and answer:
+                        rule.seen += 1
+                        answer = json.dumps(rule.rewrite(json.loads(answer), body)).encode()
+                self._answer(status, answer, kind)
+
+            def _answer(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str]:
+        host = self.target.removeprefix("http://")
+        connection = http.client.HTTPConnection(host, timeout=60)
+        keep = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length", "accept-encoding")}
+        connection.request(method, path, body=body or None, headers=keep)
+        answer = connection.getresponse()
+        data = answer.read()
+        connection.close()
+        return answer.status, data, answer.getheader("Content-Type") or ""
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
