@@ -183,3 +183,45 @@ class Proxy:
         assert self.server is not None
         self.server.shutdown()
         self.server.server_close()
+
+
+def read_table(root: Path, table: str, target: str | None = None) -> list[dict[str, Any]]:
+    """Every row of ``table`` as the project's engine (or ``target``'s) returns it, read through
+    daglake's own engine seam: the same code for DuckDB and BigQuery."""
+    from daglake.config import engine_settings
+    from daglake.engines import create_engine
+    from daglake.project import load_project
+    from daglake.sql.translate import select_all
+
+    project = load_project(root, write_cache=False)
+    settings = engine_settings(project.config, target=target)
+    with create_engine(settings, root, read_only=True) as engine:
+        engine.existing_tables()  # BigQuery: learn the project's datasets
+        columns, rows = engine.fetch(select_all(table, engine.dialect))
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def comparable(value: Any) -> Any:
+    """A value as both engines should agree on it (SPEC §5): numbers to 6 decimals, arrays as
+    sets, NULL and an empty array alike, struct fields by name, times in UTC."""
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return round(float(value), 6)
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return tuple(sorted((k, comparable(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        items = sorted((comparable(v) for v in value), key=repr)
+        return tuple(items) if items else None
+    return repr(value)
+
+
+def comparable_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted((tuple(sorted((k, comparable(v)) for k, v in row.items())) for row in rows), key=repr)

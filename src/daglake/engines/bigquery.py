@@ -197,7 +197,8 @@ class BigQueryEngine(Engine):
             config = self.job_config(statement.parameters, task=statement.target or location)
             job = self.query(sql, sent, config, jobs)
             count = job.num_dml_affected_rows
-            if statement.kind == MATERIALIZE and statement.target:
+            created = statement.kind == MATERIALIZE or job.statement_type == "CREATE_TABLE_AS_SELECT"
+            if created and statement.target:  # BigQuery counts a new table's rows on the table
                 table = self._call(functools.partial(self.client.get_table, self._table_ref(statement.target), retry=self.retry), "reading a table")
                 count = table.num_rows
             if count is not None:
