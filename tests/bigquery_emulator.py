@@ -125,7 +125,7 @@ class Proxy:
 
     target: str
     rules: list[Rule] = field(default_factory=list)
-    requests: list[tuple[str, str]] = field(default_factory=list)
+    requests: list[tuple[str, str, bytes]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -142,7 +142,7 @@ class Proxy:
 
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                proxy.requests.append((self.command, self.path))
+                proxy.requests.append((self.command, self.path, body))
                 for rule in proxy.rules:
                     if rule.status and rule.seen < rule.times and rule.matches(self.command, self.path, body):
                         rule.seen += 1
@@ -151,7 +151,7 @@ class Proxy:
                         return
                 status, answer, kind = proxy.forward(self.command, self.path, dict(self.headers), body)
                 for rule in proxy.rules:
-                    if rule.rewrite is not None and rule.matches(self.command, self.path, body) and kind.startswith("application/json") and answer:
+                    if rule.rewrite is not None and rule.seen < rule.times and rule.matches(self.command, self.path, body) and kind.startswith("application/json") and answer:
                         rule.seen += 1
                         answer = json.dumps(rule.rewrite(json.loads(answer), body)).encode()
                 self._answer(status, answer, kind)
