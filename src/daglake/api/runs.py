@@ -11,13 +11,16 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daglake.api.errors import ApiError, from_daglake
 from daglake.api.events import EventFeed, FeedObserver
 from daglake.errors import DaglakeError, RunInProgressError
 from daglake.events import RunSummary
 from daglake.lock import RunLock
+
+if TYPE_CHECKING:
+    from daglake.runner import RunOptions
 
 log = logging.getLogger("daglake.api")
 KEEP_OUTCOMES = 50
@@ -61,9 +64,9 @@ class RunManager:
                 return self._current
             return self._finished.get(run_id)
 
-    def start(self) -> ActiveRun:
+    def start(self, *, logical_date: str | None = None, trigger: str = "api") -> ActiveRun:
         """Take the run lock and start the run; :class:`ApiError` 409 when one is going."""
-        from daglake.runner import new_run_id
+        from daglake.runner import RunOptions, new_run_id
 
         with self._lock:
             if self._current is not None and not self._current.outcome.done():
@@ -75,8 +78,9 @@ class RunManager:
             except RunInProgressError as exc:
                 raise from_daglake(exc) from None
             active = ActiveRun(run_id, FeedObserver(self.feed))
+            options = RunOptions(trigger=trigger, run_id=run_id, logical_date=logical_date)
             thread = threading.Thread(
-                target=self._run, args=(active, lock), name=f"daglake-run-{run_id}", daemon=False
+                target=self._run, args=(active, lock, options), name=f"daglake-run-{run_id}", daemon=False
             )
             self._current = active
             try:
@@ -87,12 +91,12 @@ class RunManager:
                 raise
         return active
 
-    def _run(self, active: ActiveRun, lock: RunLock) -> None:
-        from daglake.runner import RunOptions, run
+    def _run(self, active: ActiveRun, lock: RunLock, options: RunOptions) -> None:
+        from daglake.runner import run
 
         active.answered.wait(timeout=1.0)
         try:
-            summary = run(self.root, RunOptions(trigger="api", run_id=active.run_id), active.observer, lock=lock)
+            summary = run(self.root, options, active.observer, lock=lock)
         except DaglakeError as exc:
             self._refused(active, exc.as_dict()["error"])
             active.outcome.set_exception(exc)
