@@ -61,10 +61,8 @@ class Schedule:
     def fire_at_or_before(self, moment: dt.datetime) -> dt.datetime:
         from croniter import croniter
 
-        local = self.local(moment)
-        if croniter.match(self.cron, local):
-            return local.replace(microsecond=0)
-        return self.local(croniter(self.cron, local).get_prev(dt.datetime))
+        after = self.local(moment).replace(microsecond=0) + dt.timedelta(seconds=1)
+        return self.local(croniter(self.cron, after).get_prev(dt.datetime))
 
     def interval_ending(self, end: dt.datetime) -> Interval:
         from croniter import croniter
