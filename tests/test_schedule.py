@@ -71,7 +71,7 @@ def test_local_times_hold_across_daylight_saving_changes() -> None:
     ]
     assert elapsed(spring[0]) == dt.timedelta(hours=23)
     autumn = paris.between(dt.date(2026, 10, 24), dt.date(2026, 10, 26))
-    assert elapsed(autumn[1]) == dt.timedelta(hours=25)
+    assert elapsed(autumn[0]) == dt.timedelta(hours=25)  # back at 03:00 on the 25th
     # the run for 2026-03-29 starts at 03:00 Paris time on the 30th, 01:00 UTC
     due = paris.due(at("2026-03-30T01:00:00"), last_start=None)
     assert dates(due) == ["2026-03-29"]
@@ -137,7 +137,7 @@ def test_schedule_and_alert_settings_are_validated_with_their_line(tmp_path: Pat
     (tmp_path / "daglake.toml").write_text(f'[project]\nschedule = "@daily"\n{line}\n', encoding="utf-8")
     problems: list = []
     load_config(tmp_path, problems)
-    assert [str(p) for p in problems][0].startswith(message), problems
+    assert next(str(p) for p in problems).startswith(message), problems
 
 
 def test_settings_that_are_right_are_read(tmp_path: Path) -> None:
