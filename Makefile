@@ -29,14 +29,16 @@ system-deps:
 test: $(VENV)/.dev system-deps
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) examples/*/.daglake examples/*/lake
+	rm -rf $(VENV) .venv-airflow examples/*/.daglake examples/*/lake

@@ -135,6 +135,19 @@ class Contender:
     def median(self) -> float:
         return statistics.median(self.samples)
 
+    @property
+    def spread(self) -> str:
+        """The range of the samples, ``min-max``, in :func:`seconds`."""
+        return span(self.samples)
+
+
+def span(samples: Sequence[float], show: Callable[[float], str] | None = None) -> str:
+    """``min–max`` of ``samples`` (one value when there is one sample): the range reported next
+    to every median, so a reader sees how much the shared machine moved the figures."""
+    show = show or seconds
+    low, high = min(samples), max(samples)
+    return show(low) if len(samples) == 1 else f"{show(low)}–{show(high)}"
+
 
 def alternate(groups: Sequence[Sequence[Contender]], repeat: int, *, label: str = "") -> None:
     """Run every group ``repeat`` times; within a group the order rotates each repetition, so

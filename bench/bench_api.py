@@ -7,7 +7,9 @@ Targets: at least 1,000 appends/s with 8 clients and zero loss; ``POST /run`` un
 The server runs as a subprocess (``daglake serve --port 0``) on a copy of examples/products;
 clients are threads using keep-alive ``http.client`` connections (the lightest client in the
 standard library, so the clients cost the shared machine as little as possible). Each appended
-row is unique; afterwards the warehouse is read to count them.
+row is unique; afterwards the warehouse is read to count them. Each round starts a fresh server
+on a fresh copy of the built project; the floors insert into fresh copies of its warehouse; the
+rounds alternate with the floors, the order rotated each round (medians and ranges).
 """
 
 from __future__ import annotations
@@ -23,12 +25,25 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import duckdb
-from _common import REPO_DIR, WORK_DIR, daglake_exe, machine, table, verdict
+from _common import (
+    REPO_DIR,
+    WORK_DIR,
+    Contender,
+    alternate,
+    daglake_exe,
+    machine,
+    seconds,
+    span,
+    table,
+    verdict,
+)
 
 TOKEN = "bench-" + secrets.token_hex(8)
 WAREHOUSE = Path(".daglake") / "warehouse.duckdb"
@@ -132,26 +147,23 @@ def stored(root: Path, brand: str, timeout: float = 60) -> tuple[int, int]:
     return int(found[0]), int(found[1])
 
 
-def floor(root: Path, total: int, brand: str) -> tuple[float, float]:
-    """Bare DuckDB in one process, same rows, same casts: one INSERT per row (each its own
-    transaction, as each append is), and all rows in one executemany transaction."""
+def floor_inserts(warehouse: Path, total: int, brand: str, *, batch: bool) -> float:
+    """Bare DuckDB in one process, same rows, same casts, on ``warehouse`` (a fresh copy): one
+    INSERT per row (each its own transaction, as each append is), or all rows in one
+    ``executemany`` transaction when ``batch``."""
     columns = list(row(0, brand))
     sql = f"INSERT INTO raw.products ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     rows = [list(row(n, brand).values()) for n in range(total)]
-    copy = root.parent / "floor.duckdb"
-    shutil.copy(root / WAREHOUSE, copy)
-    with duckdb.connect(str(copy)) as connection:
+    with duckdb.connect(str(warehouse)) as connection:
         started = time.perf_counter()
-        for values in rows:
-            connection.execute(sql, values)
-        single = time.perf_counter() - started
-        started = time.perf_counter()
-        connection.execute("BEGIN")
-        connection.executemany(sql, rows)
-        connection.execute("COMMIT")
-        batch = time.perf_counter() - started
-    copy.unlink()
-    return single, batch
+        if batch:
+            connection.execute("BEGIN")
+            connection.executemany(sql, rows)
+            connection.execute("COMMIT")
+        else:
+            for values in rows:
+                connection.execute(sql, values)
+        return time.perf_counter() - started
 
 
 def run_latency(server: Server, count: int) -> list[float]:
@@ -176,25 +188,27 @@ def run_latency(server: Server, count: int) -> list[float]:
     return latencies
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--appends", type=int, default=4000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args(argv)
+@dataclass
+class ServeRound:
+    """What one round of appends and ``POST /run`` against a fresh server measured."""
 
-    work = WORK_DIR / "api"
-    shutil.rmtree(work, ignore_errors=True)
-    root = work / "products"
-    shutil.copytree(REPO_DIR / "examples" / "products", root, ignore=shutil.ignore_patterns(".daglake", "lake"))
-    subprocess.run([daglake_exe(), "run", str(root)], check=True, capture_output=True)
-    print(machine())
-    print(f"{args.appends} appends from {args.clients} clients; {args.runs} POST /run")
+    wall: float
+    latencies: list[float]
+    failures: int
+    cpu: float
+    runs: list[float]
+    stored: int
+    distinct: int
 
+
+def serve_round(base: Path, root: Path, args: argparse.Namespace) -> ServeRound:
+    """A fresh copy of the built project, a fresh server, a warm-up, the timed appends, the
+    ``POST /run`` latencies; then the server stops and the stored rows are counted."""
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(base, root)
     server = Server(root)
     try:
-        warm = f"warm{secrets.token_hex(2)}"
-        appends(server, 200, args.clients, warm)  # first requests import and open everything
+        appends(server, 200, args.clients, f"warm{secrets.token_hex(2)}")  # imports, opens everything
         brand = f"bench{secrets.token_hex(3)}"
         cpu = server.cpu()
         wall, latencies, failures = appends(server, args.appends, args.clients, brand)
@@ -203,32 +217,87 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     count, distinct = stored(root, brand)
-    single, batch = floor(root, args.appends, f"floor{secrets.token_hex(2)}")
+    shutil.rmtree(root)
+    return ServeRound(wall, latencies, failures, cpu, runs, count, distinct)
 
-    rate = args.appends / wall
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--appends", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=20, help="POST /run per round")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the API and of each floor, alternating")
+    args = parser.parse_args(argv)
+
+    work = WORK_DIR / "api"
+    shutil.rmtree(work, ignore_errors=True)
+    base = work / "products"
+    shutil.copytree(REPO_DIR / "examples" / "products", base, ignore=shutil.ignore_patterns(".daglake", "lake"))
+    subprocess.run([daglake_exe(), "run", str(base)], check=True, capture_output=True)
+    print(machine())
+    print(f"{args.appends} appends from {args.clients} clients and {args.runs} POST /run per round; "
+          f"{args.repeat} rounds of the API and of each floor, alternating (order rotated each round)")
+
+    rounds: list[ServeRound] = []
+
+    def api() -> float:
+        rounds.append(serve_round(base, work / "serving", args))
+        return rounds[-1].wall
+
+    copy = work / "floor.duckdb"
+
+    def fresh_copy() -> None:
+        shutil.copy(base / WAREHOUSE, copy)
+        Path(f"{copy}.wal").unlink(missing_ok=True)
+
+    def floor(batch: bool) -> Callable[[], float]:
+        return lambda: floor_inserts(copy, args.appends, f"floor{secrets.token_hex(2)}", batch=batch)
+
+    served = Contender(f"daglake serve, POST /{{table}}, {args.clients} clients", api)
+    single = Contender("floor: DuckDB, one INSERT per row, one process", floor(False), fresh_copy)
+    batch = Contender("floor: DuckDB, executemany, one transaction", floor(True), fresh_copy)
+    alternate([[served, single, batch]], args.repeat, label="rounds")
+
+    latencies = [x for r in rounds for x in r.latencies]
+    runs = [x for r in rounds for x in r.runs]
+
+    def rate(c: Contender) -> str:
+        return f"{args.appends / c.median:,.0f}"
+
+    def rates(c: Contender) -> str:
+        return span([args.appends / x for x in c.samples], lambda v: f"{v:,.0f}")
+
     print()
     print(table(
-        ["contender", "rows/s", "time", "p50", "p99"],
+        ["contender", "rows/s (median)", "range", "time", "p50", "p99"],
         [
-            [f"daglake serve, POST /{{table}}, {args.clients} clients", f"{rate:,.0f}", f"{wall:.2f} s",
+            [served.name, rate(served), rates(served), seconds(served.median),
              ms(statistics.median(latencies)), ms(percentile(latencies, 0.99))],
-            ["floor: DuckDB, one INSERT per row, one process", f"{args.appends / single:,.0f}", f"{single:.2f} s", "", ""],
-            ["floor: DuckDB, executemany, one transaction", f"{args.appends / batch:,.0f}", f"{batch:.2f} s", "", ""],
+            [single.name, rate(single), rates(single), seconds(single.median), "", ""],
+            [batch.name, rate(batch), rates(batch), seconds(batch.median), "", ""],
         ],
     ))
+    print("(p50 and p99 of every append of every round)")
     print()
-    print(table(["POST /run (202)", "p50", "p99", "max", "runs"],
-                [["answer time", ms(statistics.median(runs)), ms(percentile(runs, 0.99)), ms(max(runs)), len(runs)]]))
+    p99s = [percentile(r.runs, 0.99) for r in rounds]
+    print(table(["POST /run (202), all rounds", "p50", "p99", "max", "runs", "p99 per round"],
+                [["answer time", ms(statistics.median(runs)), ms(percentile(runs, 0.99)), ms(max(runs)),
+                  len(runs), span(p99s, ms)]]))
     print()
-    lost = args.appends - distinct
-    print(f"stored {count} rows, {distinct} distinct, {failures} failed requests: "
-          f"{'zero loss' if count == distinct == args.appends and not failures else 'LOSS OR DUPLICATES'}")
-    print(f"appends/s: {rate:,.0f}  {verdict(rate, 1000, at_least=True, unit='/s')}")
-    print(f"server CPU per append: {cpu / args.appends * 1e6:.0f} µs ({cpu / wall:.0%} of one core during the appends)")
-    print(f"API rate / floor rate: {rate / (args.appends / single):.2f}x one INSERT per row, "
-          f"{rate / (args.appends / batch):.2f}x executemany")
+    whole = all(r.stored == r.distinct == args.appends and not r.failures for r in rounds)
+    print("stored rows per round: " + ", ".join(f"{r.stored} ({r.distinct} distinct, {r.failures} failed)"
+                                                 for r in rounds)
+          + f": {'zero loss' if whole else 'LOSS OR DUPLICATES'}")
+    appends_per_s = args.appends / served.median
+    print(f"appends/s (median of {len(rounds)}): {appends_per_s:,.0f}  "
+          f"{verdict(appends_per_s, 1000, at_least=True, unit='/s')}")
+    cpu = statistics.median(r.cpu / args.appends for r in rounds)
+    share = statistics.median(r.cpu / r.wall for r in rounds)
+    print(f"server CPU per append (median): {cpu * 1e6:.0f} µs ({share:.0%} of one core during the appends)")
+    print(f"API rate / floor rate: {single.median / served.median:.2f}x one INSERT per row, "
+          f"{batch.median / served.median:.2f}x executemany")
     print(f"POST /run p99: {ms(percentile(runs, 0.99))}  {verdict(percentile(runs, 0.99) * 1000, 50, unit=' ms')}")
-    return 0 if lost == 0 and count == args.appends and not failures else 1
+    return 0 if whole else 1
 
 
 if __name__ == "__main__":

@@ -60,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ours, floor = contenders[0], contenders[1]
     rows = [
-        [c.name, f"{c.median * 1000:.0f} ms", f"{min(c.samples) * 1000:.0f} ms",
+        [c.name, f"{c.median * 1000:.0f} ms", f"{min(c.samples) * 1000:.0f}–{max(c.samples) * 1000:.0f} ms",
          f"{(c.median - floor.median) * 1000:+.0f} ms", f"{c.median / ours.median:.2f}x"]
         for c in contenders
     ]
     print()
-    print(table(["command", "median", "min", "over floor", "vs daglake"], rows))
+    print(table(["command", "median", "range", "over floor", "vs daglake"], rows))
     print()
     print(f"daglake --help: {ours.median * 1000:.0f} ms  {verdict(ours.median, TARGET_SECONDS, unit=' s')}")
     if args.imports:

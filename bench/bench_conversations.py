@@ -2,7 +2,8 @@
 generated messages: ``daglake run`` from the JSON files to the curated Parquet table, checks
 included, next to (a) one hand-written DuckDB statement doing the same aggregation from the
 same files and (b) the same job in PySpark local mode; then an incremental run adding ~1 % new
-events, and a run with DuckDB's memory limited. Wall time and peak RSS of each, medians.
+events, and a run with DuckDB's memory limited. Wall time and peak RSS of each; every contender,
+Spark included, in one rotation (medians and ranges).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from _common import (
     install_venv,
     machine,
     seconds,
+    span,
     table,
     verdict,
 )
@@ -279,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--months", type=int, default=12)
-    parser.add_argument("--repeat", type=int, default=3, help="daglake and DuckDB runs (medians)")
-    parser.add_argument("--spark-repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of every contender, Spark included, alternating (medians)")
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--no-install", action="store_true", help="do not pip install pyspark")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit of the limited daglake run")
@@ -341,12 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     ours = daglake_full("daglake", None, True)
     limited = daglake_full("daglake-limited", args.memory_limit, False)
     duck = script("duckdb", [sys.executable], DUCKDB_SCRIPT, [""])
-    print(f"{args.messages:,} messages in {args.months} months ({megabytes:.0f} MB of JSON, "
-          f"{len(inputs)} files); incremental batch {sum(p.stat().st_size for p in extra_inputs) / 1e6:.1f} MB",
-          flush=True)
-    alternate([[ours, duck, limited]], args.repeat, label="full runs")
+    contenders = [ours, duck, limited]
 
     spark = None
+    spark_failure: list[str] = []
     spark_note = "skipped (--skip-spark)"
     if not args.skip_spark:
         python, spark_note = spark_python(install=not args.no_install)
@@ -356,11 +356,25 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = python
             submit = [str(Path(python).parent / "spark-submit"), "--master", "local[*]", "--driver-memory", "2g"]
             spark = script("spark", submit, SPARK_SCRIPT, [])
-            try:
-                alternate([[spark]], args.spark_repeat, label="spark")
-            except BenchError as exc:
-                spark_note = f"Spark failed: {str(exc)[-500:]}"
-                spark = None
+            spark_measure = spark.measure
+
+            def spark_or_nothing() -> float:
+                """A failing Spark is reported, not fatal: the others' runs still count."""
+                try:
+                    return spark_measure()
+                except BenchError as exc:
+                    spark_failure.append(str(exc)[-500:])
+                    return float("nan")
+
+            spark.measure = spark_or_nothing
+            contenders.append(spark)
+    print(f"{args.messages:,} messages in {args.months} months ({megabytes:.0f} MB of JSON, "
+          f"{len(inputs)} files); incremental batch {sum(p.stat().st_size for p in extra_inputs) / 1e6:.1f} MB",
+          flush=True)
+    alternate([contenders], args.repeat, label="runs")
+    if spark_failure:
+        spark_note = f"Spark failed: {spark_failure[0]}"
+        spark = None
 
     # Correctness, cheaply: the table after the last full run against DuckDB's output.
     full_check = WORK / "daglake-limited"
@@ -372,22 +386,23 @@ def main(argv: list[str] | None = None) -> int:
 
     median_rss = {k: statistics.median(v) for k, v in rss.items()}
     rows = [
-        ["daglake run (full, checks included)", seconds(ours.median), f"{median_rss['daglake']:.0f} MB", "1.00x"],
-        [f"daglake run, memory_limit {args.memory_limit}", seconds(limited.median),
+        ["daglake run (full, checks included)", seconds(ours.median), ours.spread,
+         f"{median_rss['daglake']:.0f} MB", "1.00x"],
+        [f"daglake run, memory_limit {args.memory_limit}", seconds(limited.median), limited.spread,
          f"{median_rss['daglake-limited']:.0f} MB", f"{limited.median / ours.median:.2f}x"],
-        ["(a) DuckDB, one hand-written statement (no quarantine, no checks)", seconds(duck.median),
+        ["(a) DuckDB, one hand-written statement (no quarantine, no checks)", seconds(duck.median), duck.spread,
          f"{median_rss['duckdb']:.0f} MB", f"{ours.median / duck.median:.2f}x"],
     ]
     if spark:
-        rows.append(["(b) PySpark local mode", seconds(spark.median), f"{median_rss['spark']:.0f} MB",
-                     f"{ours.median / spark.median:.2f}x"])
+        rows.append(["(b) PySpark local mode", seconds(spark.median), spark.spread,
+                     f"{median_rss['spark']:.0f} MB", f"{ours.median / spark.median:.2f}x"])
     inc = statistics.median(incremental)
     rows.append([f"daglake incremental run, +{len(extra_inputs)} files (~1 % new events)", seconds(inc),
-                 f"{median_rss['incremental']:.0f} MB", f"{inc / ours.median:.2f}x"])
+                 span(incremental), f"{median_rss['incremental']:.0f} MB", f"{inc / ours.median:.2f}x"])
     print()
-    print(table(["contender", "wall (median)", "peak RSS", "daglake / it (time)"], rows))
-    print(f"\nruns: {args.repeat} of daglake, DuckDB and the limited daglake, alternating; "
-          f"Spark {args.spark_repeat if spark else 0} ({spark_note})")
+    print(table(["contender", "wall (median)", "range", "peak RSS (median)", "daglake / it (time)"], rows))
+    print(f"\nruns: {args.repeat} of each contender, alternating, the order rotated each repetition; "
+          f"Spark: {spark_note}")
     print(f"rows: daglake {ours_rows:,}, DuckDB (a) {duck_rows:,}"
           + (f", Spark (b) {spark_rows:,}" if spark_rows is not None else "")
           + f"; rows differing between daglake and (a): {differ}; "

@@ -10,6 +10,7 @@ import argparse
 import graphlib
 import json
 import random
+import statistics
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from _common import WORK_DIR, Contender, alternate, machine, table, verdict
+from _common import WORK_DIR, Contender, alternate, machine, span, table, verdict
 
 from daglake.graph.dag import DAG
 from daglake.scheduler.executor import execute
@@ -36,6 +37,10 @@ def layered(tasks: int, layers: int, seed: int = 7) -> dict[str, set[str]]:
         for node in layer:
             deps[node] = set(rng.sample(names[k - 1], min(2, len(names[k - 1])))) if k else set()
     return deps
+
+
+def millis(value: float) -> str:
+    return f"{value * 1000:.2f} ms"
 
 
 def noop(node: str) -> None:
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     n = len(deps)
     print(machine())
     print(f"graph: {n} no-op nodes in {args.layers} layers, 2 dependencies each, "
-          f"{args.workers} workers, {args.repeat} repetitions (medians)")
+          f"{args.workers} workers, {args.repeat} repetitions alternating (medians, range min–max)")
 
     daglake = Contender("daglake execute() (ready queue)", run_daglake(dag, args.workers))
     floor = Contender("floor: topological for-loop, no threads", run_floor(deps))
@@ -192,18 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     for contender in contenders:
         per_task = contender.median / n * 1e6
         over = (contender.median - floor.median) / n * 1e6
-        rows.append([contender.name, f"{contender.median * 1000:.2f} ms", f"{per_task:.1f} us",
-                     f"{over:.1f} us", f"{contender.median / floor.median:.0f}x"])
+        rows.append([contender.name, f"{contender.median * 1000:.2f} ms", span(contender.samples, millis),
+                     f"{per_task:.1f} us", f"{over:.1f} us", f"{contender.median / floor.median:.0f}x"])
     if args.prefect:
         if PREFECT_PYTHON.exists():
-            seconds = sorted(prefect_seconds(deps, args.workers) for _ in range(3))[1]
+            samples = [prefect_seconds(deps, args.workers) for _ in range(3)]
+            seconds = statistics.median(samples)
             rows.append(["prefect flow, ThreadPoolTaskRunner (3 runs)", f"{seconds * 1000:.0f} ms",
+                         span(samples, millis),
                          f"{seconds / n * 1e6:.0f} us", f"{(seconds - floor.median) / n * 1e6:.0f} us",
                          f"{seconds / floor.median:.0f}x"])
         else:
             print("prefect not installed in bench/.work/prefect-venv; skipped")
     print()
-    print(table(["contender", "median total", "per task", "over floor", "vs floor"], rows))
+    print(table(["contender", "median total", "range", "per task", "over floor", "vs floor"], rows))
     print()
     print(f"DAG construction + critical-path priorities (outside the timings above): "
           f"{build[len(build) // 2] * 1000:.2f} ms")
@@ -231,11 +238,12 @@ def uneven(deps: dict[str, set[str]], dag: DAG[str], args: argparse.Namespace) -
     levels = Contender("ThreadPoolExecutor, level by level", run_levels(deps, args.workers, task))
     contenders = [daglake, blind, levels]
     alternate([contenders], max(3, args.repeat // 3))
-    rows = [[c.name, f"{c.median * 1000:.1f} ms", f"{c.median / bound:.2f}x"] for c in contenders]
-    rows.append(["lower bound: max(critical path, work / workers)", f"{bound * 1000:.1f} ms", "1.00x"])
+    rows = [[c.name, f"{c.median * 1000:.1f} ms", span(c.samples, millis), f"{c.median / bound:.2f}x"]
+            for c in contenders]
+    rows.append(["lower bound: max(critical path, work / workers)", f"{bound * 1000:.1f} ms", "", "1.00x"])
     print(f"\nuneven tasks: 1 in 10 sleeps {args.sleep_ms:g} ms, the others 0..{args.sleep_ms / 10:g} ms "
           f"(sum {sum(durations.values()):.2f} s), {args.workers} workers")
-    print(table(["contender", "makespan", "vs bound"], rows))
+    print(table(["contender", "makespan (median)", "range", "vs bound"], rows))
 
 
 if __name__ == "__main__":

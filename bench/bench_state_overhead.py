@@ -65,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for full, bare in (first, rerun):
-        rows.append([full.name, seconds(full.median), f"{full.median / bare.median:.3f}x", len(full.samples)])
-        rows.append([bare.name, seconds(bare.median), "1.000x", len(bare.samples)])
+        rows.append([full.name, seconds(full.median), full.spread, f"{full.median / bare.median:.3f}x",
+                     len(full.samples)])
+        rows.append([bare.name, seconds(bare.median), bare.spread, "1.000x", len(bare.samples)])
     print()
-    print(table(["contender", "median", "ratio", "runs"], rows))
+    print(table(["contender", "median", "range", "ratio", "runs"], rows))
     print()
     for full, bare in (first, rerun):
         overhead = full.median / bare.median - 1

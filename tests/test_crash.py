@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from daglake.history import list_runs
+from daglake.history import list_runs, run_details
 
 LAYERS, WIDTH = 8, 25  # 200 tasks
 TRIALS = 20
@@ -107,6 +107,7 @@ def test_kill_9_at_random_moments_then_retry(
             run_id = wait_for_run_record(root)
             time.sleep(rng.uniform(0, elapsed))
         finally:
+            finished_by_itself = process.poll() is not None
             process.send_signal(signal.SIGKILL)
             process.wait()
         found = fingerprints(root, tables)
@@ -115,8 +116,13 @@ def test_kill_9_at_random_moments_then_retry(
 
         [(listed, state)] = [(r.id, r.state) for r in list_runs(root)]
         assert listed == run_id
-        # killed: a later process finds the dead run; or it had just finished before the kill
-        assert state == ("success" if len(found) == len(tables) and state == "success" else "failed")
+        task_states = {t.state for t in run_details(root, run_id).tasks}
+        if finished_by_itself:
+            assert (process.returncode, state, task_states) == (0, "success", {"success"})
+        elif state == "success":  # killed between recording its end and exiting
+            assert (len(found), task_states) == (len(tables), {"success"}), f"trial {trial}"
+        else:  # killed midway: a later process finds the dead run
+            assert state == "failed", f"trial {trial}"
         resumed = daglake("retry", "-p", root, "--json")
         assert resumed.returncode == 0, resumed.stderr
         assert json.loads(resumed.stdout)["run_id"] == run_id

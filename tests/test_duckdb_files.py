@@ -8,18 +8,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from daglake.engines import duckdb_files
-from daglake.engines.base import EngineSettings, create_engine
+from daglake.engine_settings import DuckDBSettings
+from daglake.engines import create_engine, duckdb_files
+from daglake.engines.base import Engine
 
 
-def settings(root: Path, *, read_only: bool) -> EngineSettings:
-    return EngineSettings(root=root, path="warehouse.duckdb", read_only=read_only)
+def open_engine(root: Path, *, read_only: bool) -> Engine:
+    return create_engine(DuckDBSettings(path="warehouse.duckdb"), root, read_only=read_only)
 
 
 def test_read_only_and_read_write_engines_share_one_database(tmp_path: Path) -> None:
-    writer = create_engine("duckdb", settings(tmp_path, read_only=False))
+    writer = open_engine(tmp_path, read_only=False)
     writer.fetch("CREATE TABLE t AS SELECT 1 AS x")
-    reader = create_engine("duckdb", settings(tmp_path, read_only=True))  # DuckDB alone refuses this
+    reader = open_engine(tmp_path, read_only=True)  # DuckDB alone refuses this
     assert reader.fetch("SELECT x FROM t")[1] == [(1,)]
     writer.close()
     assert duckdb_files.is_open(tmp_path / "warehouse.duckdb")  # the reader still uses it
@@ -52,9 +53,9 @@ def test_a_writer_waits_for_read_only_users_then_opens_read_write(tmp_path: Path
 
 
 def test_a_failed_setting_releases_the_file(tmp_path: Path) -> None:
-    bad = EngineSettings(root=tmp_path, path="warehouse.duckdb", options=(("memory_limit", "lots"),))
+    bad = DuckDBSettings(path="warehouse.duckdb", memory_limit="lots")
     with pytest.raises(Exception, match="memory_limit"):
-        create_engine("duckdb", bad)
+        create_engine(bad, tmp_path)
     assert not duckdb_files.is_open(tmp_path / "warehouse.duckdb")
 
 
@@ -74,7 +75,7 @@ def test_an_engine_waits_a_moment_for_another_process_to_let_go(tmp_path: Path) 
     timer = threading.Timer(0.3, lambda: (holder.stdin.write("\n"), holder.stdin.flush()))  # type: ignore[union-attr]
     timer.start()
     try:
-        with create_engine("duckdb", settings(tmp_path, read_only=False)) as engine:  # waits for the holder
+        with open_engine(tmp_path, read_only=False) as engine:  # waits for the holder
             assert engine.fetch("SELECT 42")[1] == [(42,)]
     finally:
         timer.cancel()

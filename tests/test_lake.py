@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from daglake.history import list_runs
 from daglake.lake.catalog import describe_lake_table
-from daglake.lake.tables import lake_table
+from daglake.lake.tables import CRASH_AT_ENV, lake_table
 from daglake.runner import RunOptions, run
 from tests.conftest import ProjectFactory
 
@@ -70,10 +76,14 @@ def test_a_lake_table_is_partitioned_parquet_readable_by_name(lake_project: Path
 
 def test_overwriting_partitions_leaves_the_others_alone(lake_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run(lake_project)
+    table = lake_project / "lake" / "curated" / "sales"
+    inodes_before = {p.name: p.stat().st_ino for p in (table / "city=BCN").iterdir()}
     monkeypatch.setenv("CITIES", "MAD,VLC")
     monkeypatch.setenv("TAG", "v2")
     assert run(lake_project).state == "success"
     assert lake_rows(lake_project) == [("BCN", 3, "v1"), ("MAD", 3, "v2"), ("VLC", 3, "v2")]
+    # the untouched partition is carried over as hard links to the same files, not copies
+    assert inodes_before and {p.name: p.stat().st_ino for p in (table / "city=BCN").iterdir()} == inodes_before
     versions = [p.name for p in (lake_project / "lake" / "curated").iterdir() if p.name.startswith(".")]
     assert len(versions) == 1  # the old version is gone, nothing half-written is left
 
@@ -266,3 +276,66 @@ def x(ctx):
     )
     assert run(root).state == "success"
     assert warehouse(root, "SELECT v FROM final.v") == [(2,)]
+
+
+def _daglake(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daglake", "run", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k not in ("TAG", "CITIES", "MODE", CRASH_AT_ENV)} | env,
+    )
+
+
+def _leftovers(root: Path) -> list[str]:
+    curated = root / "lake" / "curated"
+    return sorted(p.name for p in curated.iterdir() if p.name.startswith(".sales."))
+
+
+V1 = [("BCN", 3, "v1"), ("MAD", 3, "v1")]
+
+
+@pytest.mark.parametrize(
+    ("moment", "readers_see", "left"),
+    [
+        ("publish:linked", "v1", [".sales.link-", ".sales.v", ".sales.v"]),  # new link, old and new versions
+        ("publish:swapped", "v2", [".sales.v", ".sales.v"]),  # the new version and the old one
+    ],
+)
+def test_kill_9_during_a_lake_publish_leaves_a_whole_version(
+    lake_project: Path, moment: str, readers_see: str, left: list[str]
+) -> None:
+    """Killed just before the symlink swap readers see the old version, just after it the new
+    one; never a mix. The next run removes what the dead one left and publishes normally."""
+    assert _daglake(lake_project).returncode == 0
+    assert lake_rows(lake_project) == V1
+    crashed = _daglake(lake_project, TAG="v2", **{CRASH_AT_ENV: moment})
+    assert crashed.returncode == -signal.SIGKILL
+    assert lake_rows(lake_project) == [("BCN", 3, readers_see), ("MAD", 3, readers_see)]
+    assert [name.rstrip("0123456789abcdef") for name in _leftovers(lake_project)] == left
+    again = _daglake(lake_project, TAG="v3")
+    assert again.returncode == 0, again.stderr
+    assert lake_rows(lake_project) == [("BCN", 3, "v3"), ("MAD", 3, "v3")]
+    [version] = _leftovers(lake_project)
+    assert (lake_project / "lake" / "curated" / "sales").resolve().name == version
+    assert [r.state for r in list_runs(lake_project)] == ["success", "failed", "success"]
+
+
+def test_kill_9_at_random_moments_of_a_lake_write(lake_project: Path) -> None:
+    assert _daglake(lake_project).returncode == 0
+    rng = random.Random(20261206)
+    for _ in range(6):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daglake", "run", str(lake_project)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=os.environ | {"TAG": "v2"},
+        )
+        time.sleep(rng.uniform(0.2, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        rows = lake_rows(lake_project)
+        assert rows in (V1, [("BCN", 3, "v2"), ("MAD", 3, "v2")])
+        assert _daglake(lake_project).returncode == 0  # back to v1 for the next trial
+        assert len(_leftovers(lake_project)) == 1

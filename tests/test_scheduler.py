@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -108,6 +112,70 @@ def test_priority_uses_durations() -> None:
     dag = DAG({"a": [], "b": []})
     execute(dag, order.append, workers=1, priority=dag.remaining_path({"a": 1.0, "b": 5.0}))
     assert order == ["b", "a"]
+
+
+def test_the_longest_path_starts_first_even_when_its_names_sort_last() -> None:
+    """Without the priority, ties go by name and the chain z1 -> z2 -> z3 would start last."""
+    order: list[str] = []
+    dag = DAG({"a1": [], "a2": [], "a3": [], "z1": [], "z2": ["z1"], "z3": ["z2"]})
+    execute(dag, lambda n: None, workers=1, on_start=order.append)
+    # z3's remaining path (1) ties the a's: ties go in the order they became ready
+    assert order == ["z1", "z2", "a1", "a2", "a3", "z3"]
+
+
+def test_the_priority_shortens_the_makespan_when_names_sort_against_the_critical_path() -> None:
+    """Two workers; by name a1, a2 would go first and the chain z1 -> z2 would run after them."""
+    durations = {"a1": 0.3, "a2": 0.3, "z1": 0.3, "z2": 0.3}
+    dag = DAG({"a1": [], "a2": [], "z1": [], "z2": ["z1"]})
+    started = time.perf_counter()
+    assert execute(dag, sleeper(durations), workers=2).ok
+    makespan = time.perf_counter() - started
+    # critical path first: z1 | a1, then z2 | a2 = 0.6 s; by name: 0.9 s
+    assert 0.6 <= makespan < 0.8
+
+
+DAGLAKE = [sys.executable, "-m", "daglake"]
+SLEEPERS = """
+import time
+
+import daglake
+import pyarrow as pa
+
+
+def sleeper(name, seconds):
+    @daglake.task(name)
+    def work(ctx):
+        time.sleep(seconds)
+        return pa.table({"slept": [seconds]})
+
+    return work
+
+
+a1, a2, a3, a4 = (sleeper(f"w.a{i}", 0.25) for i in range(1, 5))
+z = sleeper("w.z", 1.0)
+"""
+
+
+def test_a_second_run_starts_the_task_that_took_longest_in_the_first(tmp_path: Path) -> None:
+    """Through the real CLI: the first run knows no durations (all tasks alike, by name: w.z
+    last); the second orders by the first's durations, starts w.z first and ends sooner."""
+    root = tmp_path / "sleepers"
+    root.mkdir()
+    (root / "daglake.toml").write_text("[run]\nworkers = 2\n")
+    (root / "tasks.py").write_text(SLEEPERS)
+
+    def run_once() -> tuple[float, dict[str, float]]:
+        done = subprocess.run([*DAGLAKE, "run", str(root), "--json"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        return summary["duration"], {t["name"]: t["started_at"] for t in summary["tasks"]}
+
+    first_makespan, first = run_once()
+    assert first["w.z"] > max(first["w.a1"], first["w.a2"])
+    second_makespan, second = run_once()
+    assert second["w.z"] <= min(second.values())
+    # first: a1 | a2, a3 | a4, then z alone = 1.5 s; second: z | a1..a4 = 1.0 s
+    assert second_makespan < first_makespan - 0.3
 
 
 def test_workers_must_be_positive() -> None:

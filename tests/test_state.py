@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
+import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -16,6 +20,7 @@ from daglake.runner import RunOptions, retry, run
 from daglake.state import StateStore
 from daglake.state.schema import LATEST, migrate
 from tests.conftest import ProjectFactory
+from tests.postgres import new_database
 
 PROJECT = {
     "daglake.toml": "[run]\nretries = 0\nretry_delay = 0\n",
@@ -101,15 +106,26 @@ def test_retry_redoes_only_what_failed_in_the_same_run(
     assert len(history) == 1
     assert history[0].state == "success"
     assert history[0].logical_date == "2024-03-01"
-    assert run_details(root, first.run_id).tasks[0].state in ("success", "skipped")
+    stored = {t.name: (t.state, len(t.attempts)) for t in run_details(root, first.run_id).tasks}
+    assert stored == {
+        "raw.items": ("success", 1),  # kept from the first try of the run, not redone
+        "tmp.names": ("success", 1),
+        "tmp.ids": ("success", 2),
+        "final.products": ("success", 1),
+        "final.summary": ("success", 1),
+    }
 
 
 def test_retry_of_a_successful_run_does_nothing(make_project: ProjectFactory) -> None:
     root = make_project(PROJECT)
     first = run(root)
-    again = retry(root, first.run_id)
+    started = Started()
+    again = retry(root, first.run_id, observer=started)
     assert again.state == "success"
-    assert all(len(t.attempts) == 1 for t in again.tasks.values() if t.state == "success")
+    assert started.names == set()
+    assert {n: (t.state, len(t.attempts)) for n, t in again.tasks.items()} == {
+        name: ("success", 1) for name in ("raw.items", "tmp.names", "tmp.ids", "final.products", "final.summary")
+    }
 
 
 def test_the_logical_date_reaches_sql_and_reruns_replace_it(
@@ -158,26 +174,84 @@ def test_durations_from_history_order_the_next_run(make_project: ProjectFactory)
     assert set(durations) == {"raw.items", "tmp.names", "tmp.ids", "final.products", "final.summary"}
 
 
-def test_opening_a_new_state_database_from_many_threads_at_once(
-    tmp_path: Path, state_backend: str
-) -> None:
-    """A run and the API starting on a new project both create the state tables: exactly one
-    may (it was "table runs already exists" for the others)."""
+def _open_and_list(url: str) -> int:
+    store = StateStore(url)
+    try:
+        return len(store.list_runs("p"))
+    finally:
+        store.close()
+
+
+def _open_in_rounds(urls: list[str], threads: int, barrier: Any) -> list[str]:
+    """One process of the hammer: for each fresh database, ``threads`` openers at once."""
     from concurrent.futures import ThreadPoolExecutor
+
+    errors = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for url in urls:
+            barrier.wait(timeout=60)
+            for future in [pool.submit(_open_and_list, url) for _ in range(threads)]:
+                try:
+                    assert future.result() == 0
+                except Exception as exc:
+                    errors.append(f"{url}: {exc}")
+    return errors
+
+
+def test_opening_a_new_state_database_from_many_processes_and_threads_at_once(
+    tmp_path: Path, state_backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A run, the API and a scheduler starting on a new project all open the state database:
+    exactly one creates the tables, and none fails ("table runs already exists", or SQLite's
+    "database is locked" from a WAL switch racing the migration)."""
+    import multiprocessing
+
+    processes, threads, rounds = 4, 4, 15
+    if state_backend == "sqlite":
+        urls = [f"sqlite:///{tmp_path / f'round{n}.db'}" for n in range(rounds)]
+    else:
+        server = request.getfixturevalue("postgres_server")
+        urls = [new_database(server) for _ in range(rounds)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(processes)
+    with context.Pool(processes) as pool:
+        results = pool.starmap(_open_in_rounds, [(urls, threads, barrier)] * processes)
+    assert [e for errors in results for e in errors] == []
+
+
+def test_nothing_touches_a_new_sqlite_state_file_before_the_opening_lock_is_held(tmp_path: Path) -> None:
+    """The mechanism behind the test above, deterministically: while another opener holds the
+    lock, a second one waits without creating (or switching to WAL) the database file."""
+    import fcntl
+    import threading
 
     from daglake.state import state_url
 
     url = state_url(tmp_path, None)
+    database = tmp_path / ".daglake" / "state.db"
+    lock_path = Path(f"{database}.lock")
+    with open(lock_path, "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        opened: list[int] = []
+        opener = threading.Thread(target=lambda: opened.append(_open_and_list(url)))
+        opener.start()
+        _wait_until_blocked_on(lock_path)
+        assert not database.exists(), "the database was opened before the lock was held"
+    opener.join(timeout=30)
+    assert opened == [0]
+    assert database.exists()
 
-    def open_and_list(_: int) -> int:
-        store = StateStore(url)
-        try:
-            return len(store.list_runs("p"))
-        finally:
-            store.close()
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        assert list(pool.map(open_and_list, range(6))) == [0] * 6
+def _wait_until_blocked_on(path: Path, timeout: float = 30) -> None:
+    """Until some thread waits for ``path``'s flock: the kernel lists it in /proc/locks as
+    ``->``, with the file's inode (no sleeping for luck: we read what the kernel says)."""
+    inode = f":{path.stat().st_ino} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines()):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"nothing waited for the lock on {path}")
 
 
 def test_an_older_state_database_is_migrated(tmp_path: Path) -> None:
@@ -246,3 +320,89 @@ def test_only_the_newest_runs_keep_their_logs(tmp_path: Path) -> None:
         "20240103T000000-abcdef",
         "20240104T000000-abcdef",
     ]
+
+
+FLAKY_PYTHON = '''
+from pathlib import Path
+
+import daglake
+import pyarrow as pa
+
+CALLS = Path(__file__).with_name("calls.txt")
+
+
+@daglake.task("staging.flaky")
+def flaky(ctx):
+    """Fails for real on its first {fails} calls (as a dropped connection would), then works."""
+    calls = int(CALLS.read_text()) if CALLS.exists() else 0
+    CALLS.write_text(str(calls + 1))
+    if calls < {fails}:
+        raise ConnectionError(f"the source hung up (call {{calls + 1}})")
+    return pa.table({{"calls": [calls + 1]}})
+'''
+
+
+def test_a_python_task_failing_on_its_first_call_succeeds_on_retry(make_project: ProjectFactory) -> None:
+    root = make_project({"daglake.toml": "[run]\nretries = 1\nretry_delay = 0\n", "flaky.py": FLAKY_PYTHON.format(fails=1)})
+    summary = run(root)
+    assert summary.state == "success"
+    attempts = summary.tasks["staging.flaky"].attempts
+    assert [a.state for a in attempts] == ["failed", "success"]
+    assert attempts[0].error == "ConnectionError: the source hung up (call 1)"
+    assert attempts[0].location is not None and attempts[0].location.startswith("flaky.py:")
+    assert warehouse(root, "SELECT calls FROM staging.flaky") == [(2,)]
+
+
+def test_retries_wait_out_a_real_exponential_backoff(make_project: ProjectFactory) -> None:
+    """delay 0.2 s, backoff 2: with jitter the waits are in [0.1, 0.2] s, then [0.2, 0.4] s."""
+    config = "[run]\nretries = 2\nretry_delay = 0.2\nretry_backoff = 2\n"
+    root = make_project({"daglake.toml": config, "flaky.py": FLAKY_PYTHON.format(fails=2)})
+    summary = run(root)
+    assert summary.state == "success"
+    attempts = summary.tasks["staging.flaky"].attempts
+    assert [a.state for a in attempts] == ["failed", "failed", "success"]
+    waits = [b.started_at - (a.started_at + (a.duration or 0)) for a, b in itertools.pairwise(attempts)]
+    assert 0.1 <= waits[0] < 0.2 + 0.1
+    assert 0.2 <= waits[1] < 0.4 + 0.1
+
+
+def test_a_sql_task_retried_after_another_process_creates_what_it_reads(tmp_path: Path) -> None:
+    """The first attempt fails for real (the file is not there); the moment its log says so,
+    another process writes the table; the retry, after its backoff, reads it."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "late"
+    (root / "res").mkdir(parents=True)
+    (root / "daglake.toml").write_text('[project]\ndialect = "duckdb"\n[run]\nretries = 1\nretry_delay = 3\n')
+    (root / "res/late.sql").write_text("SELECT id, id * 2 AS doubled FROM read_parquet('incoming/late.parquet')")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daglake", "run", "--json"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        first_log = _wait_for_log(root, "res.late.1.log", "failed after")
+        assert "incoming/late.parquet" in first_log
+        (root / "incoming").mkdir()
+        writer = (
+            "import duckdb, os; duckdb.sql(\"COPY (SELECT range AS id FROM range(3)) TO 'incoming/.late.tmp' (FORMAT parquet)\");"
+            " os.replace('incoming/.late.tmp', 'incoming/late.parquet')"
+        )
+        subprocess.run([sys.executable, "-c", writer], cwd=root, check=True, timeout=60)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    [late] = [t for t in json.loads(out)["tasks"] if t["name"] == "res.late"]
+    assert [a["state"] for a in late["attempts"]] == ["failed", "success"]
+    assert warehouse(root, "SELECT id, doubled FROM res.late ORDER BY id") == [(0, 0), (1, 2), (2, 4)]
+
+
+def _wait_for_log(root: Path, name: str, text: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in (root / ".daglake" / "logs").glob(f"*/{name}"):
+            content = path.read_text()
+            if text in content:
+                return content
+        time.sleep(0.005)
+    raise AssertionError(f"no {name} saying {text!r}")

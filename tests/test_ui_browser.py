@@ -110,6 +110,11 @@ def test_a_run_in_progress_shows_live_and_a_second_run_now_is_refused(products: 
         expect(page.locator("li.task[data-task='tmp.gate']")).to_have_attribute("data-state", "running")
         expect(page.locator("#run-status")).to_contain_text(run_id)
         expect(page.locator("#run-status .badge")).to_have_text("running")
+        gate = page.locator("#timeline g.bar-row[data-task='tmp.gate']")
+        expect(gate).to_have_attribute("data-state", "running")  # its bar grows with the clock
+        width = gate.locator("rect.bar").get_attribute("width")
+        assert width is not None
+        expect(gate.locator("rect.bar")).not_to_have_attribute("width", width)
         with page.expect_response(lambda r: r.url.endswith("/run") and r.request.method == "POST") as refused:
             run_now.click()
         assert refused.value.status == 409
@@ -204,6 +209,7 @@ def test_two_hundred_tasks_all_render_and_can_be_found(tmp_path: Path, page: Any
         page.goto(server.url + "/")
         expect(page.locator("#graph")).to_have_attribute("data-rendered-nodes", "200")
         expect(page.locator("#tasks li.task")).to_have_count(200)
+        expect(page.locator("#timeline-pane")).to_be_hidden()  # no run yet: the graph has the room
         drawn = page.evaluate("() => window.daglakeGraph.nodes().map((n) => n.id()).sort()")
         assert drawn == sorted(names)
         # fitted to the screen: every node lies inside the visible graph area
@@ -244,6 +250,10 @@ def test_a_failed_task_shows_red_with_its_error_line_and_blocks_its_downstream(t
         expect(page.locator("#tasks li.task[data-task='marts.report']")).to_have_attribute("data-state", "upstream_failed")
         expect(page.locator("#tasks li.task[data-task='raw.people']")).to_have_attribute("data-state", "success")
         expect(page.locator("#legend [data-state='failed']")).to_have_attribute("data-count", "1")
+        # the blocked task never started: no bar; the failed one is red on the timeline
+        bars = page.locator("#timeline g.bar-row")
+        expect(bars).to_have_count(2)
+        expect(page.locator("#timeline g.bar-row[data-task='staging.names']")).to_have_attribute("data-state", "failed")
         page.locator("#tasks li.task[data-task='staging.names']").click()
         error = page.locator("#task-panel .error-box")
         expect(error).to_contain_text("staging/names.sql:2")
@@ -320,3 +330,66 @@ def test_the_panel_shows_failing_check_rows_retried_attempts_and_metrics(tmp_pat
         expect(panel.locator("table.attempts tr.detail")).to_contain_text("the upstream API timed out")
         expect(panel.locator(".metrics")).to_contain_text("people_seen")
         screenshot(page, "retried-task")
+
+
+def _critical_path(bars: dict[str, tuple[float, float]], upstream: dict[str, list[str]]) -> list[str]:
+    """The tasks that set the run's end: the last to end, then back through the upstream task
+    that ended last, as the timeline outlines them."""
+    path: list[str] = []
+    current: str | None = max(bars, key=lambda name: bars[name][1])
+    while current is not None and current not in path:
+        path.append(current)
+        before = [name for name in upstream[current] if name in bars]
+        current = max(before, key=lambda name: bars[name][1]) if before else None
+    return path
+
+
+def test_the_timeline_shows_each_task_of_a_finished_run_in_start_order_beside_run_durations(
+    products: Server, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    newest, older = _finished_runs(products, 2)[:2]
+    listed = get(products, "/runs")["runs"]
+    tasks = [t for t in get(products, f"/runs/{newest}")["tasks"] if t["kind"] != "check"]
+    ran = sorted((t for t in tasks if t["started_at"]), key=lambda t: (t["started_at"], t["name"]))
+    assert len(ran) == len(_tasks(products))  # every task of the example ran
+    nodes = get(products, "/graph")["nodes"]
+    kinds = {node["name"]: node["kind"] for node in nodes}
+    upstream = {n["name"]: [u for u in n["upstream"] if kinds[u] != "check"] for n in nodes}
+
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{products.url}/#run={newest}")
+    rows = page.locator("#timeline g.bar-row")
+    expect(rows).to_have_count(len(ran))
+    assert rows.evaluate_all("rows => rows.map(row => row.dataset.task)") == [t["name"] for t in ran]
+    assert rows.evaluate_all("rows => rows.map(row => row.dataset.state)") == [t["state"] for t in ran]
+    starts = page.locator("#timeline rect.bar").evaluate_all("bars => bars.map(bar => +bar.getAttribute('x'))")
+    assert starts == sorted(starts)
+
+    bars = {t["name"]: (t["started_at"], t["started_at"] + t["duration"]) for t in ran}
+    outlined = page.locator("#timeline g.bar-row.critical").evaluate_all("rows => rows.map(row => row.dataset.task)")
+    assert sorted(outlined) == sorted(_critical_path(bars, upstream))
+    final = next(t for t in ran if t["name"] == "final.products")
+    hover = page.locator("#timeline g.bar-row[data-task='final.products'] > title").text_content()
+    assert f"{final['rows']:,} rows" in hover and "success" in hover
+
+    run_bars = page.locator("#durations rect.run-bar")
+    expect(run_bars).to_have_count(min(20, len(listed)))
+    shown = page.locator("#durations rect.run-bar.shown")
+    expect(shown).to_have_attribute("data-run", newest)
+    heights = {bar["data-run"]: bar for bar in run_bars.evaluate_all(
+        "bars => bars.map(bar => ({'data-run': bar.dataset.run, height: +bar.getAttribute('height')}))"
+    )}
+    longest = max(listed[:20], key=lambda run: run["duration"])
+    assert max(heights.values(), key=lambda bar: bar["height"])["data-run"] == longest["run_id"]
+    screenshot(page, "timeline-1024")
+    page.locator("#timeline g.bar-row[data-task='final.products']").click()  # a bar opens its task
+    expect(page.locator("#task-title")).to_have_text("final.products")
+    expect(page.locator("#timeline g.bar-row.selected")).to_have_attribute("data-task", "final.products")
+
+    page.keyboard.press("Escape")  # at 1024 px the task panel lies over the durations
+    expect(page.locator("#task-panel")).to_be_hidden()
+    page.locator(f"#durations rect.run-bar[data-run='{older}']").click()  # a bar opens its run
+    expect(page.locator("#run-status")).to_contain_text(older)
+    expect(shown).to_have_attribute("data-run", older)

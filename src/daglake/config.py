@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from daglake.errors import Problem
+from daglake.engine_settings import SETTINGS, EngineSettings, type_name
+from daglake.errors import Problem, UsageError
 
 CONFIG_FILE = "daglake.toml"
 LAKE_ZONES = ("raw", "staging", "curated")  # zones a task may write (landing/quarantine: ingestion)
 DIALECTS = ("bigquery", "duckdb", "spark", "postgres", "snowflake", "ansi")
-ENGINES = ("duckdb",)
 
 # section -> key -> expected type; ``tasks`` and ``sources`` are tables of user-named entries.
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -39,7 +40,6 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "retry_backoff": (int, float),
         "retry_max_delay": (int, float),
     },
-    "engine": {"name": str, "path": str, "memory_limit": str, "threads": int},
     "state": {"url": str},
     "lake": {"root": str},
     "alerts": {
@@ -88,6 +88,18 @@ class TaskSettings:
     partition_by: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Target:
+    """A named environment: an engine and its settings (``[targets.prod] engine = "bigquery"``)."""
+
+    name: str
+    engine: str
+    settings: EngineSettings
+
+
+TARGET_ENV = "DAGLAKE_TARGET"
+
+
 @dataclass
 class AlertSettings:
     """``[alerts]``: where to say that a run failed (or succeeded)."""
@@ -115,9 +127,9 @@ class ProjectConfig:
     max_active_runs: int = 1
     workers: int = 4
     fail_fast: bool = False
-    engine: str = "duckdb"
-    engine_path: str = ".daglake/warehouse.duckdb"
-    engine_options: dict[str, Any] = field(default_factory=dict)  # memory_limit, threads
+    engine: str = "duckdb"  # [engine] name: the default engine
+    engines: dict[str, EngineSettings] = field(default_factory=dict)  # [engine.<name>] tables
+    targets: dict[str, Target] = field(default_factory=dict)  # [targets.<name>]
     state_url: str | None = None
     lake_root: str = "lake"
     checks: dict[str, Any] = field(default_factory=dict)  # [checks."table"] as written
@@ -159,15 +171,6 @@ def locate(text: str, section: list[str], key: str | None = None) -> int:
     return 0
 
 
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", float: "a number"}
-    if expected == (int, float):
-        return "a number"
-    if isinstance(expected, tuple):
-        return " or ".join(names.get(t, t.__name__) for t in expected)
-    return names.get(expected, expected.__name__)
-
-
 def _check_value(value: Any, expected: type | tuple[type, ...]) -> bool:
     if isinstance(value, bool) and expected is not bool:
         return False
@@ -196,6 +199,10 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
             _load_tasks(config, body, problem)
         elif section == "sources":
             _load_sources(config, body, problem, text)
+        elif section == "engine":
+            _load_engines(config, body, problem)
+        elif section == "targets":
+            _load_targets(config, body, problem)
         elif section == "checks":
             if isinstance(body, dict):
                 config.checks = body  # validated by daglake.checks, which knows the kinds
@@ -211,11 +218,11 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
                     known = ", ".join(sorted(SCHEMA[section]))
                     problem([section], key, f"unknown key '{key}' in [{section}] (known: {known})")
                 elif not _check_value(value, expected):
-                    problem([section], key, f"{section}.{key} must be {_type_name(expected)}")
+                    problem([section], key, f"{section}.{key} must be {type_name(expected)}")
                 else:
                     _apply(config, section, key, value, lambda m, s=section, k=key: problem([s], k, m))
         else:
-            known = ", ".join(sorted([*SCHEMA, "tasks", "sources", "checks"]))
+            known = ", ".join(sorted([*SCHEMA, "tasks", "sources", "checks", "engine", "targets"]))
             line = locate(text, [section]) or locate(text, [], section)
             problems.append(Problem(CONFIG_FILE, line, f"unknown section [{section}] (known: {known})"))
     return config
@@ -255,18 +262,95 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
         config.state_url = value
     elif section == "lake":
         config.lake_root = value
-    elif section == "engine":
+
+
+def _load_engines(config: ProjectConfig, body: Any, problem: Any) -> None:
+    """``[engine] name = "duckdb"`` and one table per engine, ``[engine.duckdb] path = ...``.
+    ``path``, ``memory_limit`` and ``threads`` directly in ``[engine]`` are DuckDB's (the short
+    form of round 1)."""
+    if not isinstance(body, dict):
+        problem([], "engine", "[engine] must be a table")
+        return
+    duckdb_short = {k: v for k, v in body.items() if k in ("path", "memory_limit", "threads")}
+    for key, value in body.items():
+        if key in duckdb_short:
+            continue
         if key == "name":
-            if value not in ENGINES:
-                problem(f"unknown engine '{value}' (known: {', '.join(ENGINES)})")
-                return
-            config.engine = value
-        elif key == "path":
-            config.engine_path = value
-        elif key == "threads" and value < 1:
-            problem("engine.threads must be at least 1")
+            if value not in SETTINGS:
+                problem(["engine"], key, f"unknown engine {value!r} (known: {', '.join(SETTINGS)})")
+            else:
+                config.engine = value
+        elif key in SETTINGS and isinstance(value, dict):
+            config.engines[key] = SETTINGS[key].from_table(value, _reporter(problem, ["engine", key]))
         else:
-            config.engine_options[key] = value
+            known = ", ".join(["name", *SETTINGS])
+            problem(["engine"], key, f"unknown key '{key}' in [engine] (known: {known}, or a table per engine)")
+    if duckdb_short:
+        settings = config.engines.get("duckdb") or SETTINGS["duckdb"]()
+        config.engines["duckdb"] = settings.merged(duckdb_short, _reporter(problem, ["engine"]))
+
+
+def _reporter(problem: Any, section: list[str]) -> Callable[[str, str], None]:
+    """A settings class's ``(key, message)`` as a problem at that key's line, the message
+    naming the key in full (``engine.duckdb.threads must be ...``)."""
+
+    def report(key: str, message: str) -> None:
+        prefix = ".".join(section)
+        problem(section, key, f"{prefix}.{message}" if message.startswith(key) else message)
+
+    return report
+
+
+def _load_targets(config: ProjectConfig, body: Any, problem: Any) -> None:
+    if not isinstance(body, dict):
+        problem([], "targets", "[targets] must be a table of tables: [targets.prod]")
+        return
+    for name, table in body.items():
+        if not isinstance(table, dict):
+            problem(["targets"], name, f"[targets.{name}] must be a table")
+            continue
+        engine = table.get("engine", config.engine)
+        if engine not in SETTINGS:
+            problem(["targets", name], "engine", f"unknown engine {engine!r} (known: {', '.join(SETTINGS)})")
+            continue
+        for key in table:
+            if key not in ("engine", *SETTINGS):
+                problem(["targets", name], key, f"unknown key '{key}' in [targets.{name}] (known: engine, {', '.join(SETTINGS)})")
+        section = ["targets", name, engine]
+        own = table.get(engine, {})
+        if not isinstance(own, dict):
+            problem(["targets", name], engine, f"targets.{name}.{engine} must be a table")
+            own = {}
+        base = config.engines.get(engine) or SETTINGS[engine]()
+        settings = base.merged(own, _reporter(problem, section))
+        config.targets[name] = Target(name, engine, settings)
+
+
+def engine_settings(config: ProjectConfig, *, engine: str | None = None, target: str | None = None) -> EngineSettings:
+    """What a run opens: ``--target`` (or ``DAGLAKE_TARGET``), else ``--engine`` with the project's
+    table for it, else the project's default engine."""
+    import os
+
+    if target is None and engine is None:
+        target = os.environ.get(TARGET_ENV) or None
+    if target is not None:
+        if engine is not None:
+            raise UsageError("--engine and --target cannot be used together (a target names its engine)")
+        found = config.targets.get(target)
+        if found is None:
+            known = ", ".join(sorted(config.targets)) or f"none in {CONFIG_FILE}"
+            raise UsageError(f"unknown target {target!r} (known: {known})")
+        return found.settings
+    name = engine or config.engine
+    if name not in SETTINGS:
+        raise UsageError(f"unknown engine {name!r} (available: {', '.join(SETTINGS)})")
+    return config.engines.get(name) or SETTINGS[name]()
+
+
+def warehouse_location(config: ProjectConfig) -> str:
+    """Where the default engine keeps its tables, as the catalog shows it."""
+    settings = engine_settings(config)
+    return str(getattr(settings, "path", settings.engine))
 
 
 def _apply_schedule_key(config: ProjectConfig, key: str, value: Any, problem: Any) -> None:
@@ -331,7 +415,7 @@ def _load_tasks(config: ProjectConfig, body: Any, problem: Any) -> None:
             elif key == "zone" and value not in LAKE_ZONES:
                 problem(["tasks", task], key, f"tasks.zone must be one of {', '.join(LAKE_ZONES)}")
             elif not _check_value(value, expected) or (expected in (int, (int, float)) and value < 0):
-                problem(["tasks", task], key, f"tasks.{key} must be {_type_name(expected)} >= 0")
+                problem(["tasks", task], key, f"tasks.{key} must be {type_name(expected)} >= 0")
             else:
                 setattr(entry, key, list(value) if expected is list else value)
         config.tasks[task] = entry

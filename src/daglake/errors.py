@@ -101,11 +101,38 @@ class RunInProgressError(DaglakeError):
 
 
 class TaskError(DaglakeError):
-    """A task failed at run time; ``location`` points at the statement that failed."""
+    """A task failed at run time: the engine's own message, where in the project (``path``,
+    ``line``, ``column`` of the failing statement or of the engine's position in it), the
+    engine's job id where there is one, and ``subject``, the name the engine complains about
+    (a missing column or table), so the line that names it can be found in the user's file."""
 
     code = "task_failed"
 
-    def __init__(self, message: str, location: str | None = None) -> None:
-        super().__init__(f"{location}: {message}" if location else message)
-        self.message = message
-        self.location = location
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        *,
+        job_id: str | None = None,
+        subject: str | None = None,
+    ) -> None:
+        self.message, self.path, self.line, self.column = message, path, line, column
+        self.job_id, self.subject = job_id, subject
+        super().__init__(f"{self.location}: {message}" if self.location else message)
+
+    @property
+    def location(self) -> str | None:
+        """``path:line`` as the CLI, the logs and the run history show it."""
+        if self.path is None:
+            return None
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+    def as_dict(self) -> dict[str, object]:
+        error: dict[str, object] = {"code": self.code, "message": self.message, "path": self.path, "line": self.line}
+        if self.column:
+            error["column"] = self.column
+        if self.job_id:
+            error["job_id"] = self.job_id
+        return {"error": error}

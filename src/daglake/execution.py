@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.config import retry_policy
 from daglake.context import LakePaths, TaskContext
-from daglake.engines.base import Engine, Output, SqlStatement
+from daglake.engines.base import Engine, Output, Statement
 from daglake.errors import TaskError
 from daglake.events import FAILED, SUCCESS, Attempt
 from daglake.lake.tables import lake_table
@@ -54,7 +54,7 @@ class TaskExecutor:
     project: Project
     run_id: str
     logical_date: dt.date
-    statements: dict[str, list[SqlStatement]]
+    statements: dict[str, list[Statement]]
     existing: set[str]
     full_refresh: bool
     previous_attempts: dict[str, int]
@@ -81,7 +81,7 @@ class TaskExecutor:
             except Exception as exc:
                 attempt.state = FAILED
                 attempt.duration = time.time() - attempt.started_at
-                attempt.error, attempt.location = describe_error(exc, task)
+                attempt.error, attempt.location = describe_error(exc, task, self.project.root)
                 log.close(f"failed after {attempt.duration:.3f} s: {attempt.location}: {attempt.error}")
                 if number == last:
                     raise Failed(exc, attempts) from exc
@@ -107,10 +107,7 @@ class TaskExecutor:
                 outputs,
                 task.path,
             )
-        statements = self.statements[task.name]
-        if task.zone is not None:
-            return self.engine.run_query_into(statements[0], outputs[0], task.path, log)
-        return self.engine.run_statements(statements, task.path, log)
+        return self.engine.run_statements(self.statements[task.name], {o.table: o for o in outputs}, task.path, log)
 
     def _check(self, spec: CheckSpec, log: TaskLog, attempt: Attempt) -> None:
         """A failed error-severity check fails the task (blocking what reads the table); a
@@ -128,7 +125,7 @@ class TaskExecutor:
             log(f"-- {result.failing} failing" + "".join(f"\n{row}" for row in result.sample))
         if result.blocks:
             detail = result.error or f"{result.failing} failing row{'s' if result.failing != 1 else ''}"
-            raise TaskError(f"check failed: {detail}", f"{spec.path}:{spec.line}")
+            raise TaskError(f"check failed: {detail}", spec.path, spec.line)
 
     def output(self, task: Task, table: str) -> Output:
         if task.zone is None:
@@ -191,31 +188,41 @@ class _Faults:
         raise TaskError(f"injected failure ({INJECT_FAILURES_ENV})")
 
 
-def describe_error(error: BaseException, task: Task) -> tuple[str, str]:
-    if isinstance(error, TaskError):
-        return error.message, _closer_location(task, error.message, error.location or task.path)
-    return f"{type(error).__name__}: {error}", task.path
+def describe_error(error: BaseException, task: Task, root: Path) -> tuple[str, str]:
+    """The message and ``path:line`` an attempt records: for a Python task the deepest line of
+    its own file in the traceback, for SQL the line naming what the engine complains about."""
+    if task.kind == "python":
+        cause = error.__cause__ if isinstance(error, TaskError) and error.__cause__ else error
+        message = error.message if isinstance(error, TaskError) else f"{type(error).__name__}: {error}"
+        line = _traceback_line(cause, root / task.path)
+        return message, f"{task.path}:{line}" if line else task.path
+    if not isinstance(error, TaskError):
+        return f"{type(error).__name__}: {error}", task.path
+    if error.path == task.path and error.line and error.subject:
+        return error.message, f"{task.path}:{_line_naming(task, error.subject, error.line)}"
+    return error.message, error.location or task.path
 
 
-_QUOTED_NAME = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
+def _traceback_line(exc: BaseException, source: Path) -> int:
+    """The deepest line of ``source`` in ``exc``'s traceback, 0 when it is not there."""
+    wanted = os.path.realpath(source)
+    line = 0
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if os.path.realpath(traceback.tb_frame.f_code.co_filename) == wanted:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
 
 
-def _closer_location(task: Task, message: str, location: str) -> str:
-    """Point at the line that names what the engine complains about, not the statement start.
-
-    The engine reports positions in translated SQL; the name it quotes is in the user's file.
-    """
-    path, _, start = location.rpartition(":")
-    found = _QUOTED_NAME.search(message)
-    if task.kind == "python" or not found or not start.isdigit() or path != task.path:
-        return location
-    name = (found.group(1) or found.group(2)).split(".")[-1]
+def _line_naming(task: Task, name: str, first: int) -> int:
+    """The first line of the statement starting at ``first`` that names ``name`` (outside a
+    comment): engines report positions in translated SQL; the name is in the user's file."""
     starts = sorted(line for line, _ in task.analysis.statements)
-    first = int(start)
     end = next((line for line in starts if line > first), None)
     word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", re.IGNORECASE)
     lines = task.text.splitlines()
     for number in range(first, (end or len(lines) + 1)):
         if number - 1 < len(lines) and word.search(lines[number - 1].split("--")[0]):
-            return f"{path}:{number}"
-    return location
+            return number
+    return first

@@ -7,11 +7,13 @@ import datetime as dt
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daglake.engines.base import Engine, EngineSettings, SqlStatement, create_engine
+from daglake.config import engine_settings
+from daglake.engines import create_engine
+from daglake.engines.base import Engine, Statement
 from daglake.errors import UsageError, ValidationError
 from daglake.events import (
     FAILED,
@@ -54,6 +56,7 @@ class RunOptions:
     dry_run: bool = False
     deps_file: str | None = None
     engine: str | None = None
+    target: str | None = None  # [targets.<name>] in daglake.toml, or DAGLAKE_TARGET
     strict: bool = False
     logical_date: str | None = None
     trigger: str = "cli"
@@ -61,7 +64,7 @@ class RunOptions:
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
-        keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine")
+        keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine", "target")
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 
@@ -77,15 +80,9 @@ class Session:
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
         self.engine: Engine | None = None
-        engine = options.engine or config.engine
+        settings = engine_settings(config, engine=options.engine, target=options.target)
         # validate through a read-only connection, so a refused run creates no warehouse
-        settings = EngineSettings(
-            root=self.project.root,
-            path=config.engine_path,
-            read_only=True,
-            options=tuple(sorted(config.engine_options.items())),
-        )
-        self.engine = create_engine(engine, settings)
+        self.engine = create_engine(settings, self.project.root, read_only=True)
         self.existing = self.engine.existing_tables()
         found = problems(self.project, self.dag, self.existing, strict=options.strict)
         try:
@@ -100,7 +97,7 @@ class Session:
             raise
         if not read_only:
             self.close()
-            self.engine = create_engine(engine, replace(settings, read_only=False))
+            self.engine = create_engine(settings, self.project.root, read_only=False)
 
     def close(self) -> None:
         if self.engine is not None:
@@ -323,7 +320,7 @@ def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:
 
 @dataclass
 class CompiledTask:
-    statements: list[SqlStatement]
+    statements: list[Statement]
     warnings: list[str]  # ``path:line: what differs on this engine``
 
 
@@ -332,27 +329,17 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     if task.kind == "python":
         return CompiledTask([], [])
     cache = project.cache
-    key = f"{dialect}+query" if task.zone else dialect  # a lake task's query is not wrapped
-    cached = cache.get_sql(task.cache_key, key) if cache is not None else None
+    cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
     if cached is None:
         from daglake.sql.parse import parse_file
-        from daglake.sql.translate import translate_with_warnings
+        from daglake.sql.translate import translate_task
 
         parsed = task.parsed or parse_file(task.text, project.config.dialect)
-        cached = translate_with_warnings(
-            parsed,
-            project.config.dialect,
-            dialect,
-            task.default_output(project.root),
-            query_only=task.zone is not None,
-        )
+        cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root))
         if cache is not None:
-            cache.put_sql(task.cache_key, key, *cached)
+            cache.put_sql(task.cache_key, dialect, *cached)
     statements, warnings = cached
-    return CompiledTask(
-        [SqlStatement(line, sql) for line, sql in statements],
-        [f"{task.path}:{line}: {message}" for line, message in warnings],
-    )
+    return CompiledTask(statements, [f"{task.path}:{line}: {message}" for line, message in warnings])
 
 
 def _started(task_run: TaskRun, observer: RunObserver) -> None:

@@ -18,6 +18,7 @@ from daglake.api.auth import TokenLink
 from daglake.api.events import EventFeed
 from daglake.api.fast_append import FastAppend
 from daglake.api.runs import RunManager
+from daglake.config import warehouse_location
 
 if TYPE_CHECKING:
     from daglake.config import ProjectConfig
@@ -48,7 +49,7 @@ class ApiContext:
 
     @property
     def warehouse(self) -> Path:
-        return self.root / self.config.engine_path
+        return self.root / warehouse_location(self.config)
 
     @contextlib.contextmanager
     def state(self) -> Iterator[StateStore]:
@@ -93,7 +94,7 @@ def create_app(
         token=token,
         feed=feed,
         runs=RunManager(root, feed),
-        appender=Appender(root / config.engine_path, root / ".daglake"),
+        appender=Appender(root / warehouse_location(config), root / ".daglake"),
         clock=clock,
     )
     if config.schedule is not None:

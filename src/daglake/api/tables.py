@@ -52,13 +52,15 @@ def list_tables(root: Path, config: ProjectConfig) -> dict[str, Any]:
 
 
 def _warehouse(root: Path, config: ProjectConfig) -> tuple[dict[str, dict[str, Any]], str]:
-    from daglake.engines.base import EngineSettings, create_engine
+    from daglake.config import engine_settings
+    from daglake.engines import create_engine
 
-    if config.engine != "duckdb" or not (root / config.engine_path).exists():
+    settings = engine_settings(config)
+    path = getattr(settings, "path", None)  # an engine with a local file: nothing built yet
+    if path is not None and not (root / path).exists():
         return {}, "missing"
-    settings = EngineSettings(root=root, path=config.engine_path, read_only=True)
     try:
-        with create_engine(config.engine, settings) as engine:
+        with create_engine(settings, root, read_only=True) as engine:
             return engine.table_info(), "ok"
     except UsageError:  # another process (a CLI run) holds the file
         return {}, "busy"

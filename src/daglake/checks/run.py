@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,6 @@ from daglake.checks.spec import CheckSpec
 
 SAMPLE_SIZE = 5
 _FAILING = "_daglake_failing"
-_ENGINE_POSITION = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
 
 Fetch = Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]
 
@@ -67,7 +65,9 @@ def run_check(
                 else ([], [])
             )
     except Exception as exc:  # any engine's error: the check failed to run, the run goes on
-        result.error = _ENGINE_POSITION.sub("", str(exc)).strip() or type(exc).__name__
+        from daglake.errors import TaskError
+
+        result.error = (exc.message if isinstance(exc, TaskError) else str(exc)).strip() or type(exc).__name__
         return result
     result.passed = result.failing == 0
     result.sample = [_row(columns, row) for row in rows[:SAMPLE_SIZE]]

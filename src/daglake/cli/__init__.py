@@ -24,6 +24,8 @@ _state = {"debug": False}
 F = TypeVar("F", bound=Callable[..., Any])
 
 PathArg = Annotated[str, typer.Argument(help="Project folder.")]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help="Engine name, with its [engine.NAME] settings (default from daglake.toml).")]
+TargetOpt = Annotated[str | None, typer.Option("--target", help="A [targets.NAME] of daglake.toml (default: $DAGLAKE_TARGET).")]
 DepsOpt = Annotated[
     str | None, typer.Option("--deps", help="JSON file of explicit dependencies.", metavar="FILE")
 ]
@@ -53,7 +55,9 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except DaglakeError as exc:
             if _state["debug"]:
-                raise
+                import traceback
+
+                traceback.print_exc()  # then the same lines and exit code as without --debug
             if kwargs.get("json_output"):
                 import json
 
@@ -93,12 +97,14 @@ def validate(
     path: PathArg = ".",
     strict: Annotated[bool, typer.Option(help="Also report declared vs inferred dependencies.")] = False,
     deps: DepsOpt = None,
+    engine: EngineOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Check the project (syntax, cycles, duplicates, sources, config) without running it."""
     from daglake.runner import RunOptions
     from daglake.runner import validate as validate_project
 
-    project = validate_project(path, RunOptions(strict=strict, deps_file=deps))
+    project = validate_project(path, RunOptions(strict=strict, deps_file=deps, engine=engine, target=target))
     typer.echo(f"{project.config.name}: {len(project.tasks)} tasks, no problems found")
 
 
@@ -113,7 +119,8 @@ def run(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Reload seeds too.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; touch nothing.")] = False,
-    engine: Annotated[str | None, typer.Option(help="Engine name (default from daglake.toml).")] = None,
+    engine: EngineOpt = None,
+    target: TargetOpt = None,
     deps: DepsOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary only.")] = False,
 ) -> None:
@@ -130,6 +137,7 @@ def run(
         dry_run=dry_run,
         deps_file=deps,
         engine=engine,
+        target=target,
         logical_date=date,
     )
     summary = run_project(path, options, _observer(json_output))
@@ -366,19 +374,22 @@ def show(
     table: Annotated[str, typer.Argument(help="Table to print, e.g. final.products.")],
     path: PathArg = ".",
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 10,
+    engine_name: EngineOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Print the first rows of a table in the warehouse."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from daglake.engines.base import EngineSettings, create_engine
+    from daglake.config import engine_settings
+    from daglake.engines import create_engine
     from daglake.errors import UsageError
     from daglake.project import load_project
 
     project = load_project(path)
-    settings = EngineSettings(root=project.root, path=project.config.engine_path, read_only=True)
-    with create_engine(project.config.engine, settings) as engine:
+    settings = engine_settings(project.config, engine=engine_name, target=target)
+    with create_engine(settings, project.root, read_only=True) as engine:
         name = table.lower()
         if name not in engine.existing_tables():
             raise UsageError(f"table {table} does not exist in the warehouse (run the project first)")
@@ -402,6 +413,11 @@ def _cell(value: object) -> str:
     if value is None:
         return "NULL"
     return str(value)
+
+
+from daglake.cli.export import export_app  # noqa: E402 - it uses the decorators above
+
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

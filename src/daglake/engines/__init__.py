@@ -1,0 +1,40 @@
+"""The engines by name: each a module imported only when a run opens it, and its settings."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from daglake.engine_settings import SETTINGS, EngineSettings
+
+if TYPE_CHECKING:
+    from daglake.engines.base import Engine
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    module: str
+    cls: str
+    settings: type[EngineSettings]
+
+    def load(self) -> type[Engine]:
+        engine: type[Engine] = getattr(importlib.import_module(self.module), self.cls)
+        return engine
+
+
+_CLASSES = {"duckdb": ("daglake.engines.duckdb", "DuckDBEngine")}
+REGISTRY: dict[str, EngineSpec] = {
+    name: EngineSpec(name, *_CLASSES[name], settings) for name, settings in SETTINGS.items()
+}
+
+
+def create_engine(settings: EngineSettings, root: Path, *, read_only: bool = False) -> Engine:
+    """Open the engine ``settings`` are for, on the project in ``root``."""
+    return REGISTRY[settings.engine].load()(settings, root, read_only=read_only)
+
+
+def engine_class(name: str) -> type[Engine]:
+    return REGISTRY[name].load()

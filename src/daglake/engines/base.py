@@ -11,16 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
+
+__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "Statement"]
+
 if TYPE_CHECKING:
+    from daglake.engine_settings import EngineSettings
     from daglake.lake.tables import LakeTable
-
-
-@dataclass(frozen=True)
-class SqlStatement:
-    """One translated statement and where it starts in its file, for error messages."""
-
-    line: int
-    sql: str
 
 
 @dataclass(frozen=True)
@@ -32,20 +29,14 @@ class Output:
     partition_by: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    root: Path
-    path: str
-    read_only: bool = False
-    options: tuple[tuple[str, Any], ...] = ()  # engine settings, e.g. DuckDB's memory_limit
-
-
 class Engine(ABC):
     name: ClassVar[str]
     dialect: ClassVar[str]  # sqlglot dialect that tasks are translated into
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, root: Path, *, read_only: bool = False) -> None:
         self.settings = settings
+        self.root = root
+        self.read_only = read_only
 
     @abstractmethod
     def existing_tables(self) -> set[str]:
@@ -61,20 +52,18 @@ class Engine(ABC):
 
     @abstractmethod
     def run_statements(
-        self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
+        self,
+        statements: list[Statement],
+        outputs: dict[str, Output],
+        location: str,
+        log: Callable[[str], None] | None = None,
     ) -> int | None:
-        """Run a task's statements as one atomic unit; return rows written when known.
+        """Run a SQL task's statements, each table replaced atomically; return rows written when
+        known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table).
 
-        Raises :class:`~daglake.errors.TaskError` with ``location:line`` of the failing statement;
+        Raises :class:`~daglake.errors.TaskError` with the path and line of the failing statement;
         on failure nothing the statements did is visible.
         """
-
-    @abstractmethod
-    def run_query_into(
-        self, statement: SqlStatement, output: Output, location: str, log: Callable[[str], None] | None = None
-    ) -> int | None:
-        """Materialize one query's rows into ``output`` (a lake table: written and published
-        atomically); return the rows written."""
 
     @abstractmethod
     def run_python(
@@ -109,13 +98,3 @@ class Engine(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def create_engine(name: str, settings: EngineSettings) -> Engine:
-    if name == "duckdb":
-        from daglake.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(settings)
-    from daglake.errors import UsageError
-
-    raise UsageError(f"unknown engine '{name}' (available: duckdb)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 import time
@@ -13,26 +12,30 @@ from typing import Any
 
 import duckdb
 
+from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import Engine, EngineSettings, Output, SqlStatement
-from daglake.engines.duckdb_lake import Writes, lake_view_sql
+from daglake.engines.base import MATERIALIZE, Engine, Output, Statement
+from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
 from daglake.errors import TaskError, UsageError
 from daglake.lake.tables import LakeTable
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
 
 
-def python_location(exc: BaseException, location: str, root: Path) -> str:
-    """``file:line`` of the deepest frame of the task's own file in the traceback."""
-    path = location.rpartition(":")[0] if location.count(":") else location
-    source = os.path.realpath(root / path)
-    line = 0
-    traceback = exc.__traceback__
-    while traceback is not None:
-        if os.path.realpath(traceback.tb_frame.f_code.co_filename) == source:
-            line = traceback.tb_lineno
-        traceback = traceback.tb_next
-    return f"{path}:{line}" if line else location
+def _count(result: duckdb.DuckDBPyConnection) -> int | None:
+    """Rows a CREATE … AS or INSERT wrote (DuckDB answers with a ``Count`` column)."""
+    if result.description and result.description[0][0] == "Count":
+        fetched = result.fetchone()
+        return int(fetched[0]) if fetched else None
+    return None
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _table_sql(table: str) -> str:
+    """``tmp.names`` as written in SQL: plain parts as they are, any other part quoted."""
+    return ".".join(part if _PLAIN.fullmatch(part) else qualified_name(part) for part in table.split("."))
 
 
 def _qualified(schema: str, name: str) -> str:
@@ -42,6 +45,18 @@ def _qualified(schema: str, name: str) -> str:
 def engine_message(exc: BaseException) -> str:
     """DuckDB's message without the ``LINE n:`` excerpt of translated SQL (it misleads users)."""
     return _LINE_MARKER.sub("", str(exc)).strip()
+
+
+_SUBJECT = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
+
+
+def engine_error(exc: BaseException, path: str, line: int | None = None) -> TaskError:
+    """DuckDB's error as a task error: the message, and the name it complains about (DuckDB
+    quotes it: ``Referenced column "nme" not found``), which is in the user's SQL too."""
+    message = engine_message(exc)
+    found = _SUBJECT.search(message)
+    subject = (found.group(1) or found.group(2)).split(".")[-1] if found else None
+    return TaskError(message, path, line, subject=subject)
 
 
 OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
@@ -63,27 +78,29 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
 
-    def __init__(self, settings: EngineSettings) -> None:
-        super().__init__(settings)
-        path = settings.root / settings.path if settings.path != ":memory:" else None
+    settings: DuckDBSettings
+
+    def __init__(self, settings: DuckDBSettings, root: Path, *, read_only: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only)
+        path = root / settings.path if settings.path != ":memory:" else None
         self._local = threading.local()
         self._shared: Path | None = None  # the file, when shared with the process's other users
         try:
             if path is None:
                 self._connection = duckdb.connect(":memory:")
-            elif settings.read_only and not path.exists():
+            elif read_only and not path.exists():
                 self._connection = duckdb.connect(":memory:")  # nothing built yet: nothing exists
             else:
-                if not settings.read_only:
+                if not read_only:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection = _open_shared(path, read_only=settings.read_only)
+                self._connection = _open_shared(path, read_only=read_only)
                 self._shared = path
         except duckdb.IOException as exc:
             raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}
-        for name, value in settings.options:  # memory_limit, threads: database-wide settings
+        for name, value in sorted(settings.options().items()):  # database-wide settings
             try:
                 self._connection.execute(f"SET {name} = $value", {"value": value})
             except duckdb.Error as exc:
@@ -148,40 +165,38 @@ class DuckDBEngine(Engine):
             raise
 
     def run_statements(
-        self, statements: list[SqlStatement], location: str, log: Callable[[str], None] | None = None
+        self,
+        statements: list[Statement],
+        outputs: dict[str, Output],
+        location: str,
+        log: Callable[[str], None] | None = None,
     ) -> int | None:
+        """Every statement in one transaction; a query whose target is a lake table is written
+        to a new version, published just before the transaction commits."""
         rows: int | None = None
-        with self._transaction(location) as (cursor, _):
+        with self._transaction(location) as (cursor, writes):
             for statement in statements:
                 started = time.perf_counter()
-                if log is not None:
-                    log(f"-- {location}:{statement.line}\n{statement.sql};")
+                output = outputs.get(statement.target or "") if statement.kind == MATERIALIZE else None
                 try:
-                    result = cursor.execute(statement.sql)
-                    count = None
-                    if result.description and result.description[0][0] == "Count":
-                        fetched = result.fetchone()
-                        count = int(fetched[0]) if fetched else None
-                        rows = (rows or 0) + (count or 0)
+                    if output is not None and output.lake is not None:
+                        if log is not None:
+                            log(f"-- {location}:{statement.line} into {output.table}\n{statement.query};")
+                        count: int | None = writes.write(output, statement.query)
+                    else:
+                        sql = statement.query
+                        if statement.kind == MATERIALIZE:
+                            sql = f"CREATE OR REPLACE TABLE {_table_sql(statement.target or '')} AS {sql}"
+                        if log is not None:
+                            log(f"-- {location}:{statement.line}\n{sql};")
+                        count = _count(cursor.execute(sql))
                 except duckdb.Error as exc:
-                    raise TaskError(engine_message(exc), f"{location}:{statement.line}") from exc
+                    raise engine_error(exc, location, statement.line) from exc
+                if count is not None:
+                    rows = (rows or 0) + count
                 if log is not None:
                     written = "" if count is None else f", {count} rows"
                     log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
-        return rows
-
-    def run_query_into(
-        self, statement: SqlStatement, output: Output, location: str, log: Callable[[str], None] | None = None
-    ) -> int | None:
-        with self._transaction(location) as (_, writes):
-            if log is not None:
-                log(f"-- {location}:{statement.line} into {output.table}\n{statement.sql};")
-            try:
-                rows = writes.write(output, statement.sql)
-            except duckdb.Error as exc:
-                raise TaskError(engine_message(exc), f"{location}:{statement.line}") from exc
-            if log is not None:
-                log(f"-- wrote {rows} rows")
         return rows
 
     def run_python(
@@ -210,11 +225,7 @@ class DuckDBEngine(Engine):
                 if value is not None:
                     rows = writes.write_data(outputs[0], value)
             except duckdb.Error as exc:
-                raise TaskError(engine_message(exc), python_location(exc, location, self.settings.root)) from exc
-            except TaskError:
-                raise
-            except Exception as exc:
-                raise TaskError(f"{type(exc).__name__}: {exc}", python_location(exc, location, self.settings.root)) from exc
+                raise engine_error(exc, location) from exc
         return rows
 
     def table_info(self) -> dict[str, dict[str, Any]]:
@@ -247,9 +258,12 @@ class DuckDBEngine(Engine):
                 cursor.execute(lake_view_sql(table))
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        result = self._cursor().execute(sql)
-        columns = [d[0] for d in result.description or []]
-        rows = result.fetchmany(limit) if limit is not None else result.fetchall()
+        try:
+            result = self._cursor().execute(sql)
+            columns = [d[0] for d in result.description or []]
+            rows = result.fetchmany(limit) if limit is not None else result.fetchall()
+        except duckdb.Error as exc:
+            raise TaskError(engine_message(exc)) from exc
         return columns, rows
 
     def close(self) -> None:

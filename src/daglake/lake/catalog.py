@@ -120,6 +120,9 @@ def update_catalog(
     for table in lake_tables(lake_root):
         described = describe_lake_table(table, lake_root, previous.get(table.qualified))
         tables[table.qualified] = described | lineage(table.qualified)
+    from daglake.config import warehouse_location
+
+    location = warehouse_location(project.config)
     for name, info in warehouse.items():
         if name in tables or name not in project.producers:
             continue
@@ -127,7 +130,7 @@ def update_catalog(
             "name": name,
             "zone": "warehouse",
             "storage": info["kind"],
-            "path": project.config.engine_path,
+            "path": location,
             "partitions": [],
             "files": [],
             "rows": info["rows"],

@@ -20,6 +20,7 @@ from pathlib import Path
 ZONES = ("landing", "raw", "staging", "curated", "quarantine")
 EMPTY_PARTITION = "__daglake_empty__"
 PARTITION_TYPES = ".partition_types.json"  # beside the data (hidden): partition column -> SQL type
+CRASH_AT_ENV = "DAGLAKE_CRASH_AT"  # tests only: kill -9 this process at a named moment of publish
 
 
 @dataclass(frozen=True)
@@ -152,10 +153,21 @@ def publish(table: LakeTable, version: Path) -> None:
     os.symlink(version.name, link)
     if table.path.exists() and not table.path.is_symlink():
         raise FileExistsError(f"{table.path} exists and is not a daglake table; move it away")
+    _crash_point("publish:linked")
     os.replace(link, table.path)
     fsync_dir(table.path.parent)
+    _crash_point("publish:swapped")
     if previous is not None and previous != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)
+
+
+def _crash_point(moment: str) -> None:
+    """``DAGLAKE_CRASH_AT=publish:swapped`` kills the process for real at that moment, so tests
+    can check what readers and the next run find there (a random kill rarely lands inside)."""
+    if os.environ.get(CRASH_AT_ENV) == moment:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def discard(version: Path) -> None:

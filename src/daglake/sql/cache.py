@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -10,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from daglake import __version__
+from daglake.sql.compiled import Statement
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: structured statements (kind, query, line, target, parameters)
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:
@@ -52,26 +54,27 @@ class AnalysisCache:
         self._used.add(key)
         self._dirty = True
 
-    def get_sql(
-        self, key: str, dialect: str
-    ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]] | None:
+    def get_sql(self, key: str, dialect: str) -> tuple[list[Statement], list[tuple[int, str]]] | None:
         """``(statements, warnings)`` as translated for ``dialect`` earlier, if cached."""
         entry = self._entries.get(key)
         found = entry["sql"].get(dialect) if entry else None
         if found is None:
             return None
-        return [(a, b) for a, b in found["statements"]], [(a, b) for a, b in found["warnings"]]
+        statements = [
+            Statement(s["kind"], s["query"], s["line"], s["target"], tuple(s["parameters"])) for s in found["statements"]
+        ]
+        return statements, [(a, b) for a, b in found["warnings"]]
 
     def put_sql(
         self,
         key: str,
         dialect: str,
-        statements: list[tuple[int, str]],
+        statements: list[Statement],
         warnings: list[tuple[int, str]],
     ) -> None:
         entry = self._entries.setdefault(key, {"analysis": None, "sql": {}})
         entry["sql"][dialect] = {
-            "statements": [list(s) for s in statements],
+            "statements": [dataclasses.asdict(s) for s in statements],
             "warnings": [list(w) for w in warnings],
         }
         self._dirty = True

@@ -72,27 +72,35 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
         result.errors.append((int(found.group(1)) if found else 1, 0, message))
         return result
 
-    lines = _statement_lines(tokens)
-    for line, expression in zip(lines, expressions, strict=False):
+    for (line, parameter_lines), expression in zip(_statement_lines(tokens), expressions, strict=False):
         if expression is None:
             continue
-        result.statements.append(_describe(expression, line))
+        statement = _describe(expression, line)
+        for name in statement.parameters:
+            statement.parameters[name] = parameter_lines.get(name, line)
+        result.statements.append(statement)
     return result
 
 
-def _statement_lines(tokens: list[Any]) -> list[int]:
-    """First line of each semicolon-separated chunk, as sqlglot's parser chunks them."""
-    lines: list[int] = []
+def _statement_lines(tokens: list[Any]) -> list[tuple[int, dict[str, int]]]:
+    """First line of each semicolon-separated chunk, as sqlglot's parser chunks them, and the
+    line of each ``@name`` in it (the parsed tree keeps no position for parameters)."""
+    chunks: list[tuple[int, dict[str, int]]] = []
     start: int | None = None
+    parameters: dict[str, int] = {}
+    previous: Any = None
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
-            lines.append(start if start is not None else token.line)
-            start = None
+            chunks.append((start if start is not None else token.line, parameters))
+            start, parameters = None, {}
         elif start is None:
             start = token.line
+        if previous is not None and previous.token_type == TokenType.PARAMETER and token.token_type != TokenType.PARAMETER:
+            parameters.setdefault(token.text.lower(), previous.line)
+        previous = token
     if start is not None:
-        lines.append(start)
-    return lines
+        chunks.append((start, parameters))
+    return chunks
 
 
 def _describe(expression: exp.Expr, line: int) -> Statement:

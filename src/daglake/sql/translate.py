@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from sqlglot import exp
 
 from daglake.sql import bigquery
-from daglake.sql.parse import ParsedFile, Statement
+from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
+from daglake.sql.parse import ParsedFile
+from daglake.sql.parse import Statement as ParsedStatement
 
 SOURCE_ALIAS = "_daglake_src"
 
@@ -37,6 +39,30 @@ def translate_with_warnings(
         with _sqlglot_warnings() as caught:
             sql, messages = _statement_sql(statement, source, target, default_output, query_only)
         statements.append((statement.line, sql))
+        warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
+    return statements, warnings
+
+
+def translate_task(
+    parsed: ParsedFile, source: str, target: str, default_output: str
+) -> tuple[list[Statement], list[tuple[int, str]]]:
+    """A task's statements for an engine: a bare query is a MATERIALIZE of ``default_output``
+    (the engine decides how to replace the table), anything else runs as written."""
+    statements: list[Statement] = []
+    warnings: list[tuple[int, str]] = []
+    for statement in parsed.statements:
+        with _sqlglot_warnings() as caught:
+            sql, messages = _statement_sql(statement, source, target, default_output, query_only=True)
+        bare = statement.kind == "query"
+        statements.append(
+            Statement(
+                kind=MATERIALIZE if bare else EXECUTE,
+                query=sql,
+                line=statement.line,
+                target=default_output if bare else statement.target,
+                parameters=tuple(sorted(statement.parameters)),
+            )
+        )
         warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
     return statements, warnings
 
@@ -72,7 +98,7 @@ def _sqlglot_warnings() -> Iterator[list[str]]:
 
 
 def _statement_sql(
-    statement: Statement, source: str, target: str, default_output: str, query_only: bool = False
+    statement: ParsedStatement, source: str, target: str, default_output: str, query_only: bool = False
 ) -> tuple[str, list[str]]:
     expression = statement.expression.copy()
     if statement.kind == "query" and not query_only:

@@ -78,17 +78,26 @@ MIGRATION_LOCK_KEY = 0x6461676C616B65  # "daglake": PostgreSQL's advisory lock f
 
 
 @contextmanager
-def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+def _opening_lock(engine: sa.Engine) -> Iterator[None]:
     """Serialize opening the state database: two runs, or a run and the API, starting on a
-    new project must not both create its tables ("table runs already exists"). A SQLite file
-    is locked beside the database; PostgreSQL takes an advisory lock in the transaction."""
+    new project must not both create its tables ("table runs already exists"), nor switch a
+    new SQLite file to WAL while another connection migrates it ("database is locked": SQLite
+    refuses that lock upgrade at once, without waiting). So the lock is taken before the first
+    connection touches the file: a SQLite file is locked beside the database; PostgreSQL
+    takes an advisory lock in the migrating transaction."""
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield
         return
     import fcntl
 
-    with open(f"{database}.lock", "a") as handle:
+    from daglake.errors import UsageError
+
+    try:
+        handle = open(f"{database}.lock", "a")  # noqa: SIM115 - closed below, after the yield
+    except OSError as exc:
+        raise UsageError(f"cannot open the state database {database}: {exc.strerror}") from None
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes
         yield
 
@@ -107,11 +116,12 @@ class StateStore:
         if self._engine.dialect.name == "sqlite":
             sa.event.listen(self._engine, "connect", _sqlite_pragmas)
         try:
-            self._connection = self._engine.connect()
-            with _migration_lock(self._engine), self._connection.begin():
-                if self._engine.dialect.name == "postgresql":
-                    self._connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-                migrate(self._connection)
+            with _opening_lock(self._engine):
+                self._connection = self._engine.connect()  # the connect hook switches to WAL
+                with self._connection.begin():
+                    if self._engine.dialect.name == "postgresql":
+                        self._connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    migrate(self._connection)
         except sa.exc.OperationalError as exc:
             raise UsageError(f"cannot open the state database {_safe(url)}: {exc.orig}") from None
 

@@ -1,11 +1,12 @@
 // The page's state and wiring: which run is shown, which task is open, what the live feed says.
 import { api, LiveFeed } from "./api.js";
-import { $, badge, h, problemLine, replace } from "./dom.js";
+import { $, badge, duration, h, problemLine, replace } from "./dom.js";
 import { GraphView } from "./graph.js";
 import { CatalogView } from "./catalog.js";
 import { renderLegend, renderProblems, renderRuns, renderTask, renderTaskList } from "./panels.js";
 import { DONE, RunTracker } from "./runs.js";
 import { showSchedule } from "./schedule.js";
+import { renderDurations, TimelineView } from "./timeline.js";
 
 const ui = {
   graphData: { nodes: [], edges: [] },
@@ -31,6 +32,7 @@ const catalog = new CatalogView($("#catalog"), $("#catalog-note"), (task) => {
   setView("graph");
   if (ui.nodeByName.has(task)) selectTask(task, { center: true });
 });
+const timeline = new TimelineView($("#timeline"), { onPick: (name) => selectTask(name, { center: true }) });
 const runs = new RunTracker({
   nodes: () => ui.nodes.map((node) => node.name),
   changed: () => scheduleRender(),
@@ -91,6 +93,7 @@ function renderAll() {
   renderFilteredTasks(states);
   renderRuns($("#runs"), runs.history(), runs.runId, (id) => runs.pick(id));
   renderStatus(states);
+  renderTimeline();
   if (ui.selected) renderPanel();
   writeAddress();
 }
@@ -127,6 +130,24 @@ function renderStatus(states) {
     h("span", { class: "muted", dataset: { progress: `${done}/${total}` } }, `${done}/${total} tasks done`),
   );
   $("#follow").hidden = runs.follow;
+}
+
+// The run shown over time, for the tasks drawn, and the durations of the last runs.
+function renderTimeline() {
+  if (ui.view !== "graph") return;
+  const pane = $("#timeline-pane");
+  const empty = !runs.run && !runs.runs.length; // before any run the graph keeps the room
+  if (pane.hidden !== empty) {
+    pane.hidden = empty;
+    graph.cy.resize();
+  }
+  if (empty) return;
+  const drawn = ui.nodes.map((node) => runs.tasks.get(node.name)).filter(Boolean);
+  timeline.render(drawn, (name) => graph.upstream(name), ui.selected);
+  const run = runs.run;
+  const note = run ? `${run.run_id} · ${run.state === "running" ? "running" : duration(run.duration)}` : "";
+  replace($("#timeline-note"), note);
+  renderDurations($("#durations"), runs.history(), runs.runId, (id) => runs.pick(id));
 }
 
 function renderPanel() {
@@ -391,6 +412,8 @@ async function start() {
     poll: () => runs.poll(),
   }).start();
   setInterval(() => runs.watchHistory().catch(() => {}), 3000);
+  setInterval(() => runs.run && runs.run.state === "running" && scheduleRender(), 1000); // bars grow
+  new ResizeObserver(() => scheduleRender()).observe($("#timeline-pane"));
   // The log of a running task grows: follow its tail while the panel shows it.
   setInterval(() => {
     const task = ui.selected && runs.tasks.get(ui.selected);
