@@ -41,4 +41,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .venv-airflow examples/*/.daglake examples/*/lake
+	rm -rf $(VENV) .venv-airflow .venv-bqemu examples/*/.daglake examples/*/lake

@@ -72,12 +72,12 @@ def test_every_mistake_in_engine_and_target_tables_has_its_line(
     )
     _, problems = config_of(make_project, text)
     assert [str(p) for p in problems] == [
-        "daglake.toml:2: unknown engine 'oracle' (known: duckdb)",
+        "daglake.toml:2: unknown engine 'oracle' (known: duckdb, bigquery)",
         "daglake.toml:4: engine.duckdb.threads must be at least 1",
         "daglake.toml:5: unknown key 'colour' for the duckdb engine (known: memory_limit, path, threads)",
         "daglake.toml:6: engine.duckdb.path reads the environment variable NOT_SET_ANYWHERE, which is not set",
-        "daglake.toml:8: unknown engine 'nosuch' (known: duckdb)",
-        "daglake.toml:10: unknown key 'region' in [targets.dev] (known: engine, duckdb)",
+        "daglake.toml:8: unknown engine 'nosuch' (known: duckdb, bigquery)",
+        "daglake.toml:10: unknown key 'region' in [targets.dev] (known: engine, duckdb, bigquery)",
     ]
 
 
@@ -92,7 +92,7 @@ def test_bigquery_settings_validate_their_keys_before_any_client_is_imported() -
         ("dataset_prefix", "dataset_prefix 'dev-x' may hold only letters, digits and underscores"),
         ("maximum_bytes_billed", "maximum_bytes_billed must be at least 0"),
         ("zone", "unknown key 'zone' for the bigquery engine (known: api_endpoint, credentials, dataset_prefix, "
-         "location, maximum_bytes_billed, price_per_tib, project)"),
+         "location, maximum_bytes_billed, price_per_tib, project, retry_deadline)"),
     ]
 
 
@@ -102,7 +102,7 @@ def test_unknown_target_and_engine_with_target_are_usage_errors(make_project: Pr
         engine_settings(config, target="prod")
     with pytest.raises(UsageError, match="--engine and --target cannot be used together"):
         engine_settings(config, engine="duckdb", target="dev")
-    with pytest.raises(UsageError, match=r"unknown engine 'oracle' \(available: duckdb\)"):
+    with pytest.raises(UsageError, match=r"unknown engine 'oracle' \(available: duckdb, bigquery\)"):
         engine_settings(config, engine="oracle")
 
 
@@ -114,7 +114,8 @@ def test_the_registry_opens_an_engine_from_its_settings(tmp_path: object) -> Non
         assert engine.name == "duckdb"
         assert engine.fetch("SELECT current_setting('threads')") == (["current_setting('threads')"], [(1,)])
     assert (root / "w.duckdb").exists()
-    assert set(REGISTRY) == {"duckdb"}
+    assert set(REGISTRY) == {"duckdb", "bigquery"}
+    assert REGISTRY["bigquery"].module == "daglake.engines.bigquery"  # imported only when opened
 
 
 def test_run_and_show_take_a_target_from_the_cli(make_project: ProjectFactory) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from daglake.lake.json_typing import NOT_UTF8
+from daglake.lake.json_schema import NOT_UTF8
 from daglake.lake.landing import land, manifest
 from daglake.runner import RunOptions, run
 from tests.conftest import ProjectFactory

@@ -201,7 +201,8 @@ def test_the_catalog_describes_every_table(lake_project: Path) -> None:
     assert sales["rows"] == 6
     assert sum(f["rows"] for f in sales["files"]) == 6
     assert all(f["path"].startswith("city=") and f["bytes"] > 0 for f in sales["files"])
-    assert {c["name"] for c in sales["schema"]} == {"city", "n", "tag"}
+    assert {(c["name"], c["type"]) for c in sales["schema"]} == {("city", "VARCHAR"), ("n", "INTEGER"), ("tag", "VARCHAR")}
+    assert sorted(f["rows"] for f in sales["files"]) == [3, 3]
     assert sales["task"] == "curated.sales"
     assert sales["task_path"] == "tasks.py"
     assert sales["last_run"] == summary.run_id
@@ -219,7 +220,11 @@ def test_the_catalog_describes_every_table(lake_project: Path) -> None:
     assert again["curated.sales"]["version"] != sales["version"]
     assert again["curated.sales"]["rows"] == 6
     table = lake_table(lake_project / "lake", "curated.sales")
-    assert describe_lake_table(table, lake_project / "lake", again["curated.sales"] | {"rows": -1})["rows"] == -1
+    def not_asked(_table: object) -> list[tuple[str, str]]:
+        raise AssertionError("an unchanged version is not described again")
+
+    reused = describe_lake_table(table, lake_project / "lake", not_asked, again["curated.sales"] | {"rows": -1})
+    assert reused["rows"] == -1
 
 
 def test_first_run_of_tasks_publishing_to_a_new_zone_at_once(make_project: ProjectFactory) -> None:

@@ -169,3 +169,57 @@ def flaky(ctx):
     flaky = summary.tasks["staging.flaky"]
     assert [a.state for a in flaky.attempts] == ["failed", "failed", "success"]
     assert flaky.metrics == {"seen": 7}
+
+
+PORTABLE = '''
+import daglake
+
+
+@daglake.task("staging.portable", inputs=["raw.items"])
+def portable(ctx):
+    # BigQuery's dialect (the project's): SAFE_DIVIDE, UNNEST of an array literal, @ds
+    ctx.write("staging.portable", """
+        SELECT i.id, SAFE_DIVIDE(i.price, n) AS share, CAST(@ds AS DATE) AS day
+        FROM `raw.items` AS i CROSS JOIN UNNEST([2, 0]) AS n
+    """)
+
+
+@daglake.task("staging.counted", inputs=["staging.portable"])
+def counted(ctx):
+    rows = ctx.sql("SELECT COUNTIF(share IS NULL) AS nulls, COUNT(*) AS n FROM staging.portable").fetchall()
+    assert ctx.native is ctx.con
+    ctx.native.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")  # the engine's own handle
+    return ctx.sql("SELECT %d AS nulls, %d AS n, (SELECT x FROM scratch) AS x" % rows[0])
+'''
+
+
+def test_ctx_sql_and_write_take_the_projects_dialect_and_native_is_the_engines_handle(
+    make_project: ProjectFactory,
+) -> None:
+    root = make_project({"db_init/items.sql": SEED, "tasks.py": PORTABLE})
+    summary = run(root, RunOptions(logical_date="2024-05-01"))
+    assert summary.state == "success", {n: t.error for n, t in summary.tasks.items()}
+    assert query(root, "SELECT id, share, day::VARCHAR FROM staging.portable ORDER BY id, share NULLS FIRST") == [
+        (1, None, "2024-05-01"),
+        (1, 5.0, "2024-05-01"),
+        (2, None, "2024-05-01"),
+        (2, 2.0, "2024-05-01"),
+        (3, None, "2024-05-01"),
+        (3, 0.75, "2024-05-01"),
+    ]
+    assert query(root, "SELECT nulls, n, x FROM staging.counted") == [(3, 6, 1)]
+
+
+def test_ctx_sql_that_is_not_the_projects_dialect_fails_at_its_line(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "db_init/items.sql": SEED,
+            "tasks.py": "import daglake\n\n\n@daglake.task('staging.bad')\ndef bad(ctx):\n"
+            "    return ctx.sql('SELECT FROM WHERE (')\n",
+        }
+    )
+    summary = run(root, RunOptions())
+    task = summary.tasks["staging.bad"]
+    assert task.state == "failed"
+    assert task.location == "tasks.py:6"
+    assert "not bigquery SQL" in (task.error or "")

@@ -15,7 +15,7 @@ from pathlib import Path
 import daglake
 from daglake.context import TaskContext
 from daglake.lake import Rule, ingest_json, lake_table, land_and_pending
-from daglake.lake.ingest import TYPES, snake_case
+from daglake.lake.ingest import write_empty
 
 INPUT = "input"
 JSON_FILE = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?$", re.IGNORECASE)
@@ -49,19 +49,6 @@ class Source:
             and p.name.startswith(self.name)
             and JSON_FILE.search(p.name)
         )
-
-    def empty_raw_sql(self) -> str:
-        """The raw table's columns with no rows: downstream SQL and checks can read the table
-        before the first file arrives."""
-        columns = [
-            f"CAST(NULL AS {TYPES[t][0]}) AS {snake_case(f)}" for f, t in self.schema.items()
-        ]
-        columns += [
-            "CAST(NULL AS DATE) AS ingest_date",
-            "CAST(NULL AS VARCHAR) AS source_file",
-            "CAST(NULL AS BIGINT) AS source_position",
-        ]
-        return f"SELECT {', '.join(columns)} WHERE false"
 
 
 MESSAGES = Source(
@@ -101,7 +88,7 @@ def ingest(ctx: TaskContext, source: Source) -> None:
             rules=source.rules,
         )
     elif not lake_table(ctx.lake.root, source.raw).exists():
-        ctx.write(source.raw, source.empty_raw_sql(), partition_by=["ingest_date", "source_file"])
+        write_empty(ctx, table=source.raw, schema=source.schema)
 
 
 @daglake.task([MESSAGES.raw, MESSAGES.quarantine], zone="raw")

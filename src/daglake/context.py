@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daglake.lake.tables import ZONES, quote_identifier
+from daglake.lake.tables import ZONES
+
+if TYPE_CHECKING:
+    from daglake.engines.base import Output, PythonSession
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,10 @@ class LakePaths:
 
 @dataclass
 class TaskContext:
-    """Passed as the only argument to a ``@daglake.task`` function."""
+    """Passed as the only argument to a ``@daglake.task`` function.
+
+    ``sql``, ``table`` and ``write`` take SQL in the project's dialect and work on every
+    engine; ``native`` is the engine's own handle for anything else."""
 
     task: str
     outputs: list[str]
@@ -43,9 +48,11 @@ class TaskContext:
     logical_date: dt.date
     project_root: Path
     lake: LakePaths
-    con: Any  # the engine's native handle: a DuckDB connection inside the task's transaction
     log: logging.Logger
-    _write: Callable[..., int | None] = field(repr=False)  # (table, data, partition_by, mode, con, append)
+    session: PythonSession = field(repr=False)
+    targets: dict[str, Output] = field(repr=False)  # where each output goes
+    dialect: str = "bigquery"  # the project's: what ``sql`` and ``write`` are given
+    engine_dialect: str = "duckdb"
     metrics: dict[str, Any] = field(default_factory=dict)
     full_refresh: bool = False  # ``daglake run --full-refresh``: rebuild from scratch, not incrementally
 
@@ -54,16 +61,30 @@ class TaskContext:
         """The logical date as ``YYYY-MM-DD``."""
         return self.logical_date.isoformat()
 
+    @property
+    def native(self) -> Any:
+        """The engine's handle: a DuckDB connection inside the task's transaction, a BigQuery
+        client, a SparkSession."""
+        return self.session.native
+
+    @property
+    def con(self) -> Any:
+        """``native`` under its first name (a DuckDB connection)."""
+        return self.session.native
+
     def sql(self, query: str, params: Any = None) -> Any:
-        """Run SQL in the engine's dialect on this task's connection and return a relation."""
-        if params is None:
-            return self.con.sql(query)
-        return self.con.execute(query, params)
+        """Run SQL written in the project's dialect on this task's engine; the engine's result
+        (a relation on DuckDB). ``params``: values for ``?``/``$name`` placeholders, run as
+        given on the engine."""
+        if params is not None:
+            return self.session.query(query, params)
+        return self.session.query(self._translated(query))
 
     def table(self, name: str) -> Any:
-        """A table or lake table as a lazy relation (``ctx.table("raw.orders").df()``)."""
-        quoted = ".".join(quote_identifier(part) for part in name.split("."))
-        return self.con.sql(f"SELECT * FROM {quoted}")
+        """A table or lake table as the engine's lazy result (``ctx.table("raw.orders").df()``)."""
+        from daglake.sql.translate import select_all
+
+        return self.session.query(select_all(name, self.engine_dialect))
 
     def write(
         self,
@@ -75,22 +96,35 @@ class TaskContext:
         con: Any = None,
         append: bool = False,
     ) -> int | None:
-        """Materialize ``data`` (Arrow, pandas, polars, a DuckDB relation or a SQL string) into
-        one of this task's outputs; lake tables are published when the task succeeds.
+        """Materialize ``data`` (Arrow, pandas, polars, the engine's relation or a SQL string in
+        the project's dialect) into one of this task's outputs; lake tables are published when
+        the task succeeds.
 
         ``mode``: ``replace`` the whole table, or ``overwrite_partitions`` (the default) to
-        replace only the partitions present in ``data``. ``con``: run the SQL on this
-        connection instead (a ``ctx.con.cursor()`` holding temporary tables); lake tables only,
-        as a warehouse table must be written inside the task's transaction. ``append``: add
-        to what this task already wrote to the table (write in batches, publish once);
-        otherwise writing a table again replaces the earlier write.
+        replace only the partitions present in ``data``. ``con``: run the SQL on this native
+        handle instead (a ``ctx.native.cursor()`` holding temporary tables, SQL in the engine's
+        dialect); lake tables only, as a warehouse table is written inside the task's
+        transaction. ``append``: add to what this task already wrote to the table (write in
+        batches, publish once); otherwise writing a table again replaces the earlier write.
         """
         if table not in self.outputs:
             raise ValueError(f"{table} is not an output of task {self.task} (outputs: {', '.join(self.outputs)})")
         if mode not in ("replace", "overwrite_partitions"):
             raise ValueError("mode must be 'replace' or 'overwrite_partitions'")
-        return self._write(table, data, partition_by, mode, con, append)
+        output = self.targets[table]
+        if partition_by is not None:
+            output = replace(output, partition_by=tuple(partition_by))
+        if isinstance(data, str) and con is None:
+            data = self._translated(data)
+        return self.session.write(output, data, replace=mode == "replace", native=con, append=append)
 
     def metric(self, name: str, value: Any) -> None:
         """Record a number about this attempt (e.g. records quarantined); stored with the run."""
         self.metrics[name] = value
+
+    def _translated(self, query: str) -> str:
+        if self.dialect == self.engine_dialect:
+            return query
+        from daglake.sql.translate import translate_query
+
+        return translate_query(query, self.dialect, self.engine_dialect)

@@ -102,6 +102,7 @@ class BigQuerySettings(EngineSettings):
         "maximum_bytes_billed": int,
         "price_per_tib": (int, float),
         "api_endpoint": str,
+        "retry_deadline": (int, float),
     }
 
     project: str | None = None
@@ -111,9 +112,12 @@ class BigQuerySettings(EngineSettings):
     maximum_bytes_billed: int | None = None
     price_per_tib: float = 6.25
     api_endpoint: str | None = None  # an emulator's URL: anonymous credentials then
+    retry_deadline: float = 600.0  # seconds transient errors (429, 5xx, backend errors) are retried
 
     @classmethod
     def check(cls, key: str, value: Any) -> str | None:
+        if key == "retry_deadline" and value <= 0:
+            return "retry_deadline must be more than 0 seconds"
         if key in ("maximum_bytes_billed", "price_per_tib") and value < 0:
             return f"{key} must be at least 0"
         if key == "dataset_prefix" and not re.fullmatch(r"[A-Za-z0-9_]*", value):
@@ -141,5 +145,5 @@ def type_name(expected: type | tuple[type, ...]) -> str:
     return names.get(expected, expected.__name__)
 
 
-SETTINGS: dict[str, type[EngineSettings]] = {cls.engine: cls for cls in (DuckDBSettings,)}
+SETTINGS: dict[str, type[EngineSettings]] = {cls.engine: cls for cls in (DuckDBSettings, BigQuerySettings)}
 """The engines daglake can open, by name (``daglake.engines`` opens them)."""

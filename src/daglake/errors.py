@@ -47,6 +47,10 @@ class UsageError(DaglakeError):
     code = "usage"
 
 
+class WarehouseBusy(UsageError):
+    """Another process keeps the warehouse (a file only one process may write) past the wait."""
+
+
 class ProjectError(DaglakeError):
     """A user mistake in the project, located in a file."""
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.config import retry_policy
 from daglake.context import LakePaths, TaskContext
-from daglake.engines.base import Engine, Output, Statement
+from daglake.engines.base import Engine, Output, PythonSession, Statement
 from daglake.errors import TaskError
 from daglake.events import FAILED, SUCCESS, Attempt
 from daglake.lake.tables import lake_table
@@ -101,12 +101,11 @@ class TaskExecutor:
         outputs = [self.output(task, table) for table in task.outputs]
         if task.kind == "python":
             assert task.function is not None
-            return self.engine.run_python(
-                task.function,
-                lambda handle, write: self._context(task, handle, write, log, metrics),
-                outputs,
-                task.path,
-            )
+            with self.engine.python_session(outputs, task.path) as session:
+                value = task.function(self._context(task, session, outputs, log, metrics))
+                if value is None:
+                    return None
+                return session.write(outputs[0], value)
         return self.engine.run_statements(self.statements[task.name], {o.table: o for o in outputs}, task.path, log)
 
     def _check(self, spec: CheckSpec, log: TaskLog, attempt: Attempt) -> None:
@@ -137,7 +136,7 @@ class TaskExecutor:
         return self.project.root / self.project.config.lake_root
 
     def _context(
-        self, task: Task, handle: Any, write: Any, log: TaskLog, metrics: dict[str, Any]
+        self, task: Task, session: PythonSession, outputs: list[Output], log: TaskLog, metrics: dict[str, Any]
     ) -> TaskContext:
         logger = logging.Logger(f"daglake.task.{task.name}")  # not registered: one per attempt
         logger.addHandler(_TaskLogHandler(log))
@@ -149,9 +148,11 @@ class TaskExecutor:
             logical_date=self.logical_date,
             project_root=self.project.root,
             lake=LakePaths(self.lake_root),
-            con=handle,
             log=logger,
-            _write=write,
+            session=session,
+            targets={o.table: o for o in outputs},
+            dialect=self.project.config.dialect,
+            engine_dialect=self.engine.dialect,
             metrics=metrics,
             full_refresh=self.full_refresh,
         )

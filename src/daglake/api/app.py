@@ -18,7 +18,7 @@ from daglake.api.auth import TokenLink
 from daglake.api.events import EventFeed
 from daglake.api.fast_append import FastAppend
 from daglake.api.runs import RunManager
-from daglake.config import warehouse_location
+from daglake.config import engine_settings, warehouse_location
 
 if TYPE_CHECKING:
     from daglake.config import ProjectConfig
@@ -94,7 +94,7 @@ def create_app(
         token=token,
         feed=feed,
         runs=RunManager(root, feed),
-        appender=Appender(root / warehouse_location(config), root / ".daglake"),
+        appender=Appender(engine_settings(config), root, root / ".daglake"),
         clock=clock,
     )
     if config.schedule is not None:

@@ -1,11 +1,12 @@
 """``POST /{table}``: rows appended to ``raw.<table>`` by one writer thread.
 
 Requests queue up; the writer takes everything queued (up to a limit) and writes it with one
-INSERT per table (one transaction each), and hands each request its stored row read back with
-``RETURNING``. Names are checked against the warehouse's information_schema and values are
-bound as strings that DuckDB casts to the column types, never spliced into SQL. A statement
-that fails is retried row by row, so one bad value fails one request. The writer holds the
-warehouse only while rows keep coming, sharing the database of a run in progress.
+insert per table (one transaction each) through the engine's
+:class:`~daglake.engines.base.RowWriter`, and hands each request its stored row. Names are
+checked against the engine's catalogue and values bound as strings the engine casts to the
+column types, never spliced into SQL. An insert that fails is retried row by row, so one bad
+value fails one request. The writer holds the warehouse only while rows keep coming, sharing
+the database of a run in progress.
 """
 
 from __future__ import annotations
@@ -17,27 +18,17 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from daglake.api.errors import ApiError
-from daglake.api.warehouse import (
-    APPENDABLE_SCHEMA,
-    Column,
-    json_value,
-    open_cursor,
-    quoted,
-    raw_columns,
-    raw_tables,
-)
-from daglake.engines import duckdb_files
-from daglake.engines.duckdb import engine_message
+from daglake.api.warehouse import APPENDABLE_SCHEMA, busy, json_value
+from daglake.engines.base import AppendError, Column, Engine, RowWriter
+from daglake.errors import WarehouseBusy
+
+if TYPE_CHECKING:
+    from daglake.engine_settings import EngineSettings
 
 log = logging.getLogger("daglake.api")
-BAD_VALUE = (duckdb.ConversionException, duckdb.DataError, duckdb.ConstraintException, duckdb.InvalidInputException)
-STALE = (duckdb.TransactionException, duckdb.CatalogException, duckdb.BinderException)
 CONFLICT_RETRIES = 5
 
 
@@ -57,9 +48,20 @@ class _Insert:
     rows: list[tuple[Append, dict[str, str]]] = field(default_factory=list)
 
 
+@dataclass
+class _Open:
+    """The engine while rows keep coming, and its row writer."""
+
+    engine: Engine
+    writer: RowWriter
+
+
 class Appender:
-    def __init__(self, warehouse: Path, state_dir: Path, *, batch_limit: int = 500, linger: float = 0.05) -> None:
-        self.warehouse = warehouse
+    def __init__(
+        self, settings: EngineSettings, root: Path, state_dir: Path, *, batch_limit: int = 500, linger: float = 0.05
+    ) -> None:
+        self.settings = settings
+        self.root = root
         self.state_dir = state_dir  # whose run lock names who holds the warehouse
         self.batch_limit = batch_limit
         self.linger = linger  # seconds the file stays open after the last row, for the next one
@@ -89,14 +91,14 @@ class Appender:
         return item.future
 
     def _loop(self) -> None:
-        cursor: duckdb.DuckDBPyConnection | None = None
+        opened: _Open | None = None
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=self.linger if cursor is not None else None)
+                    item = self._queue.get(timeout=self.linger if opened is not None else None)
                 except queue.Empty:
-                    self._close(cursor)
-                    cursor = None
+                    self._close(opened)
+                    opened = None
                     continue
                 if item is None:
                     return
@@ -110,58 +112,71 @@ class Appender:
                         self._queue.put(None)  # stop after this batch
                         break
                     batch.append(more)
-                cursor = self._write(cursor, batch)
+                opened = self._write(opened, batch)
         finally:
-            self._close(cursor)
+            self._close(opened)
 
-    def _write(self, cursor: duckdb.DuckDBPyConnection | None, batch: list[Append]) -> duckdb.DuckDBPyConnection | None:
+    def _write(self, opened: _Open | None, batch: list[Append]) -> _Open | None:
         try:
-            if cursor is None:
-                if not self.warehouse.exists():
-                    raise ApiError(404, "unknown_table", "the warehouse is empty: run the project first", tables=[])
-                cursor = open_cursor(self.warehouse, self.state_dir, read_only=False)
-            self._append(cursor, batch)
+            if opened is None:
+                opened = self._open()
+            self._append(opened.writer, batch)
         except ApiError as exc:
             _fail(batch, exc)
         except BaseException as exc:
             log.error("appending %d rows failed", len(batch), exc_info=exc)
             _fail(batch, ApiError(500, "internal_error", "appending failed (details in the server log)"))
-            self._close(cursor)
+            self._close(opened)
             return None
-        return cursor
+        return opened
 
-    def _close(self, cursor: duckdb.DuckDBPyConnection | None) -> None:
-        if cursor is not None:
-            duckdb_files.release(self.warehouse, cursor)
+    def _open(self) -> _Open:
+        from daglake.engines import create_engine, nothing_built
 
-    def _append(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append], *, alone: bool = False) -> None:
-        """One INSERT statement (one transaction) per table for the batch; when one fails,
-        each of its appends alone, so the error goes to the request that caused it."""
+        if nothing_built(self.settings, self.root):
+            raise ApiError(404, "unknown_table", "the warehouse is empty: run the project first", tables=[])
+        try:
+            engine = create_engine(self.settings, self.root)
+        except WarehouseBusy:
+            raise busy(self.state_dir) from None
+        try:
+            return _Open(engine, engine.row_writer())
+        except BaseException:
+            engine.close()
+            raise
+
+    def _close(self, opened: _Open | None) -> None:
+        if opened is not None:
+            opened.engine.close()
+
+    def _append(self, writer: RowWriter, batch: list[Append], *, alone: bool = False) -> None:
+        """One insert (one transaction) per table for the batch; when one fails, each of its
+        appends alone, so the error goes to the request that caused it."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
-                for insert in self._inserts(cursor, batch):
-                    for item, row in _insert(cursor, insert, precise=alone):
+                for insert in self._inserts(writer, batch):
+                    for item, row in _insert(writer, insert, precise=alone):
                         item.future.set_result(row)
                 return
-            except duckdb.Error as exc:
-                if isinstance(exc, STALE) and attempt < CONFLICT_RETRIES:
+            except AppendError as exc:
+                if exc.retry and attempt < CONFLICT_RETRIES:
                     self._schemas.clear()  # a run replaced a table meanwhile: look again
                     continue
                 pending = [item for item in batch if not item.future.done()]
                 if not alone:
                     for item in pending:
-                        self._append(cursor, [item], alone=True)
+                        self._append(writer, [item], alone=True)
                     return
-                _fail(pending, _db_error(exc))
+                _fail(pending, _append_error(exc))
                 return
 
-    def _schema(self, cursor: duckdb.DuckDBPyConnection, table: str, *, fresh: bool = False) -> _Insert | None:
-        """The table's catalogue name and columns, from information_schema when not cached.
+    def _schema(self, writer: RowWriter, table: str, *, fresh: bool = False) -> _Insert | None:
+        """The table's catalogue name and columns, from the engine when not cached.
         A cached schema is only ever too old when a run replaced the table: the insert then
         fails (STALE) and is retried with the cache cleared."""
         key = table.lower()
         if fresh or key not in self._schemas:
-            found = raw_columns(cursor, table)
+            found = writer.columns(APPENDABLE_SCHEMA, table)
             if found is None:
                 self._schemas.pop(key, None)
                 return None
@@ -169,22 +184,22 @@ class Appender:
         name, columns = self._schemas[key]
         return _Insert(name, columns)
 
-    def _inserts(self, cursor: duckdb.DuckDBPyConnection, batch: list[Append]) -> list[_Insert]:
+    def _inserts(self, writer: RowWriter, batch: list[Append]) -> list[_Insert]:
         """The batch's pending appends grouped by table, checked; the others answered 404/422."""
         inserts: dict[str, _Insert] = {}
         for item in batch:
             if item.future.done():
                 continue
-            insert = inserts.get(item.table.lower()) or self._schema(cursor, item.table)
+            insert = inserts.get(item.table.lower()) or self._schema(writer, item.table)
             if insert is None:
                 message = f"no table {APPENDABLE_SCHEMA}.{item.table} to append to"
-                item.future.set_exception(ApiError(404, "unknown_table", message, tables=raw_tables(cursor)))
+                item.future.set_exception(ApiError(404, "unknown_table", message, tables=writer.tables(APPENDABLE_SCHEMA)))
                 continue
             inserts[item.table.lower()] = insert
             try:
                 values = _checked(item, insert)
             except ApiError as exc:
-                fresh = self._schema(cursor, item.table, fresh=True) if exc.code == "unknown_column" else None
+                fresh = self._schema(writer, item.table, fresh=True) if exc.code == "unknown_column" else None
                 if fresh is None:
                     item.future.set_exception(exc)
                     continue
@@ -218,39 +233,25 @@ def _checked(item: Append, insert: _Insert) -> dict[str, str]:
     return values
 
 
-def _insert(cursor: duckdb.DuckDBPyConnection, insert: _Insert, *, precise: bool) -> list[tuple[Append, dict[str, Any]]]:
-    """Insert the rows, values bound as strings that DuckDB casts to the column types, and
-    read them back. A VALUES list costs the least; an Arrow table (``precise``) makes a
-    conversion error name its column, for the append that failed alone."""
+def _insert(writer: RowWriter, insert: _Insert, *, precise: bool) -> list[tuple[Append, dict[str, Any]]]:
+    """Insert the rows and read them back as JSON values."""
     used = [c.name for c in insert.columns if any(c.name in values for _, values in insert.rows)]
-    target = f"{quoted(APPENDABLE_SCHEMA, insert.table)} ({', '.join(quoted(n) for n in used)})"
-    if precise:
-        daglake_api_appended_rows = pa.table(  # noqa: F841 - read by DuckDB by name (replacement scan)
-            {name: pa.array([v.get(name) for _, v in insert.rows], pa.string()) for name in used}
-        )
-        result = cursor.execute(f"INSERT INTO {target} SELECT * FROM daglake_api_appended_rows RETURNING *")
-    else:
-        row = "(" + ", ".join("?" for _ in used) + ")"
-        values = [v.get(name) for _, v in insert.rows for name in used]
-        result = cursor.execute(f"INSERT INTO {target} VALUES {', '.join([row] * len(insert.rows))} RETURNING *", values)
-    names = [d[0] for d in result.description or []]
-    rows = result.fetchall()
-    if len(rows) != len(insert.rows):
-        raise AssertionError(f"inserted {len(insert.rows)} rows, {len(rows)} came back")
+    stored = writer.insert(APPENDABLE_SCHEMA, insert.table, used, [values for _, values in insert.rows], precise=precise)
+    if len(stored) != len(insert.rows):
+        raise AssertionError(f"inserted {len(insert.rows)} rows, {len(stored)} came back")
     return [
-        (item, {name: json_value(value) for name, value in zip(names, row, strict=True)})
-        for (item, _), row in zip(insert.rows, rows, strict=True)
+        (item, {name: json_value(value) for name, value in row.items()})
+        for (item, _), row in zip(insert.rows, stored, strict=True)
     ]
 
 
-def _db_error(exc: duckdb.Error) -> ApiError:
-    message = engine_message(exc)
-    if isinstance(exc, BAD_VALUE):
-        return ApiError(422, "invalid_value", message)
-    if isinstance(exc, duckdb.TransactionException):
-        return ApiError(409, "write_conflict", f"the table kept changing during the append: {message}")
-    log.error("append failed: %s", message)
-    return ApiError(500, "warehouse_error", message)
+def _append_error(exc: AppendError) -> ApiError:
+    if exc.kind == "invalid_value":
+        return ApiError(422, "invalid_value", exc.message)
+    if exc.kind == "conflict":
+        return ApiError(409, "write_conflict", f"the table kept changing during the append: {exc.message}")
+    log.error("append failed: %s", exc.message)
+    return ApiError(500, "warehouse_error", exc.message)
 
 
 def _fail(batch: list[Append], error: ApiError) -> None:

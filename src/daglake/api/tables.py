@@ -53,11 +53,10 @@ def list_tables(root: Path, config: ProjectConfig) -> dict[str, Any]:
 
 def _warehouse(root: Path, config: ProjectConfig) -> tuple[dict[str, dict[str, Any]], str]:
     from daglake.config import engine_settings
-    from daglake.engines import create_engine
+    from daglake.engines import create_engine, nothing_built
 
     settings = engine_settings(config)
-    path = getattr(settings, "path", None)  # an engine with a local file: nothing built yet
-    if path is not None and not (root / path).exists():
+    if nothing_built(settings, root):
         return {}, "missing"
     try:
         with create_engine(settings, root, read_only=True) as engine:

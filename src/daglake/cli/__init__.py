@@ -386,6 +386,7 @@ def show(
     from daglake.engines import create_engine
     from daglake.errors import UsageError
     from daglake.project import load_project
+    from daglake.sql.translate import select_all
 
     project = load_project(path)
     settings = engine_settings(project.config, engine=engine_name, target=target)
@@ -393,8 +394,7 @@ def show(
         name = table.lower()
         if name not in engine.existing_tables():
             raise UsageError(f"table {table} does not exist in the warehouse (run the project first)")
-        quoted = ".".join(f'"{part}"' for part in name.split("."))
-        columns, rows = engine.fetch(f"SELECT * FROM {quoted}", limit)
+        columns, rows = engine.fetch(select_all(name, engine.dialect), limit)
     output = Table(*(escape(c) for c in columns), show_lines=False, header_style="bold")
     for row in rows:
         output.add_row(*(escape(_cell(value)) for value in row))

@@ -25,7 +25,10 @@ class EngineSpec:
         return engine
 
 
-_CLASSES = {"duckdb": ("daglake.engines.duckdb", "DuckDBEngine")}
+_CLASSES = {
+    "duckdb": ("daglake.engines.duckdb", "DuckDBEngine"),
+    "bigquery": ("daglake.engines.bigquery", "BigQueryEngine"),
+}
 REGISTRY: dict[str, EngineSpec] = {
     name: EngineSpec(name, *_CLASSES[name], settings) for name, settings in SETTINGS.items()
 }
@@ -38,3 +41,9 @@ def create_engine(settings: EngineSettings, root: Path, *, read_only: bool = Fal
 
 def engine_class(name: str) -> type[Engine]:
     return REGISTRY[name].load()
+
+
+def nothing_built(settings: EngineSettings, root: Path) -> bool:
+    """True when the engine keeps its warehouse in a local file that does not exist yet."""
+    path = getattr(settings, "path", None)
+    return path is not None and path != ":memory:" and not (root / path).exists()

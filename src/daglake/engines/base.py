@@ -6,17 +6,20 @@ An engine knows nothing of the graph; the runner knows nothing of the engine's c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from daglake.errors import UsageError
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 
-__all__ = ["EXECUTE", "MATERIALIZE", "Engine", "Output", "Statement"]
+__all__ = ["EXECUTE", "MATERIALIZE", "AppendError", "Column", "Engine", "Output", "PythonSession", "RecordTyper", "RowWriter", "Statement"]
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
+    from daglake.lake.json_schema import RecordSchema
     from daglake.lake.tables import LakeTable
 
 
@@ -27,6 +30,101 @@ class Output:
     table: str
     lake: LakeTable | None = None
     partition_by: tuple[str, ...] = ()
+
+
+class PythonSession(ABC):
+    """What a Python task's context asks of the engine: SQL in the engine's dialect, and writes
+    of its outputs. ``native`` is the engine's own handle (``ctx.native``)."""
+
+    native: Any
+
+    @abstractmethod
+    def query(self, sql: str, params: Any = None) -> Any:
+        """Run ``sql`` (already in the engine's dialect) and return the engine's result."""
+
+    @abstractmethod
+    def write(
+        self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
+    ) -> int | None:
+        """Write ``data`` (Arrow, pandas, polars, the engine's relation, or SQL in its dialect)
+        to ``output``: ``replace`` the whole table or only the partitions present;
+        ``native``: another handle to run the SQL on; ``append``: add to this task's earlier
+        write of the table. Rows written when known."""
+
+    def record_typer(self, schema: RecordSchema) -> RecordTyper:
+        """What types JSON deliveries on this engine (the lake's ingestion)."""
+        raise UsageError(f"ingesting JSON files into the lake is not available on {type(self).__name__}")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # as the engine names it
+
+
+class AppendError(Exception):
+    """An append the engine refused. ``kind``: ``invalid_value`` (a value its column cannot
+    take), ``conflict`` (the table kept changing), ``error`` (anything else); ``retry``: worth
+    trying again once the table's columns are looked up afresh."""
+
+    def __init__(self, message: str, kind: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.kind, self.retry = message, kind, retry
+
+
+class RowWriter(ABC):
+    """Rows appended to a dataset's tables (``POST /{table}``), values given as text that the
+    engine casts to the column types."""
+
+    @abstractmethod
+    def columns(self, schema: str, table: str) -> tuple[str, list[Column]] | None:
+        """The table's name as the engine spells it and its columns, matched without case;
+        None when there is no such base table."""
+
+    @abstractmethod
+    def tables(self, schema: str) -> list[str]:
+        """The dataset's base tables."""
+
+    @abstractmethod
+    def insert(
+        self, schema: str, table: str, columns: list[str], rows: list[dict[str, str]], *, precise: bool
+    ) -> list[dict[str, Any]]:
+        """Append ``rows`` (values by column) at once, all or none, and return each row as
+        stored. ``precise``: take longer to name the column of a bad value. Raises
+        :class:`AppendError`."""
+
+
+class RecordTyper(ABC):
+    """An engine typing a delivery's JSON records against a declared schema, a batch at a
+    time (``daglake.lake.ingest`` drives it; the quarantine reasons are the same everywhere).
+    ``native`` is the handle the accepted and quarantined queries run on."""
+
+    native: Any
+
+    @abstractmethod
+    def add_file(self, index: int, path: Path, ingest_date: Any, name: str) -> Iterator[int]:
+        """Gather the file's records with their positions; yields the bytes gathered, piece by
+        piece, so the caller may type a batch between pieces of a large file."""
+
+    @abstractmethod
+    def type_batch(self) -> tuple[int, int]:
+        """Type what was gathered since the last batch: ``(valid, invalid)`` records."""
+
+    @abstractmethod
+    def accepted_sql(self) -> str:
+        """The batch's valid records: the typed columns, ingest_date, source_file, source_position."""
+
+    @abstractmethod
+    def quarantined_sql(self) -> str:
+        """The batch's invalid records: ingest_date, source_file, source_position, reason, record."""
+
+    @abstractmethod
+    def empty_sql(self) -> str:
+        """The accepted table's columns with no rows."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Drop what was gathered."""
 
 
 class Engine(ABC):
@@ -57,28 +155,39 @@ class Engine(ABC):
         outputs: dict[str, Output],
         location: str,
         log: Callable[[str], None] | None = None,
+        jobs: list[str] | None = None,
     ) -> int | None:
         """Run a SQL task's statements, each table replaced atomically; return rows written when
-        known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table).
+        known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table);
+        ``jobs`` collects the ids of the engine's jobs, where it has them (BigQuery).
 
         Raises :class:`~daglake.errors.TaskError` with the path and line of the failing statement;
         on failure nothing the statements did is visible.
         """
 
     @abstractmethod
-    def run_python(
-        self,
-        function: Callable[[Any], Any],
-        make_context: Callable[[Any, Callable[..., int | None]], Any],
-        outputs: list[Output],
-        location: str,
-    ) -> int | None:
-        """Call a Python task with its context, atomically: its SQL in one transaction, its lake
-        writes published only if it succeeds. A returned value is written to ``outputs[0]``."""
+    def python_session(self, outputs: list[Output], location: str) -> AbstractContextManager[PythonSession]:
+        """A Python task's hold on the engine for one attempt: what it writes becomes visible
+        only when the ``with`` block ends without an error (DuckDB: one transaction; lake
+        versions published at its end). Engine errors raised inside it come out as
+        :class:`~daglake.errors.TaskError`. Calling the task is not the engine's business."""
+
+    def estimate(self, statements: list[Statement], location: str) -> int | None:
+        """Bytes the statements would scan, when the engine can say before running (BigQuery's
+        dry run); None when it cannot."""
+        return None
 
     @abstractmethod
     def attach_lake(self, tables: list[LakeTable]) -> None:
         """Make existing lake tables readable by name (``curated.x``) from SQL."""
+
+    def row_writer(self) -> RowWriter:
+        """What appends rows to this engine's tables (the API's ``POST /{table}``)."""
+        raise UsageError(f"appending rows is not available on {type(self).__name__}")
+
+    def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
+        """A lake table's ``(column, type)`` as this engine reads it (partition columns too)."""
+        raise UsageError(f"lake tables are not available on {type(self).__name__}")
 
     @abstractmethod
     def table_info(self) -> dict[str, dict[str, Any]]:

@@ -14,9 +14,18 @@ import duckdb
 
 from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
-from daglake.engines.base import MATERIALIZE, Engine, Output, Statement
+from daglake.engines.base import (
+    MATERIALIZE,
+    Engine,
+    Output,
+    PythonSession,
+    RecordTyper,
+    RowWriter,
+    Statement,
+)
 from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
-from daglake.errors import TaskError, UsageError
+from daglake.errors import TaskError, UsageError, WarehouseBusy
+from daglake.lake.json_schema import RecordSchema
 from daglake.lake.tables import LakeTable
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
@@ -96,7 +105,8 @@ class DuckDBEngine(Engine):
                 self._connection = _open_shared(path, read_only=read_only)
                 self._shared = path
         except duckdb.IOException as exc:
-            raise UsageError(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
+            held = WarehouseBusy if "lock" in str(exc).lower() else UsageError  # another process has it
+            raise held(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}
@@ -170,6 +180,7 @@ class DuckDBEngine(Engine):
         outputs: dict[str, Output],
         location: str,
         log: Callable[[str], None] | None = None,
+        jobs: list[str] | None = None,
     ) -> int | None:
         """Every statement in one transaction; a query whose target is a lake table is written
         to a new version, published just before the transaction commits."""
@@ -199,34 +210,13 @@ class DuckDBEngine(Engine):
                     log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
         return rows
 
-    def run_python(
-        self,
-        function: Callable[[Any], Any],
-        make_context: Callable[[Any, Callable[..., int | None]], Any],
-        outputs: list[Output],
-        location: str,
-    ) -> int | None:
-        by_table = {o.table: o for o in outputs}
-        rows: int | None = None
+    @contextlib.contextmanager
+    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
         with self._transaction(location) as (cursor, writes):
-
-            def write(
-                table: str, data: Any, partition_by: list[str] | None, mode: str, con: Any, append: bool
-            ) -> int | None:
-                output = by_table[table]
-                if partition_by is not None:
-                    output = Output(output.table, output.lake, tuple(partition_by))
-                if con is not None and output.lake is None:
-                    raise ValueError(f"{table} is a warehouse table: it is written in the task's transaction, not on another connection")
-                return writes.write_data(output, data, replace=mode == "replace", cursor=con, append=append)
-
             try:
-                value = function(make_context(cursor, write))
-                if value is not None:
-                    rows = writes.write_data(outputs[0], value)
+                yield _Session(cursor, writes)
             except duckdb.Error as exc:
                 raise engine_error(exc, location) from exc
-        return rows
 
     def table_info(self) -> dict[str, dict[str, Any]]:
         cursor = self._cursor()
@@ -257,6 +247,15 @@ class DuckDBEngine(Engine):
                 cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.zone}"')
                 cursor.execute(lake_view_sql(table))
 
+    def row_writer(self) -> RowWriter:
+        from daglake.engines.duckdb_append import DuckDBRowWriter
+
+        return DuckDBRowWriter(self._cursor(), engine_message)
+
+    def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
+        rows = self._cursor().execute(f"DESCRIBE SELECT * FROM {table.read_sql()}").fetchall()
+        return [(row[0], row[1]) for row in rows]
+
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
             result = self._cursor().execute(sql)
@@ -276,3 +275,30 @@ class DuckDBEngine(Engine):
             self._shared = None
         else:
             self._connection.close()
+
+
+class _Session(PythonSession):
+    """A Python task inside the engine's transaction: ``native`` is its DuckDB cursor."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, writes: Writes) -> None:
+        self.native = cursor
+        self._writes = writes
+
+    def query(self, sql: str, params: Any = None) -> Any:
+        if params is None:
+            return self.native.sql(sql)
+        return self.native.execute(sql, params)
+
+    def write(
+        self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
+    ) -> int | None:
+        if native is not None and output.lake is None:
+            raise ValueError(
+                f"{output.table} is a warehouse table: it is written in the task's transaction, not on another connection"
+            )
+        return self._writes.write_data(output, data, replace=replace, cursor=native, append=append)
+
+    def record_typer(self, schema: RecordSchema) -> RecordTyper:
+        from daglake.engines.duckdb_json import DuckDBRecordTyper
+
+        return DuckDBRecordTyper(self.native, schema)

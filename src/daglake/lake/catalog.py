@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
-from daglake.lake.tables import ZONES, LakeTable, files, partitions, quote_literal
+from daglake.lake.tables import ZONES, LakeTable, files, partitions
 from daglake.sql.cache import atomic_write_text
 
 if TYPE_CHECKING:
     from daglake.project import Project
 
+Describe = Callable[[LakeTable], list[tuple[str, str]]]  # a lake table's (column, type), by the engine
 CATALOG = Path("_catalog") / "catalog.json"
 FORMAT = 1
 
@@ -50,10 +50,11 @@ def lake_tables(lake_root: Path) -> list[LakeTable]:
 
 
 def describe_lake_table(
-    table: LakeTable, lake_root: Path, previous: dict[str, Any] | None = None
+    table: LakeTable, lake_root: Path, describe: Describe, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Schema, partitions, files and row counts, read from the Parquet footers only; taken
-    from ``previous`` (the catalog's entry) when it describes the same immutable version."""
+    """Schema (as the engine reads the table: ``describe``), partitions, files and row counts
+    (from the Parquet footers only); taken from ``previous`` (the catalog's entry) when it
+    describes the same immutable version."""
     current = table.current_version()
     version = current.name if current is not None else None
     if previous is not None and version is not None and previous.get("version") == version:
@@ -72,17 +73,11 @@ def describe_lake_table(
     }
     if not parquet or current is None:
         return entry
-    with duckdb.connect() as con:
-        listing = "[" + ", ".join(quote_literal(str(p)) for p in parquet) + "]"
-        counts = dict(
-            con.execute(f"SELECT file_name, num_rows FROM parquet_file_metadata({listing})").fetchall()
-        )
-        schema = con.execute(
-            f"DESCRIBE SELECT * FROM {table.read_sql()}"
-        ).fetchall()
-    entry["schema"] = [{"name": row[0], "type": row[1]} for row in schema]
+    import pyarrow.parquet as pq
+
+    entry["schema"] = [{"name": name, "type": kind} for name, kind in describe(table)]
     for path in parquet:
-        rows = int(counts.get(str(path), 0))
+        rows = pq.ParquetFile(path).metadata.num_rows  # the footer only
         entry["files"].append(
             {"path": str(path.relative_to(current)), "bytes": path.stat().st_size, "rows": rows}
         )
@@ -98,10 +93,11 @@ def write_catalog(lake_root: Path, tables: dict[str, dict[str, Any]]) -> Path:
 
 
 def update_catalog(
-    project: Project, warehouse: dict[str, dict[str, Any]], run_id: str, succeeded: set[str]
+    project: Project, warehouse: dict[str, dict[str, Any]], run_id: str, succeeded: set[str], describe: Describe
 ) -> Path:
-    """Rewrite the catalog from what exists now: lake tables on disk, warehouse tables that
-    tasks produce; ``last_run`` moves to ``run_id`` for tables whose task succeeded."""
+    """Rewrite the catalog from what exists now: lake tables on disk (their columns as
+    ``describe`` reads them), warehouse tables that tasks produce; ``last_run`` moves to
+    ``run_id`` for tables whose task succeeded."""
     lake_root = project.root / project.config.lake_root
     previous = read_catalog(lake_root)["tables"]
     tables: dict[str, dict[str, Any]] = {}
@@ -118,7 +114,7 @@ def update_catalog(
         }
 
     for table in lake_tables(lake_root):
-        described = describe_lake_table(table, lake_root, previous.get(table.qualified))
+        described = describe_lake_table(table, lake_root, describe, previous.get(table.qualified))
         tables[table.qualified] = described | lineage(table.qualified)
     from daglake.config import warehouse_location
 

@@ -1,27 +1,26 @@
 """Typed ingestion of JSON files: valid records into a raw table, every invalid one into
 quarantine with its reason, its file and its position, so ``input = accepted + quarantined``.
 
-DuckDB does the work on a connection of its own: the files' records (with their positions) are
-gathered in a temporary table a batch at a time, typed in parallel into another, and the
-accepted and quarantined rows are written from there, each table once. Only the invalid rows
-are judged a second time, to name their problem (:mod:`daglake.lake.json_typing`).
+The engine does the work (its :class:`~daglake.engines.base.RecordTyper`, DuckDB's in
+:mod:`daglake.engines.duckdb_json`): the files' records (with their positions) are gathered a
+batch at a time, typed, and the accepted and quarantined rows written from there with
+``ctx.write``; this module decides what is read, when a batch is typed, and what is counted.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from daglake.lake.json_typing import NOT_BLANK, TYPES, RecordSchema, Rule, snake_case
+from daglake.lake.json_schema import DECLARED_TYPES, RecordSchema, Rule, snake_case
 from daglake.lake.landing import LandedFile, wait_landed
-from daglake.lake.records import careful_records, records_sql
 
 if TYPE_CHECKING:
     from daglake.context import TaskContext
+    from daglake.engines.base import RecordTyper
 
 BATCH_BYTES = 256 << 20  # records gathered before they are typed: bounds the untyped text held
 KEYS = ["ingest_date", "source_file"]
@@ -62,9 +61,7 @@ def ingest_json(
     files = list({f.path: f for f in files}.values())  # a file listed twice is read once
     if not files:
         return IngestResult(0, 0, 0, [])
-    # Parsing changes nothing in the database, so it runs on a connection of its own: inside
-    # the task's transaction DuckDB would hold every batch until the commit.
-    batches = _Batches(ctx, record_schema, table, quarantine)
+    batches = _Batches(ctx, ctx.session.record_typer(record_schema), table, quarantine)
     try:
         for index, file in enumerate(files):
             batches.add_file(index, file)
@@ -87,63 +84,33 @@ def ingest_json(
 
 
 class _Batches:
-    """Records gathered a batch at a time in temporary tables of their own connection
-    (``lines``, untyped, in file order), typed in parallel (``typed``), then added to the raw
+    """Records gathered a batch at a time by the engine's typer, typed, then added to the raw
     and quarantine tables: memory holds one batch, not the whole delivery."""
 
-    def __init__(self, ctx: TaskContext, schema: RecordSchema, table: str, quarantine: str | None) -> None:
-        self.ctx, self.schema, self.table, self.quarantine = ctx, schema, table, quarantine
-        self.con = ctx.con.cursor()
+    def __init__(self, ctx: TaskContext, typer: RecordTyper, table: str, quarantine: str | None) -> None:
+        self.ctx, self.typer, self.table, self.quarantine = ctx, typer, table, quarantine
         self.pending, self.accepted, self.quarantined = 0, 0, 0
         self.read_since = time.perf_counter()
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("CREATE TEMP TABLE files (file_index INTEGER, ingest_date DATE, source_file VARCHAR)")
-        self.con.execute(
-            "CREATE TEMP TABLE lines (file_index INTEGER, source_position BIGINT, record VARCHAR, problem VARCHAR)"
-        )
 
     def add_file(self, index: int, file: LandedFile) -> None:
-        import duckdb
-
-        self.con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, file.ingest_date, file.name])
         path = file.absolute(self.ctx.lake.root)
-        try:  # DuckDB reads a whole file in one statement: a refusal inserts nothing
-            self._insert(index, f"({records_sql(path)})", "NULL")
-            self.pending += path.stat().st_size
-        except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array
-            for part in careful_records(path):
-                name = f"_daglake_records_{secrets.token_hex(4)}"
-                self.con.register(name, part)
-                try:
-                    self._insert(index, name, "problem")
-                finally:
-                    self.con.unregister(name)
-                self.pending += part.nbytes
-                if self.pending >= BATCH_BYTES:
-                    self.flush()
-        if self.pending >= BATCH_BYTES:
-            self.flush()
-
-    def _insert(self, index: int, source: str, problem: str) -> None:
-        self.con.execute(f"INSERT INTO lines SELECT {index}, source_position, record, {problem} FROM {source}")
+        for gathered in self.typer.add_file(index, path, file.ingest_date, file.name):
+            self.pending += gathered
+            if self.pending >= BATCH_BYTES:
+                self.flush()
 
     def flush(self) -> None:
-        """Type the gathered records in parallel (a table scan, unlike the ordered reads) and
-        add them to the raw and quarantine tables this task writes."""
+        """Type the gathered records and add them to the raw and quarantine tables this task
+        writes."""
         self.pending, started = 0, time.perf_counter()
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.schema.typed_sql('lines')}")
-        self.con.execute("DELETE FROM lines")
-        row = self.con.execute(
-            f"SELECT count(*) FILTER (WHERE valid), count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) FROM typed"
-        ).fetchone()
-        valid, invalid = (int(row[0]), int(row[1])) if row else (0, 0)
+        valid, invalid = self.typer.type_batch()
         if valid + invalid == 0:
             return  # blank lines only
-        write = {"partition_by": KEYS, "con": self.con, "append": True}
+        write = {"partition_by": KEYS, "con": self.typer.native, "append": True}
         typed = time.perf_counter()
-        self.accepted += self.ctx.write(self.table, self._accepted_sql(), **write) or 0
+        self.accepted += self.ctx.write(self.table, self.typer.accepted_sql(), **write) or 0
         if self.quarantine is not None:
-            self.ctx.write(self.quarantine, self._quarantined_sql(), **write)
+            self.ctx.write(self.quarantine, self.typer.quarantined_sql(), **write)
         self.quarantined += invalid
         self.ctx.log.info(
             "batch of %d records: typed in %.2f s, written in %.2f s (read before: %.2f s)",
@@ -151,22 +118,18 @@ class _Batches:
         )
         self.read_since = time.perf_counter()
 
-    def _accepted_sql(self) -> str:
-        columns = ", ".join(f"t.{c}" for c in self.schema.columns)
-        return (
-            f"SELECT {columns}, f.ingest_date, f.source_file, t.source_position "
-            "FROM typed t JOIN files f USING (file_index) WHERE t.valid"
-        )
-
-    def _quarantined_sql(self) -> str:
-        judged = self.schema.reason_sql("SELECT * FROM typed")
-        return (
-            "SELECT f.ingest_date, f.source_file, q.source_position, q.reason, q.record "
-            f"FROM ({judged}) q JOIN files f USING (file_index)"
-        )
-
     def close(self) -> None:
-        self.con.close()  # its temporary tables go with it
+        self.typer.close()
+
+
+def write_empty(ctx: TaskContext, *, table: str, schema: Mapping[str, str], rename: Mapping[str, str] | None = None) -> None:
+    """Create ``table`` with the columns an ingestion of ``schema`` gives and no rows, so SQL
+    and checks downstream can read it before the first file arrives."""
+    typer = ctx.session.record_typer(RecordSchema.of(schema, rename=rename))
+    try:
+        ctx.write(table, typer.empty_sql(), partition_by=KEYS, con=typer.native)
+    finally:
+        typer.close()
 
 
 def land_and_pending(
@@ -195,4 +158,4 @@ def land_and_pending(
         if f"ingest_date={f.ingest_date}/source_file={f.name}" not in done
     ]
 
-__all__ = ["TYPES", "IngestResult", "Rule", "ingest_json", "land_and_pending", "snake_case"]
+__all__ = ["DECLARED_TYPES", "IngestResult", "Rule", "ingest_json", "land_and_pending", "snake_case", "write_empty"]

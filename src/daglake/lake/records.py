@@ -12,41 +12,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from daglake.lake.json_typing import NOT_UTF8
-from daglake.lake.tables import quote_literal
+from daglake.lake.json_schema import NOT_UTF8
 
 NDJSON_SUFFIXES = (".jsonl", ".ndjson")
-LINE_DELIMITER = "'\x1f\x1e\x1d\x1c'"  # control characters a JSON text never holds raw
-CHUNK_LINES = 100_000  # lines per piece when Python reads a file DuckDB refuses
-
-
-def records_sql(path: Path) -> str:
-    """A DuckDB query giving the file's records as ``(source_position, record)``, in order;
-    blank lines are included (numbered, then skipped by the caller).
-
-    DuckDB's readers are fast and strict: they refuse text that is not UTF-8, a malformed
-    array, or line endings that mix ``\\r\\n`` with ``\\n`` or a bare ``\\r`` (where their line
-    numbers could differ from an editor's). When the query fails, read the file with
-    :func:`careful_records`, which accepts anything."""
-    if _is_array(path):
-        return (
-            "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record "
-            f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
-        )
-    # each line one field: no quoting, and a delimiter no JSON text contains
-    return (
-        "SELECT row_number() OVER () AS source_position, record FROM read_csv("
-        f"{quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, header = false, "
-        f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, "
-        "strict_mode = true, max_line_size = 1073741824)"
-    )
+CHUNK_LINES = 100_000  # lines per piece when Python reads a file an engine's reader refuses
 
 
 def careful_records(path: Path) -> Iterator[Any]:
     """Arrow tables of ``(source_position, record, problem)`` read by Python: lines split on
     ``\\n``, a line that is not UTF-8 decoded with U+FFFD and its ``problem`` said; an array
     element by element."""
-    if _is_array(path):
+    if is_array(path):
         elements = split_array(path)
         yield _numbered([p for p, _ in elements], [t for _, t in elements], [None] * len(elements))
         return
@@ -84,7 +60,7 @@ def _open(path: Path) -> gzip.GzipFile | io.BufferedReader:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def _is_array(path: Path) -> bool:
+def is_array(path: Path) -> bool:
     """``.jsonl``/``.ndjson`` are one object per line whatever they start with; a ``.json``
     file is an array when it opens with ``[``."""
     name = path.name.removesuffix(".gz")

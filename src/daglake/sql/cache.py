@@ -13,7 +13,7 @@ from typing import Any
 from daglake import __version__
 from daglake.sql.compiled import Statement
 
-CACHE_FORMAT = 4  # 4: structured statements (kind, query, line, target, parameters)
+CACHE_FORMAT = 5  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:
@@ -61,7 +61,7 @@ class AnalysisCache:
         if found is None:
             return None
         statements = [
-            Statement(s["kind"], s["query"], s["line"], s["target"], tuple(s["parameters"])) for s in found["statements"]
+            Statement(**{**s, "parameters": tuple(s["parameters"])}) for s in found["statements"]
         ]
         return statements, [(a, b) for a, b in found["warnings"]]
 

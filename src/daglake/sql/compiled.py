@@ -20,3 +20,5 @@ class Statement:
     line: int
     target: str | None = None  # the table it writes, when it writes one
     parameters: tuple[str, ...] = ()  # run parameters it reads: ("ds", "run_id")
+    column: int = 1  # where ``query`` starts on ``line``, when it is the text as written
+    verbatim: bool = False  # ``query`` is the user's own text (the engine speaks the project's dialect)

@@ -25,6 +25,8 @@ class Statement:
     is_view: bool = False
     reads: dict[str, tuple[int, int]] = field(default_factory=dict)
     parameters: dict[str, int] = field(default_factory=dict)  # @name -> line
+    text: str = ""  # as written, first token to last (an engine of the project's dialect runs it)
+    column: int = 1  # where ``text`` starts on its first line
 
 
 @dataclass
@@ -72,35 +74,47 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
         result.errors.append((int(found.group(1)) if found else 1, 0, message))
         return result
 
-    for (line, parameter_lines), expression in zip(_statement_lines(tokens), expressions, strict=False):
+    for chunk, expression in zip(_statement_lines(tokens), expressions, strict=False):
         if expression is None:
             continue
+        line, parameter_lines, (start, end, column) = chunk
         statement = _describe(expression, line)
+        statement.text, statement.column = text[start:end], column
         for name in statement.parameters:
             statement.parameters[name] = parameter_lines.get(name, line)
         result.statements.append(statement)
     return result
 
 
-def _statement_lines(tokens: list[Any]) -> list[tuple[int, dict[str, int]]]:
-    """First line of each semicolon-separated chunk, as sqlglot's parser chunks them, and the
-    line of each ``@name`` in it (the parsed tree keeps no position for parameters)."""
-    chunks: list[tuple[int, dict[str, int]]] = []
-    start: int | None = None
+def _statement_lines(tokens: list[Any]) -> list[tuple[int, dict[str, int], tuple[int, int, int]]]:
+    """First line of each semicolon-separated chunk, as sqlglot's parser chunks them, the line
+    of each ``@name`` in it (the parsed tree keeps no position for parameters), and its span in
+    the text: first character, end, and the column it starts at."""
+    chunks: list[tuple[int, dict[str, int], tuple[int, int, int]]] = []
+    first: Any = None
+    last: Any = None
     parameters: dict[str, int] = {}
     previous: Any = None
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
-            chunks.append((start if start is not None else token.line, parameters))
-            start, parameters = None, {}
-        elif start is None:
-            start = token.line
+            chunks.append(_chunk(first, last, token, parameters))
+            first, last, parameters = None, None, {}
+        else:
+            first = first or token
+            last = token
         if previous is not None and previous.token_type == TokenType.PARAMETER and token.token_type != TokenType.PARAMETER:
             parameters.setdefault(token.text.lower(), previous.line)
         previous = token
-    if start is not None:
-        chunks.append((start, parameters))
+    if first is not None:
+        chunks.append(_chunk(first, last, last, parameters))
     return chunks
+
+
+def _chunk(first: Any, last: Any, at: Any, parameters: dict[str, int]) -> tuple[int, dict[str, int], tuple[int, int, int]]:
+    if first is None:  # an empty statement: nothing but a semicolon
+        return at.line, parameters, (at.start, at.start, 1)
+    column = max(1, first.col - (first.end - first.start))  # sqlglot records where tokens end
+    return first.line, parameters, (first.start, last.end + 1, column)
 
 
 def _describe(expression: exp.Expr, line: int) -> Statement:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -54,13 +55,16 @@ def translate_task(
         with _sqlglot_warnings() as caught:
             sql, messages = _statement_sql(statement, source, target, default_output, query_only=True)
         bare = statement.kind == "query"
+        verbatim = source == target and bool(statement.text)  # the user's SQL, unchanged
         statements.append(
             Statement(
                 kind=MATERIALIZE if bare else EXECUTE,
-                query=sql,
+                query=statement.text if verbatim else sql,
                 line=statement.line,
                 target=default_output if bare else statement.target,
                 parameters=tuple(sorted(statement.parameters)),
+                column=statement.column if verbatim else 1,
+                verbatim=verbatim,
             )
         )
         warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
@@ -97,11 +101,42 @@ def _sqlglot_warnings() -> Iterator[list[str]]:
         logger.removeFilter(catch)
 
 
+def select_all(table: str, dialect: str) -> str:
+    """``SELECT * FROM`` a table (``dataset.table``), quoted the way ``dialect`` quotes names."""
+    parts = [exp.to_identifier(part, quoted=True) for part in table.split(".")]
+    name = exp.Table(this=parts[-1], db=parts[-2] if len(parts) > 1 else None, catalog=parts[-3] if len(parts) > 2 else None)
+    return exp.select("*").from_(name).sql(dialect=dialect)
+
+
+@functools.lru_cache(maxsize=512)
+def translate_query(sql: str, source: str, target: str) -> str:
+    """One statement written in ``source``'s dialect, for ``target`` (what ``ctx.sql`` runs);
+    a ValueError saying why when it is not one statement of ``source``."""
+    import sqlglot
+    from sqlglot.errors import ParseError
+
+    try:
+        with _sqlglot_warnings():
+            parsed = [e for e in sqlglot.parse(sql, read=source) if e is not None]
+    except ParseError as exc:
+        raise ValueError(f"not {source} SQL: {exc.errors[0]['description'] if exc.errors else exc}") from exc
+    if len(parsed) != 1:
+        raise ValueError(f"expected one {source} statement, found {len(parsed)}")
+    with _sqlglot_warnings():
+        translated, _ = _expression_sql(parsed[0], "other", source, target, "", query_only=True)
+    return translated
+
+
 def _statement_sql(
     statement: ParsedStatement, source: str, target: str, default_output: str, query_only: bool = False
 ) -> tuple[str, list[str]]:
-    expression = statement.expression.copy()
-    if statement.kind == "query" and not query_only:
+    return _expression_sql(statement.expression.copy(), statement.kind, source, target, default_output, query_only)
+
+
+def _expression_sql(
+    expression: exp.Expr, kind: str, source: str, target: str, default_output: str, query_only: bool
+) -> tuple[str, list[str]]:
+    if kind == "query" and not query_only:
         expression = exp.Create(
             this=exp.to_table(default_output),
             kind="TABLE",

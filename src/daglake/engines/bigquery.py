@@ -1,0 +1,262 @@
+"""Google BigQuery through the official client: each statement a query job, jobs in parallel.
+
+A bare query replaces its table with ``CREATE OR REPLACE TABLE … AS`` (atomic per table:
+readers see the old table or the new one). A file's statements run one job after another —
+BigQuery has no transaction for DDL, so a multi-statement file is atomic per table, not as a
+whole. Datasets are the project's (``tmp``, ``final``) with the target's ``dataset_prefix``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry
+from google.cloud import bigquery
+
+from daglake.engine_settings import BigQuerySettings
+from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, RowWriter, Statement
+from daglake.engines.bigquery_sql import TRANSIENT_REASONS, Sent, prepare, task_error
+from daglake.errors import TaskError, UsageError
+from daglake.lake.tables import LakeTable
+
+_LABEL = re.compile(r"[^a-z0-9_-]+")
+_TRANSIENT = (
+    google_errors.TooManyRequests,
+    google_errors.InternalServerError,
+    google_errors.BadGateway,
+    google_errors.ServiceUnavailable,
+    google_errors.GatewayTimeout,
+)
+
+
+def label(value: str) -> str:
+    """A job label's value: lower case letters, digits, ``_`` and ``-``, at most 63."""
+    return _LABEL.sub("_", value.lower())[:63]
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, (*_TRANSIENT, google_errors.RetryError, ConnectionError)):
+        return True
+    errors = getattr(exc, "errors", None) or []
+    return any(isinstance(e, dict) and e.get("reason") in TRANSIENT_REASONS for e in errors)
+
+
+def _message(exc: BaseException) -> str:
+    """BigQuery's own message, without the client's status code and job footer."""
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).split("\n\nLocation:")[0].strip()
+
+
+class BigQueryEngine(Engine):
+    name = "bigquery"
+    dialect = "bigquery"
+
+    settings: BigQuerySettings
+
+    def __init__(self, settings: BigQuerySettings, root: Path, *, read_only: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only)
+        from daglake.engines.bigquery_client import connect
+
+        self.client = connect(settings, root)
+        self.project = str(self.client.project)
+        self.prefix = settings.dataset_prefix
+        deadline = settings.retry_deadline
+        self.retry = Retry(initial=0.2 if deadline < 60 else 1.0, maximum=min(8.0, deadline), multiplier=2.0, timeout=deadline)
+        self._parameters: dict[str, bigquery.ScalarQueryParameter] = {}
+        self._labels: dict[str, str] = {"daglake": "run"}
+        self._lock = threading.Lock()
+        self.local: frozenset[str] = frozenset()  # the project's datasets (without the prefix)
+
+    # -- names -------------------------------------------------------------------------
+    def dataset(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def _table_ref(self, table: str) -> str:
+        dataset, _, name = table.rpartition(".")
+        return f"{self.project}.{self.dataset(dataset)}.{name}"
+
+    def _datasets(self) -> list[str]:
+        """The project's datasets daglake names (those with the prefix), without it."""
+        found = self._call(lambda: list(self.client.list_datasets(retry=self.retry)), "listing datasets")
+        names = [d.dataset_id for d in found]
+        return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
+
+    def _call(self, call: Callable[[], Any], what: str) -> Any:
+        """A client call whose failure to reach BigQuery at all is one line, not a traceback."""
+        try:
+            return call()
+        except (google_errors.RetryError, ConnectionError, google_errors.Unauthorized, google_errors.Forbidden) as exc:
+            where = self.settings.api_endpoint or "BigQuery"
+            raise UsageError(f"{what} on {where} (project {self.project}) failed: {_message(exc)}") from exc
+
+    # -- Engine --------------------------------------------------------------------------
+    def existing_tables(self) -> set[str]:
+        """One listing per dataset, listed in parallel."""
+        datasets = self._datasets()
+        self.local = self.local | {d.lower() for d in datasets}
+
+        def tables(dataset: str) -> list[str]:
+            listed = self.client.list_tables(self.dataset(dataset), retry=self.retry)
+            return [f"{dataset}.{t.table_id}".lower() for t in listed]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = self._call(lambda: list(pool.map(tables, datasets)), "listing tables")
+        return {name for names in found for name in names}
+
+    def create_schemas(self, schemas: set[str]) -> None:
+        """Each dataset created in ``location`` when missing; the project's datasets noted."""
+        self.local = self.local | {s.lower() for s in schemas} | {d.lower() for d in self._datasets()}
+        for schema in sorted(schemas):
+            dataset = bigquery.Dataset(f"{self.project}.{self.dataset(schema)}")
+            dataset.location = self.settings.location
+            self._call(functools.partial(self.client.create_dataset, dataset, exists_ok=True, retry=self.retry), f"creating dataset {dataset.dataset_id}")
+
+    def set_variables(self, variables: dict[str, Any]) -> None:
+        with self._lock:
+            for name, value in variables.items():
+                kind = "DATE" if isinstance(value, dt.date) else "INT64" if isinstance(value, int) else "STRING"
+                self._parameters[name] = bigquery.ScalarQueryParameter(name, kind, value)
+                if name == "run_id":
+                    self._labels["daglake_run"] = label(str(value))
+
+    def job_config(self, parameters: tuple[str, ...] = (), *, task: str | None = None, dry_run: bool = False) -> bigquery.QueryJobConfig:
+        with self._lock:
+            labels = dict(self._labels)
+            params = [self._parameters[p] for p in parameters if p in self._parameters]
+        if task:
+            labels["daglake_task"] = label(task)
+        return bigquery.QueryJobConfig(
+            query_parameters=params,
+            labels=labels,
+            maximum_bytes_billed=self.settings.maximum_bytes_billed,
+            dry_run=dry_run,
+            use_query_cache=not dry_run,
+        )
+
+    def statement_sql(self, statement: Statement) -> tuple[str, int]:
+        """The SQL a statement is sent as, and how many characters daglake put before it."""
+        sql = prepare(statement.query, self.prefix, self.local)
+        if statement.kind != MATERIALIZE:
+            return sql, 0
+        dataset, _, name = (statement.target or "").rpartition(".")
+        head = f"CREATE OR REPLACE TABLE `{self.dataset(dataset)}.{name}` AS "
+        return head + sql, len(head)
+
+    def query(
+        self, sql: str, sent: Sent, config: bigquery.QueryJobConfig, jobs: list[str] | None = None
+    ) -> bigquery.QueryJob:
+        """Run one query job to its end: transient failures (rate limits, 5xx, backend errors)
+        resubmitted with backoff until the retry deadline, SQL errors never."""
+        started = time.monotonic()
+        wait = 0.2 if self.settings.retry_deadline < 60 else 1.0
+        while True:
+            job: bigquery.QueryJob | None = None
+            try:
+                job = self.client.query(sql, job_config=config, retry=self.retry, job_retry=None)
+                if jobs is not None:
+                    jobs.append(job.job_id)
+                job.result(retry=self.retry, job_retry=None)
+                return job
+            except google_errors.GoogleAPIError as exc:
+                job_id = job.job_id if job is not None else None
+                if _transient(exc) and time.monotonic() - started + wait < self.settings.retry_deadline:
+                    time.sleep(wait)  # backoff before resubmitting: BigQuery asks for it
+                    wait = min(wait * 2, 8.0)
+                    continue
+                if isinstance(exc, google_errors.RetryError | google_errors.Unauthorized | google_errors.Forbidden):
+                    raise TaskError(f"BigQuery could not be reached: {_message(exc)}", sent.path, sent.line, job_id=job_id) from exc
+                raise task_error(_message(exc), sent, job_id) from exc
+            except ConnectionError as exc:
+                raise TaskError(f"BigQuery could not be reached: {exc}", sent.path, sent.line) from exc
+
+    def run_statements(
+        self,
+        statements: list[Statement],
+        outputs: dict[str, Output],
+        location: str,
+        log: Callable[[str], None] | None = None,
+        jobs: list[str] | None = None,
+    ) -> int | None:
+        rows: int | None = None
+        for statement in statements:
+            sql, offset = self.statement_sql(statement)
+            sent = Sent(location, statement.line, statement.column, offset, statement.verbatim)
+            if log is not None:
+                log(f"-- {location}:{statement.line}\n{sql};")
+            started = time.perf_counter()
+            config = self.job_config(statement.parameters, task=statement.target or location)
+            job = self.query(sql, sent, config, jobs)
+            count = job.num_dml_affected_rows
+            if statement.kind == MATERIALIZE and statement.target:
+                table = self._call(functools.partial(self.client.get_table, self._table_ref(statement.target), retry=self.retry), "reading a table")
+                count = table.num_rows
+            if count is not None:
+                rows = (rows or 0) + int(count)
+            if log is not None:
+                written = "" if count is None else f", {count} rows"
+                log(f"-- job {job.job_id} done in {time.perf_counter() - started:.3f} s{written}")
+        return rows
+
+    def estimate(self, statements: list[Statement], location: str) -> int:
+        """Bytes the statements would scan, from BigQuery's dry run (nothing is billed)."""
+        total = 0
+        for statement in statements:
+            sql, offset = self.statement_sql(statement)
+            sent = Sent(location, statement.line, statement.column, offset, statement.verbatim)
+            config = self.job_config(statement.parameters, dry_run=True)
+            try:
+                job = self.client.query(sql, job_config=config, retry=self.retry, job_retry=None)
+            except google_errors.GoogleAPIError as exc:
+                raise task_error(_message(exc), sent, None) from exc
+            total += int(job.total_bytes_processed or 0)
+        return total
+
+    @contextlib.contextmanager
+    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
+        from daglake.engines.bigquery_session import BigQuerySession
+
+        session = BigQuerySession(self, location)
+        try:
+            yield session
+        except google_errors.GoogleAPIError as exc:
+            raise TaskError(_message(exc), location, job_id=getattr(exc, "job_id", None)) from exc
+
+    def attach_lake(self, tables: list[LakeTable]) -> None:
+        """Lake tables are refused at validation on BigQuery (no GCS lake yet): nothing to do."""
+
+    def row_writer(self) -> RowWriter:
+        from daglake.engines.bigquery_session import BigQueryRowWriter
+
+        return BigQueryRowWriter(self)
+
+    def table_info(self) -> dict[str, dict[str, Any]]:
+        names = sorted(self.existing_tables())
+
+        def describe(name: str) -> tuple[str, dict[str, Any]]:
+            table = self.client.get_table(self._table_ref(name), retry=self.retry)
+            view = table.table_type == "VIEW"
+            columns = [{"name": f.name, "type": f.field_type if f.mode != "REPEATED" else f"ARRAY<{f.field_type}>"} for f in table.schema]
+            return name, {"kind": "view" if view else "table", "columns": columns, "rows": None if view else table.num_rows}
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(self._call(lambda: list(pool.map(describe, names)), "describing tables"))
+
+    def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        sent = Sent("", 1, 1, 0, False)
+        job = self.query(prepare(sql, self.prefix, self.local), sent, self.job_config(tuple(self._parameters)))
+        result = job.result(max_results=limit, retry=self.retry)
+        columns = [field.name for field in result.schema]
+        return columns, [tuple(row.values()) for row in result]
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
