@@ -95,23 +95,29 @@ class RunManager:
         from daglake.runner import run
 
         active.answered.wait(timeout=1.0)
+        summary: RunSummary | None = None
+        failure: BaseException | None = None
         try:
             summary = run(self.root, options, active.observer, lock=lock)
         except DaglakeError as exc:
             self._refused(active, exc.as_dict()["error"])
-            active.outcome.set_exception(exc)
+            failure = exc
         except BaseException as exc:
             log.error("run %s failed", active.run_id, exc_info=exc)
             self._refused(active, {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
-            active.outcome.set_exception(exc)
-        else:
-            active.outcome.set_result(summary)
+            failure = exc
         finally:
             lock.release()
             with self._lock:
                 self._finished[active.run_id] = active
                 while len(self._finished) > KEEP_OUTCOMES:
                     del self._finished[next(iter(self._finished))]
+        # the outcome only once the lock is free: whoever waits on it may start the next run
+        if failure is not None:
+            active.outcome.set_exception(failure)
+        else:
+            assert summary is not None
+            active.outcome.set_result(summary)
 
     def _refused(self, active: ActiveRun, error: Any) -> None:
         """A run that ended before or outside the runner's own events still tells the feed."""

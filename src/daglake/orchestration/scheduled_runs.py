@@ -46,11 +46,23 @@ class ScheduledRuns:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = None
             try:
-                self.tick()
+                started = self.tick()
             except Exception:  # the schedule must survive one bad start; the log says why
                 log.exception("scheduled run could not start")
+            if started is not None and self.schedule.due(self.clock.now(), self.last_started()):
+                self._wait_for(started)  # catching up: the next missed interval starts when this run ends
+                continue
             self.clock.wait(self._seconds_to_next(), self._stop)
+
+    def _wait_for(self, active: ActiveRun) -> None:
+        while not self._stop.is_set():
+            try:
+                active.outcome.exception(timeout=0.5)
+                return
+            except TimeoutError:
+                continue
 
     def tick(self) -> ActiveRun | None:
         """Start the oldest due interval if no run is going; the run started, if any."""
