@@ -75,7 +75,7 @@ async def start_backfill(
 
     def work() -> None:
         try:
-            backfill(ctx.root, first, last)
+            backfill(ctx.root, first, last, patient=True)  # a scheduled run may be going
         except Exception:  # a run refused midway ends the backfill; the server log says why
             log.exception("backfill %s..%s stopped", first, last)
 

@@ -25,7 +25,7 @@ SKIPPED_DONE = "already_successful"
 class IntervalOutcome:
     interval: Interval
     run_id: str | None
-    state: str  # success, failed, already_successful, not_started
+    state: str  # success, failed, interrupted, already_successful, not_started
 
     def as_dict(self) -> dict[str, Any]:
         return self.interval.as_dict() | {"run_id": self.run_id, "state": self.state}
@@ -50,10 +50,13 @@ def backfill(
     *,
     observer: Callable[[Interval], RunObserver] = lambda interval: RunObserver(),
     progress: Callable[[IntervalOutcome, int, int], Any] = lambda outcome, number, total: None,
+    patient: bool = False,
 ) -> list[IntervalOutcome]:
-    """Run the intervals of ``[start, end)`` not yet successful; one outcome per interval."""
+    """Run the intervals of ``[start, end)`` not yet successful; one outcome per interval.
+    ``patient`` (the API's background backfill): an interval that finds another run going (a
+    scheduled one, say) waits for it instead of ending the backfill."""
     from daglake.project import load_project
-    from daglake.runner import RunOptions, open_state, run
+    from daglake.runner import RunOptions, new_run_id, open_state
 
     project = load_project(path, write_cache=False)
     intervals = backfill_schedule(project.config).between(start, end)
@@ -73,18 +76,35 @@ def backfill(
             progress(outcome, number, len(outcomes))
             continue
         interrupted = False
-        options = RunOptions(logical_date=outcome.interval.logical_date, trigger="backfill")
+        run_id = new_run_id()  # known before the run, so an interrupted one is still named
+        options = RunOptions(logical_date=outcome.interval.logical_date, trigger="backfill", run_id=run_id)
         try:
-            summary = run(path, options, observer(outcome.interval))
+            summary = _run_when_free(path, options, observer(outcome.interval), patient)
         except KeyboardInterrupt:
             interrupted = True
             summary = None
+            outcome.run_id, outcome.state = run_id, "interrupted"
         if summary is not None:
             outcome.run_id, outcome.state = summary.run_id, summary.state
         progress(outcome, number, len(outcomes))
         if interrupted:
             raise BackfillInterrupted(outcomes)
     return outcomes
+
+
+def _run_when_free(path: str | Path, options: Any, observer: RunObserver, patient: bool) -> Any:
+    import time
+
+    from daglake.errors import RunInProgressError
+    from daglake.runner import run
+
+    while True:
+        try:
+            return run(path, options, observer)
+        except RunInProgressError:
+            if not patient:
+                raise
+            time.sleep(0.5)  # the other run holds the lock; look again
 
 
 class BackfillInterrupted(KeyboardInterrupt):
