@@ -149,14 +149,17 @@ class Clock:
 
 
 class ManualClock(Clock):
-    """A clock a test moves: ``wait`` returns as soon as it is advanced (or stopped)."""
+    """A clock a test moves: ``wait`` returns as soon as it is advanced (or stopped), also when
+    it moved after the waiting thread last read it (else that advance would be missed)."""
 
     def __init__(self, now: dt.datetime) -> None:
         self._now = now
         self._moved = threading.Condition()
+        self._seen = threading.local()  # per thread: the time it last read
 
     def now(self) -> dt.datetime:
         with self._moved:
+            self._seen.now = self._now
             return self._now
 
     def advance(self, **delta: float) -> None:
@@ -166,7 +169,7 @@ class ManualClock(Clock):
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         with self._moved:
-            start = self._now
+            start = getattr(self._seen, "now", self._now)
             deadline = time.monotonic() + 60
             while self._now == start and not stop.is_set() and time.monotonic() < deadline:
                 self._moved.wait(0.05)
