@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from collections.abc import Callable
@@ -26,6 +27,10 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "checks": list,
         "dependencies_file": str,
         "schedule": str,
+        "timezone": str,
+        "start_date": (str, dt.date),
+        "catchup": bool,
+        "max_active_runs": int,
     },
     "run": {
         "workers": int,
@@ -37,7 +42,16 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "state": {"url": str},
     "lake": {"root": str},
+    "alerts": {
+        "webhook": str,
+        "command": str,
+        "on": list,
+        "retries": int,
+        "timeout": (int, float),
+        "ui_url": str,
+    },
 }
+ALERT_ON = ("failure", "success")
 TASK_KEYS: dict[str, type | tuple[type, ...]] = {
     "depends_on": list,
     "tags": list,
@@ -87,6 +101,18 @@ TARGET_ENV = "DAGLAKE_TARGET"
 
 
 @dataclass
+class AlertSettings:
+    """``[alerts]``: where to say that a run failed (or succeeded)."""
+
+    webhook: str | None = None
+    command: str | None = None
+    on: list[str] = field(default_factory=lambda: ["failure"])
+    retries: int = 3
+    timeout: float = 5.0  # seconds per attempt
+    ui_url: str = "http://127.0.0.1:8181"  # where `daglake serve` is reached, for the run's link
+
+
+@dataclass
 class ProjectConfig:
     name: str
     dialect: str = "bigquery"
@@ -95,6 +121,10 @@ class ProjectConfig:
     check_folders: list[str] = field(default_factory=lambda: ["checks"])
     dependencies_file: str | None = None
     schedule: str | None = None  # cron or @daily/@monthly/...: when `daglake serve` runs it
+    timezone: str = "UTC"
+    start_date: dt.datetime | None = None  # naive: in ``timezone``
+    catchup: bool = False
+    max_active_runs: int = 1
     workers: int = 4
     fail_fast: bool = False
     engine: str = "duckdb"  # [engine] name: the default engine
@@ -103,6 +133,7 @@ class ProjectConfig:
     state_url: str | None = None
     lake_root: str = "lake"
     checks: dict[str, Any] = field(default_factory=dict)  # [checks."table"] as written
+    alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
     text: str = ""  # the file, for locating keys in messages
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tasks: dict[str, TaskSettings] = field(default_factory=dict)
@@ -208,6 +239,9 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
                 "(e.g. \"0 3 * * *\") or one of @hourly, @daily, @weekly, @monthly, @yearly"
             )
             return
+        if key in ("timezone", "start_date", "max_active_runs"):
+            _apply_schedule_key(config, key, value, problem)
+            return
         if key in ("exclude", "seeds", "checks") and not all(isinstance(v, str) for v in value):
             problem(f"project.{key} must be a list of strings")
             return
@@ -222,6 +256,8 @@ def _apply(config: ProjectConfig, section: str, key: str, value: Any, problem: A
             config.retry = replace(config.retry, **{name: value})
         else:
             setattr(config, key, value)
+    elif section == "alerts":
+        _apply_alert_key(config.alerts, key, value, problem)
     elif section == "state":
         config.state_url = value
     elif section == "lake":
@@ -315,6 +351,41 @@ def warehouse_location(config: ProjectConfig) -> str:
     """Where the default engine keeps its tables, as the catalog shows it."""
     settings = engine_settings(config)
     return str(getattr(settings, "path", settings.engine))
+
+
+def _apply_schedule_key(config: ProjectConfig, key: str, value: Any, problem: Any) -> None:
+    if key == "timezone":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            problem(f"unknown time zone '{value}' (an IANA name such as \"Europe/Paris\" or \"UTC\")")
+            return
+        config.timezone = value
+    elif key == "start_date":
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                problem(f"start_date '{value}' is not a date (YYYY-MM-DD) or date-time")
+                return
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time())
+        config.start_date = value
+    elif value != 1:
+        problem("project.max_active_runs must be 1 (runs of a project never overlap)")
+
+
+def _apply_alert_key(alerts: AlertSettings, key: str, value: Any, problem: Any) -> None:
+    if key == "on" and not (value and all(v in ALERT_ON for v in value)):
+        problem(f"alerts.on must list one or both of {', '.join(repr(v) for v in ALERT_ON)}")
+    elif key == "webhook" and not value.startswith(("http://", "https://")):
+        problem(f"alerts.webhook '{value}' must be an http:// or https:// URL")
+    elif key in ("retries", "timeout") and (value < 0 or (key == "timeout" and value == 0)):
+        problem(f"alerts.{key} must be {'at least 0' if key == 'retries' else 'more than 0'}")
+    else:
+        setattr(alerts, key, float(value) if key == "timeout" else value)
 
 
 def _valid_schedule(value: str) -> bool:

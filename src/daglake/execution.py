@@ -76,7 +76,7 @@ class TaskExecutor:
             log = TaskLog(path, f"task {task.name} ({task.path}), run {self.run_id}, attempt {number}")
             metrics: dict[str, Any] = {}
             try:
-                self.faults.check(task.name)
+                self.faults.check(task.name, self.logical_date.isoformat())
                 rows = self._attempt(task, log, metrics, attempt)
             except Exception as exc:
                 attempt.state = FAILED
@@ -173,7 +173,8 @@ class _TaskLogHandler(logging.Handler):
 
 
 class _Faults:
-    """``DAGLAKE_INJECT_FAILURES="tmp.a=2"`` fails the first two attempts of tmp.a (tests only)."""
+    """``DAGLAKE_INJECT_FAILURES="tmp.a=2"`` fails the first two attempts of tmp.a in each run,
+    ``"tmp.a@2026-03-01=1"`` only in runs of that logical date (tests only)."""
 
     def __init__(self, spec: str) -> None:
         self._left: dict[str, int] = {}
@@ -182,14 +183,14 @@ class _Faults:
             self._left[name.strip()] = int(count or 1)
         self._lock = threading.Lock()
 
-    def check(self, task: str) -> None:
+    def check(self, task: str, logical_date: str) -> None:
         if not self._left:
             return
         with self._lock:
-            left = self._left.get(task, 0)
-            if left <= 0:
+            key = next((k for k in (f"{task}@{logical_date}", task) if self._left.get(k, 0) > 0), None)
+            if key is None:
                 return
-            self._left[task] = left - 1
+            self._left[key] -= 1
         raise TaskError(f"injected failure ({INJECT_FAILURES_ENV})")
 
 

@@ -337,6 +337,9 @@ def _execute(
     finally:
         summary.duration = time.perf_counter() - started
         observers.run_finished(summary)
+        from daglake.orchestration.alerts import dispatch
+
+        dispatch(project.root, config.alerts, summary, options.trigger)
 
 
 def _start_order(dag: DAG[str], priority: dict[str, float]) -> list[str]:

@@ -22,6 +22,8 @@ from daglake.config import engine_settings, warehouse_location
 
 if TYPE_CHECKING:
     from daglake.config import ProjectConfig
+    from daglake.orchestration.schedule import Clock
+    from daglake.orchestration.scheduled_runs import ScheduledRuns
     from daglake.state import StateStore
 
 
@@ -35,6 +37,9 @@ class ApiContext:
     feed: EventFeed
     runs: RunManager
     appender: Appender
+    clock: Clock | None = None
+    scheduled: ScheduledRuns | None = None
+    backfill: threading.Thread | None = None
     _store: StateStore | None = None
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,8 +73,11 @@ async def context(request: Request) -> ApiContext:
     return found
 
 
-def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI:
-    """The API for the project at ``root``; mutating endpoints need ``token``."""
+def create_app(
+    root: Path, *, token: str, ping_seconds: float = 15.0, clock: Clock | None = None
+) -> FastAPI:
+    """The API for the project at ``root``; mutating endpoints need ``token``. With a
+    ``schedule`` in the config it starts due runs, reading the time from ``clock``."""
     from daglake import __version__
     from daglake.api import read, write
     from daglake.config import load_config
@@ -87,15 +95,27 @@ def create_app(root: Path, *, token: str, ping_seconds: float = 15.0) -> FastAPI
         feed=feed,
         runs=RunManager(root, feed),
         appender=Appender(engine_settings(config), root, root / ".daglake"),
+        clock=clock,
     )
+    if config.schedule is not None:
+        from daglake.orchestration.schedule import project_schedule
+        from daglake.orchestration.scheduled_runs import ScheduledRuns
+
+        schedule = project_schedule(config)
+        assert schedule is not None
+        ctx.scheduled = ScheduledRuns(root, schedule, ctx.runs, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         feed.bind(asyncio.get_running_loop())
         ctx.appender.start()
+        if ctx.scheduled is not None:
+            ctx.scheduled.start()
         try:
             yield
         finally:
+            if ctx.scheduled is not None:
+                await asyncio.to_thread(ctx.scheduled.stop)
             feed.close()
             await asyncio.to_thread(ctx.appender.stop)
             ctx.close()

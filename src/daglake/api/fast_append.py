@@ -22,7 +22,7 @@ from daglake.api.auth import check_token
 from daglake.api.errors import ApiError
 
 log = logging.getLogger("daglake.api")
-NOT_TABLES = frozenset({"/run"})  # POST routes of their own
+NOT_TABLES = frozenset({"/run", "/backfill"})  # POST routes of their own
 
 
 class FastAppend:

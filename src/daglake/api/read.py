@@ -13,6 +13,7 @@ from daglake.api.errors import ApiError
 from daglake.api.runs import outcome_error
 from daglake.api.tables import list_tables
 from daglake.lock import holder
+from daglake.orchestration.alerts import read_alerts
 
 router = APIRouter()
 Context = Annotated[ApiContext, Depends(context)]
@@ -49,7 +50,8 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
             tasks = {t.name: t for t in store.task_runs(run_id)}
             if live is not None:  # the state store is written in batches: the live run is newer
                 tasks.update(dict(live.tasks))
-            return record.as_dict() | {"tasks": [t.as_dict() for t in tasks.values()]}
+            alerts = read_alerts(ctx.root, run_id)
+            return record.as_dict() | {"tasks": [t.as_dict() for t in tasks.values()], "alerts": alerts}
     if active is None:
         raise ApiError(404, "unknown_run", f"no run {run_id} in project {ctx.project}")
     error = outcome_error(active)  # refused before it was recorded, or not recorded yet
@@ -169,3 +171,13 @@ def _latest_states(ctx: ApiContext) -> dict[str, str]:
     with ctx.state() as store:
         latest = store.latest_run(ctx.project)
         return {t.name: t.state for t in store.task_runs(latest.id)} if latest else {}
+
+
+@router.get("/schedule", tags=["runs"])
+def schedule(ctx: Context, next: Annotated[int, Query(ge=1, le=100)] = 5) -> dict[str, Any]:
+    """The project's schedule, time zone and catch-up, and its next intervals: each with the
+    logical date its run gets and when that run starts (the end of the interval)."""
+    from daglake.orchestration.listing import schedule_listing
+    from daglake.orchestration.schedule import Clock
+
+    return schedule_listing(ctx.config, (ctx.clock or Clock()).now(), next)

@@ -11,13 +11,16 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daglake.api.errors import ApiError, from_daglake
 from daglake.api.events import EventFeed, FeedObserver
 from daglake.errors import DaglakeError, RunInProgressError
 from daglake.events import RunSummary
 from daglake.lock import RunLock
+
+if TYPE_CHECKING:
+    from daglake.runner import RunOptions
 
 log = logging.getLogger("daglake.api")
 KEEP_OUTCOMES = 50
@@ -61,9 +64,9 @@ class RunManager:
                 return self._current
             return self._finished.get(run_id)
 
-    def start(self) -> ActiveRun:
+    def start(self, *, logical_date: str | None = None, trigger: str = "api") -> ActiveRun:
         """Take the run lock and start the run; :class:`ApiError` 409 when one is going."""
-        from daglake.runner import new_run_id
+        from daglake.runner import RunOptions, new_run_id
 
         with self._lock:
             if self._current is not None and not self._current.outcome.done():
@@ -75,8 +78,9 @@ class RunManager:
             except RunInProgressError as exc:
                 raise from_daglake(exc) from None
             active = ActiveRun(run_id, FeedObserver(self.feed))
+            options = RunOptions(trigger=trigger, run_id=run_id, logical_date=logical_date)
             thread = threading.Thread(
-                target=self._run, args=(active, lock), name=f"daglake-run-{run_id}", daemon=False
+                target=self._run, args=(active, lock, options), name=f"daglake-run-{run_id}", daemon=False
             )
             self._current = active
             try:
@@ -87,27 +91,33 @@ class RunManager:
                 raise
         return active
 
-    def _run(self, active: ActiveRun, lock: RunLock) -> None:
-        from daglake.runner import RunOptions, run
+    def _run(self, active: ActiveRun, lock: RunLock, options: RunOptions) -> None:
+        from daglake.runner import run
 
         active.answered.wait(timeout=1.0)
+        summary: RunSummary | None = None
+        failure: BaseException | None = None
         try:
-            summary = run(self.root, RunOptions(trigger="api", run_id=active.run_id), active.observer, lock=lock)
+            summary = run(self.root, options, active.observer, lock=lock)
         except DaglakeError as exc:
             self._refused(active, exc.as_dict()["error"])
-            active.outcome.set_exception(exc)
+            failure = exc
         except BaseException as exc:
             log.error("run %s failed", active.run_id, exc_info=exc)
             self._refused(active, {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
-            active.outcome.set_exception(exc)
-        else:
-            active.outcome.set_result(summary)
+            failure = exc
         finally:
             lock.release()
             with self._lock:
                 self._finished[active.run_id] = active
                 while len(self._finished) > KEEP_OUTCOMES:
                     del self._finished[next(iter(self._finished))]
+        # the outcome only once the lock is free: whoever waits on it may start the next run
+        if failure is not None:
+            active.outcome.set_exception(failure)
+        else:
+            assert summary is not None
+            active.outcome.set_result(summary)
 
     def _refused(self, active: ActiveRun, error: Any) -> None:
         """A run that ended before or outside the runner's own events still tells the feed."""

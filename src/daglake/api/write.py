@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -14,6 +15,7 @@ from daglake.api.auth import require_token
 from daglake.api.errors import ApiError, from_daglake
 from daglake.errors import DaglakeError
 
+log = logging.getLogger("daglake.api")
 router = APIRouter(dependencies=[Depends(require_token)])
 Context = Annotated[ApiContext, Depends(context)]
 
@@ -41,6 +43,46 @@ async def start_run(
     except DaglakeError as exc:
         raise from_daglake(exc) from None
     return JSONResponse(summary.as_dict(), status_code=200)
+
+
+BACKFILL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Started: `{\"state\": \"running\", \"intervals\": [...]}`; each interval's run appears in `/runs`"},
+    400: {"description": "A start or end that is not a date, or an end not after the start"},
+    401: {"description": "Missing or wrong token"},
+    409: {"description": "A backfill is already in progress"},
+}
+
+
+@router.post("/backfill", tags=["runs"], status_code=202, responses=BACKFILL_RESPONSES)
+async def start_backfill(
+    ctx: Context,
+    start: Annotated[str, Query(description="First logical date, YYYY-MM-DD (included).")],
+    end: Annotated[str, Query(description="Last logical date, YYYY-MM-DD (excluded).")],
+) -> JSONResponse:
+    """Run every scheduled interval in ``[start, end)`` in order, in the background, as
+    ``daglake backfill`` does: intervals already successful are skipped."""
+    import threading
+
+    from daglake.orchestration.backfill import backfill, backfill_schedule, parse_day
+
+    try:
+        first, last = parse_day(start, "start"), parse_day(end, "end")
+        intervals = backfill_schedule(ctx.config).between(first, last)
+    except DaglakeError as exc:
+        raise from_daglake(exc) from None
+    if ctx.backfill is not None and ctx.backfill.is_alive():
+        raise ApiError(409, "backfill_in_progress", "a backfill is in progress; wait for it to finish")
+
+    def work() -> None:
+        try:
+            backfill(ctx.root, first, last, patient=True)  # a scheduled run may be going
+        except Exception:  # a run refused midway ends the backfill; the server log says why
+            log.exception("backfill %s..%s stopped", first, last)
+
+    ctx.backfill = threading.Thread(target=work, name=f"daglake-backfill-{first}", daemon=False)
+    ctx.backfill.start()
+    body = {"state": "running", "start": first.isoformat(), "end": last.isoformat(), "intervals": [i.as_dict() for i in intervals]}
+    return JSONResponse(body, status_code=202)
 
 
 APPEND_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -250,6 +250,78 @@ def serve(
     serve_project(path, host, port, announce=lambda line: typer.echo(line, err=False))
 
 
+@app.command()
+@reports_errors
+def schedule(
+    path: PathArg = ".",
+    next_count: Annotated[int, typer.Option("--next", "-n", min=1, max=1000, help="How many intervals.")] = 5,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the coming scheduled intervals: logical date and when each run starts."""
+    import datetime as dt
+    import json
+
+    from daglake.config import load_config
+    from daglake.errors import UsageError, ValidationError
+    from daglake.orchestration.listing import schedule_listing
+
+    problems: list[Any] = []
+    config = load_config(Path(path), problems)
+    if problems:
+        raise ValidationError(problems)
+    listing = schedule_listing(config, dt.datetime.now(dt.UTC), next_count)
+    if json_output:
+        typer.echo(json.dumps(listing, indent=2))
+        return
+    if listing["schedule"] is None:
+        raise UsageError(f"{config.name} has no schedule (set [project] schedule in daglake.toml)")
+    catchup = "catch-up on" if listing["catchup"] else "no catch-up"
+    typer.echo(f"{config.name}: {listing['schedule']} ({listing['timezone']}, {catchup})")
+    for entry in listing["next"]:
+        typer.echo(f"  {entry['logical_date']}  runs at {entry['runs_at']}  [{entry['start']} .. {entry['end']})")
+
+
+@app.command()
+@reports_errors
+def backfill(
+    path: PathArg = ".",
+    start: Annotated[str, typer.Option("--start", help="First logical date, YYYY-MM-DD (included).")] = "",
+    end: Annotated[str, typer.Option("--end", help="Last logical date, YYYY-MM-DD (excluded).")] = "",
+    json_output: Annotated[bool, typer.Option("--json", help="Print each interval's run id and state.")] = False,
+) -> None:
+    """Run every scheduled interval in [start, end), in order; re-issued, only what is not done."""
+    import json
+
+    from daglake.errors import UsageError
+    from daglake.orchestration.backfill import BackfillInterrupted, parse_day
+    from daglake.orchestration.backfill import backfill as run_backfill
+
+    if not start or not end:
+        raise UsageError("backfill needs --start DATE and --end DATE")
+    console = _stderr()
+
+    def progress(outcome: Any, number: int, total: int) -> None:
+        if not json_output:
+            run = f" run {outcome.run_id}" if outcome.run_id else ""
+            console.print(f"[{number}/{total}] {outcome.interval.logical_date}: {outcome.state}{run}", highlight=False)
+
+    try:
+        outcomes = run_backfill(
+            path,
+            parse_day(start, "--start"),
+            parse_day(end, "--end"),
+            observer=lambda interval: _observer(json_output),
+            progress=progress,
+        )
+    except BackfillInterrupted as stopped:
+        if json_output:
+            typer.echo(json.dumps([o.as_dict() for o in stopped.outcomes], indent=2))
+        raise
+    if json_output:
+        typer.echo(json.dumps([o.as_dict() for o in outcomes], indent=2))
+    raise typer.Exit(0 if all(o.state in ("success", "already_successful") for o in outcomes) else 1)
+
+
 def _observer(json_output: bool) -> Any:
     from daglake.cli.console import ConsoleObserver, make_console
     from daglake.events import RunObserver

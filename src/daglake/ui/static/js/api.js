@@ -40,6 +40,7 @@ export const api = {
     return get(`/runs/${part(id)}/tasks/${part(task)}/log?${query}`);
   },
   tables: () => get("/tables"),
+  schedule: (count = 3) => get(`/schedule?next=${count}`),
   // The session cookie set by /?token=… authenticates; the header is the CSRF guard.
   startRun: () => request("POST", "/run", { headers: { "X-Daglake-UI": "1" } }),
 };

@@ -5,6 +5,7 @@ import { GraphView } from "./graph.js";
 import { CatalogView } from "./catalog.js";
 import { renderLegend, renderProblems, renderRuns, renderTask, renderTaskList } from "./panels.js";
 import { DONE, RunTracker } from "./runs.js";
+import { showSchedule } from "./schedule.js";
 import { renderDurations, TimelineView } from "./timeline.js";
 
 const ui = {
@@ -385,6 +386,9 @@ function setProjectName(name) {
 async function start() {
   const address = readAddress();
   wire();
+  const updateSchedule = () => showSchedule($("#schedule")).catch(report);
+  updateSchedule();
+  setInterval(updateSchedule, 60_000);
   const [graphData] = await Promise.all([
     api.graph().catch((error) => {
       if (error.code !== "invalid_project") throw error;

@@ -1,0 +1,1 @@
+"""Running the project by itself: schedules, backfills and alerts (SPEC §11)."""
