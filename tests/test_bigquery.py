@@ -221,3 +221,27 @@ def test_a_project_with_lake_tables_is_refused_at_validation(tmp_path: Path) -> 
     result = daglake("validate", root)
     assert result.code == 2
     assert "res/curated/orders.sql:1: curated.orders is a curated lake table; the bigquery engine has no data lake yet" in result.err
+
+
+def test_api_appends_go_through_parameterized_dml(on_emulator: tuple[Path, str]) -> None:
+    """What `POST /{table}` calls on BigQuery: the row as stored, bad values refused whole."""
+    from daglake.config import engine_settings
+    from daglake.engines import create_engine
+    from daglake.engines.base import AppendError
+    from daglake.project import load_project
+
+    root, _ = on_emulator
+    assert daglake("run", root, "--target", "emu", "--select", "raw.products").code == 0
+    settings = engine_settings(load_project(root, write_cache=False).config, target="emu")
+    with create_engine(settings, root) as engine:
+        writer = engine.row_writer()
+        name, columns = writer.columns("raw", "PRODUCTS") or ("", [])
+        assert name == "products" and [c.name for c in columns][:3] == ["id", "sku", "name"]
+        stored = writer.insert("raw", name, ["id", "name", "launched_on"], [{"id": "9001", "name": "x'); DROP TABLE raw.products; --", "launched_on": "2024-05-06"}], precise=False)
+        assert stored == [{"id": 9001, "name": "x'); DROP TABLE raw.products; --", "launched_on": __import__("datetime").date(2024, 5, 6)}]
+        with pytest.raises(AppendError) as refused:
+            writer.insert("raw", name, ["id"], [{"id": "9002"}, {"id": "abc"}], precise=True)
+        assert refused.value.kind == "invalid_value"
+        assert "products" in writer.tables("raw")
+    ids = {row["id"] for row in read_table(root, "raw.products", target="emu")}
+    assert 9001 in ids and 9002 not in ids  # all or none

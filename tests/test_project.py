@@ -101,7 +101,7 @@ def test_every_problem_is_reported_at_once_with_its_location(make_project: Proje
     )
     assert messages(root) == [
         "daglake.toml:3: unknown key 'colour' in [project] "
-        "(known: checks, dependencies_file, dialect, exclude, name, schedule, seeds)",
+        "(known: catchup, checks, dependencies_file, dialect, exclude, max_active_runs, name, schedule, seeds, start_date, timezone)",
         "daglake.toml:6: unknown task 'tmp/nope.sql' in dependencies of res/tmp/a.sql",
         "res/tmp/a.sql:1: dependency cycle: tmp.a (res/tmp/a.sql) → tmp.b (res/tmp/b.sql) → tmp.a",
         "res/tmp/broken.sql:3:13: SQL syntax error: Expected table name but got 'WHERE'",
