@@ -7,18 +7,4 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-venv="${AIRFLOW_VENV:-$root/.venv-airflow}"
-lock="$root/scripts/airflow-requirements.lock"
-stamp="$venv/.installed"
-python="${PYTHON:-python3}"
-
-if [ -f "$stamp" ] && cmp -s "$stamp" "$lock"; then
-    echo "$venv/bin/python"
-    exit 0
-fi
-rm -rf "$venv"
-"$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" >&2
-cp "$lock" "$stamp"
-echo "$venv/bin/python"
+exec bash "$root/scripts/venv-from-lock.sh" "${AIRFLOW_VENV:-$root/.venv-airflow}" "$root/scripts/airflow-requirements.lock"
