@@ -12,7 +12,6 @@ import http.client
 import itertools
 import json
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -25,17 +24,12 @@ from typing import Any
 
 import pytest
 
+from tests.postgres import free_port
 from tests.system_deps import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "daglake-test"
 _prefixes = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def emulator_python() -> Path:

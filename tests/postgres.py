@@ -19,7 +19,8 @@ from tests.system_deps import unavailable
 PURPOSE = "the PostgreSQL state store"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now (the server started next takes it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -46,7 +47,7 @@ def postgres_server() -> Iterator[str]:
     data = workdir / "data"
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
         check=True,

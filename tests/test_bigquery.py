@@ -22,9 +22,9 @@ from tests.bigquery_emulator import (
     Rule,
     bigquery_target,
     comparable_rows,
-    free_port,
     read_table,
 )
+from tests.postgres import free_port
 from tests.test_cli_e2e import BUILT_ROWS, SEED_ROWS, copy_example, daglake
 
 GIB = 2**30

@@ -31,8 +31,7 @@ _CLASSES = {
     "bigquery": ("daglake.engines.bigquery", "BigQueryEngine", False),  # until a GCS lake exists
 }
 REGISTRY: dict[str, EngineSpec] = {
-    name: EngineSpec(name, _CLASSES[name][0], _CLASSES[name][1], settings, _CLASSES[name][2])
-    for name, settings in SETTINGS.items()
+    name: EngineSpec(name, module, cls, SETTINGS[name], lake) for name, (module, cls, lake) in _CLASSES.items()
 }
 
 

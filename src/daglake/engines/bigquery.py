@@ -22,6 +22,7 @@ from typing import Any
 from google.api_core import exceptions as google_errors
 from google.api_core.retry import Retry
 from google.cloud import bigquery
+from google.cloud.bigquery.table import RowIterator
 
 from daglake.engine_settings import BigQuerySettings
 from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, RowWriter, Statement
@@ -71,7 +72,8 @@ class BigQueryEngine(Engine):
         self.project = str(self.client.project)
         self.prefix = settings.dataset_prefix
         deadline = settings.retry_deadline
-        self.retry = Retry(initial=0.2 if deadline < 60 else 1.0, maximum=min(8.0, deadline), multiplier=2.0, timeout=deadline)
+        self._first_wait = 0.2 if deadline < 60 else 1.0  # a short deadline (tests) backs off sooner
+        self.retry = Retry(initial=self._first_wait, maximum=min(8.0, deadline), multiplier=2.0, timeout=deadline)
         self._parameters: dict[str, bigquery.ScalarQueryParameter] = {}
         self._labels: dict[str, str] = {"daglake": "run"}
         self._lock = threading.Lock()
@@ -84,6 +86,15 @@ class BigQueryEngine(Engine):
     def _table_ref(self, table: str) -> str:
         dataset, _, name = table.rpartition(".")
         return f"{self.project}.{self.dataset(dataset)}.{name}"
+
+    def quoted(self, table: str) -> str:
+        """``tmp.x`` as SQL names it in this target: ```dev_tmp.x```."""
+        dataset, _, name = table.rpartition(".")
+        return f"`{self.dataset(dataset)}.{name}`"
+
+    def prepared(self, sql: str) -> str:
+        """SQL in BigQuery's dialect as this target sends it (see :func:`prepare`)."""
+        return prepare(sql, self.prefix, self.local)
 
     def _datasets(self) -> list[str]:
         """The project's datasets daglake names (those with the prefix), without it."""
@@ -143,30 +154,33 @@ class BigQueryEngine(Engine):
             use_query_cache=not dry_run,
         )
 
-    def statement_sql(self, statement: Statement) -> tuple[str, int]:
-        """The SQL a statement is sent as, and how many characters daglake put before it."""
-        sql = prepare(statement.query, self.prefix, self.local)
-        if statement.kind != MATERIALIZE:
-            return sql, 0
-        dataset, _, name = (statement.target or "").rpartition(".")
-        head = f"CREATE OR REPLACE TABLE `{self.dataset(dataset)}.{name}` AS "
-        return head + sql, len(head)
+    def statement_sql(self, statement: Statement, location: str) -> tuple[str, Sent]:
+        """The SQL a statement is sent as, and where its text came from (to map BigQuery's
+        positions back: how many characters daglake put before it on its first line)."""
+        sql = self.prepared(statement.query)
+        head = f"CREATE OR REPLACE TABLE {self.quoted(statement.target or '')} AS " if statement.kind == MATERIALIZE else ""
+        return head + sql, Sent(location, statement.line, statement.column, len(head), statement.verbatim)
 
     def query(
-        self, sql: str, sent: Sent, config: bigquery.QueryJobConfig, jobs: list[str] | None = None
-    ) -> bigquery.QueryJob:
-        """Run one query job to its end: transient failures (rate limits, 5xx, backend errors)
-        resubmitted with backoff until the retry deadline, SQL errors never."""
+        self,
+        sql: str,
+        sent: Sent,
+        config: bigquery.QueryJobConfig,
+        jobs: list[str] | None = None,
+        max_results: int | None = None,
+    ) -> tuple[bigquery.QueryJob, RowIterator]:
+        """Run one query job to its end and return it with its rows (up to ``max_results``):
+        transient failures (rate limits, 5xx, backend errors) resubmitted with backoff until
+        the retry deadline, SQL errors never."""
         started = time.monotonic()
-        wait = 0.2 if self.settings.retry_deadline < 60 else 1.0
+        wait = self._first_wait
         while True:
             job: bigquery.QueryJob | None = None
             try:
                 job = self.client.query(sql, job_config=config, retry=self.retry, job_retry=None)
                 if jobs is not None:
                     jobs.append(job.job_id)
-                job.result(retry=self.retry, job_retry=None)
-                return job
+                return job, job.result(retry=self.retry, job_retry=None, max_results=max_results)
             except google_errors.GoogleAPIError as exc:
                 job_id = job.job_id if job is not None else None
                 if _transient(exc) and time.monotonic() - started + wait < self.settings.retry_deadline:
@@ -174,10 +188,10 @@ class BigQueryEngine(Engine):
                     wait = min(wait * 2, 8.0)
                     continue
                 if isinstance(exc, google_errors.RetryError | google_errors.Unauthorized | google_errors.Forbidden):
-                    raise TaskError(f"BigQuery could not be reached: {_message(exc)}", sent.path, sent.line, job_id=job_id) from exc
+                    raise TaskError(f"BigQuery could not be reached: {_message(exc)}", sent.path or None, sent.line, job_id=job_id) from exc
                 raise task_error(_message(exc), sent, job_id) from exc
             except ConnectionError as exc:
-                raise TaskError(f"BigQuery could not be reached: {exc}", sent.path, sent.line) from exc
+                raise TaskError(f"BigQuery could not be reached: {exc}", sent.path or None, sent.line) from exc
 
     def run_statements(
         self,
@@ -189,13 +203,12 @@ class BigQueryEngine(Engine):
     ) -> int | None:
         rows: int | None = None
         for statement in statements:
-            sql, offset = self.statement_sql(statement)
-            sent = Sent(location, statement.line, statement.column, offset, statement.verbatim)
+            sql, sent = self.statement_sql(statement, location)
             if log is not None:
                 log(f"-- {location}:{statement.line}\n{sql};")
             started = time.perf_counter()
             config = self.job_config(statement.parameters, task=statement.target or location)
-            job = self.query(sql, sent, config, jobs)
+            job, _ = self.query(sql, sent, config, jobs)
             count = job.num_dml_affected_rows
             created = statement.kind == MATERIALIZE or job.statement_type == "CREATE_TABLE_AS_SELECT"
             if created and statement.target:  # BigQuery counts a new table's rows on the table
@@ -212,8 +225,7 @@ class BigQueryEngine(Engine):
         """Bytes the statements would scan, from BigQuery's dry run (nothing is billed)."""
         total = 0
         for statement in statements:
-            sql, offset = self.statement_sql(statement)
-            sent = Sent(location, statement.line, statement.column, offset, statement.verbatim)
+            sql, sent = self.statement_sql(statement, location)
             config = self.job_config(statement.parameters, dry_run=True)
             try:
                 job = self.client.query(sql, job_config=config, retry=self.retry, job_retry=None)
@@ -256,9 +268,7 @@ class BigQueryEngine(Engine):
             return dict(self._call(lambda: list(pool.map(describe, names)), "describing tables"))
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        sent = Sent("", 1, 1, 0, False)
-        job = self.query(prepare(sql, self.prefix, self.local), sent, self.job_config(tuple(self._parameters)))
-        result = job.result(max_results=limit, retry=self.retry)
+        _, result = self.query(self.prepared(sql), Sent.generated(None), self.job_config(tuple(self._parameters)), max_results=limit)
         columns = [field.name for field in result.schema]
         return columns, [tuple(row.values()) for row in result]
 

@@ -13,7 +13,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import bigquery
 
 from daglake.engines.base import AppendError, Column, Output, PythonSession, RowWriter
-from daglake.engines.bigquery_sql import Sent, prepare
+from daglake.engines.bigquery_sql import Sent
 
 if TYPE_CHECKING:
     from daglake.engines.bigquery import BigQueryEngine
@@ -68,17 +68,17 @@ class BigQuerySession(PythonSession):
         config = self.engine.job_config(tuple(self.engine._parameters))
         if params:
             config.query_parameters = [*_parameters(params), *config.query_parameters]
-        job = self.engine.query(prepare(sql, self.engine.prefix, self.engine.local), Sent(self.location, 1, 1, 0, False), config)
-        return job.result(retry=self.engine.retry).to_arrow(create_bqstorage_client=False)
+        _, rows = self.engine.query(self.engine.prepared(sql), Sent.generated(self.location), config)
+        return rows.to_arrow(create_bqstorage_client=False)
 
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
     ) -> int | None:
-        target = f"`{self.engine.dataset(output.table.rpartition('.')[0])}.{output.table.rpartition('.')[2]}`"
-        sent = Sent(self.location, 1, 1, 0, False)
+        target = self.engine.quoted(output.table)
+        sent = Sent.generated(self.location)
         if isinstance(data, str):
             verb = f"INSERT INTO {target}" if append else f"CREATE OR REPLACE TABLE {target} AS"
-            self.engine.query(f"{verb} {prepare(data, self.engine.prefix, self.engine.local)}", sent, self.engine.job_config())
+            self.engine.query(f"{verb} {self.engine.prepared(data)}", sent, self.engine.job_config())
             return None
         table = _as_arrow(data)
         dataset = self.engine.dataset(output.table.rpartition(".")[0])
@@ -144,13 +144,13 @@ class BigQueryRowWriter(RowWriter):
                 values.append(f"CAST(@{parameter} AS {_cast_type(kinds[name.lower()])}) AS `{name}`")
             selects.append("SELECT " + ", ".join(values))
         typed = " UNION ALL ".join(selects)
-        sent = Sent(f"{schema}.{table}", 1, 1, 0, False)
+        sent = Sent.generated(f"{schema}.{table}")
         config = bigquery.QueryJobConfig(query_parameters=parameters, labels={"daglake": "append"})
         try:  # the cast first: a bad value is refused before anything is written
-            stored = self.engine.query(typed, sent, config).result(retry=self.engine.retry)
+            _, stored = self.engine.query(typed, sent, config)
             names = [f.name for f in stored.schema]
             result = [dict(zip(names, r.values(), strict=True)) for r in stored]
-            target = f"`{self.engine.dataset(schema)}.{described[0]}` ({', '.join(f'`{c}`' for c in columns)})"
+            target = f"{self.engine.quoted(f'{schema}.{described[0]}')} ({', '.join(f'`{c}`' for c in columns)})"
             insert = bigquery.QueryJobConfig(query_parameters=parameters, labels={"daglake": "append"})
             self.engine.query(f"INSERT INTO {target} {typed}", sent, insert)
         except Exception as exc:  # a TaskError from the engine: BigQuery's message

@@ -68,10 +68,6 @@ def _dataset_edits(table: exp.Table, sql: str, prefix: str, local: frozenset[str
     return [(at, at, prefix)]
 
 
-def dataset_name(dataset: str, prefix: str) -> str:
-    return f"{prefix}{dataset}"
-
-
 TRANSIENT_REASONS = frozenset(
     {"backendError", "rateLimitExceeded", "internalError", "jobBackendError", "jobInternalError", "jobRateLimitExceeded"}
 )
@@ -97,6 +93,12 @@ class Sent:
     offset: int  # characters daglake put before the user's text on the first line
     verbatim: bool  # the text is the user's own (positions map back exactly)
 
+    @classmethod
+    def generated(cls, path: str | None) -> Sent:
+        """SQL daglake wrote itself (a check, an append, a Python task's query): no position
+        in it means anything in a file."""
+        return cls(path or "", 1, 1, 0, False)
+
 
 def task_error(message: str, sent: Sent, job_id: str | None) -> TaskError:
     """BigQuery's message as a task error at the file's line: its ``[line:column]`` mapped
@@ -117,4 +119,4 @@ def task_error(message: str, sent: Sent, job_id: str | None) -> TaskError:
                 subject = named.group(1)
                 break
     text = f"{message} (job {job_id})" if job_id else message
-    return TaskError(text, sent.path, line, column, job_id=job_id, subject=subject)
+    return TaskError(text, sent.path or None, line, column, job_id=job_id, subject=subject)
