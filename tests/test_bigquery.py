@@ -245,3 +245,40 @@ def test_api_appends_go_through_parameterized_dml(on_emulator: tuple[Path, str])
         assert "products" in writer.tables("raw")
     ids = {row["id"] for row in read_table(root, "raw.products", target="emu")}
     assert 9001 in ids and 9002 not in ids  # all or none
+
+
+def test_a_failing_job_names_the_file_line_and_column_bigquery_points_at(on_emulator: tuple[Path, str], proxy: Proxy) -> None:
+    """End to end through the proxy, which answers with BigQuery's own message for the job: the
+    position BigQuery gives counts in the SQL sent, and the user sees it in their file."""
+    root, prefix = on_emulator
+    (root / "res/tmp/broken.sql").write_text("-- a name misspelt on line 4\nSELECT\n  id,\n  nme\nFROM `raw.products`\n")
+    sent: list[str] = []
+
+    def as_bigquery_says_it(answer: dict[str, Any], body: bytes) -> dict[str, Any]:
+        if body:
+            sent.append(json.loads(body)["configuration"]["query"]["query"])
+        failed = '"error' in json.dumps(answer) and "nme" in json.dumps(answer)
+        if not (sent and failed):
+            return answer
+        at = sent[-1].index("nme")
+        line, column = sent[-1].count("\n", 0, at) + 1, at - sent[-1].rfind("\n", 0, at)
+        message = f"Unrecognized name: nme at [{line}:{column}]"
+
+        def rewrite(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: message if k == "message" else rewrite(v) for k, v in value.items()}
+            return [rewrite(v) for v in value] if isinstance(value, list) else value
+
+        return dict(rewrite(answer))
+
+    proxy.rules.append(Rule("POST", r"/jobs(\?|$)", body="nme", rewrite=as_bigquery_says_it, times=50))
+    proxy.rules.append(Rule("GET", r"/(jobs|queries)/", rewrite=as_bigquery_says_it, times=50))
+    bigquery_target(root, proxy.url, prefix, name="proxied")
+    result = daglake("run", root, "--target", "proxied", "--select", "+tmp.broken", "--json")
+    assert result.code == 1, result.output
+    broken = next(t for t in result.json()["tasks"] if t["name"] == "tmp.broken")
+    [job] = broken["attempts"][0]["job_ids"]
+    assert broken["error"] == f"Unrecognized name: nme (job {job})", broken
+    assert broken["location"] == "res/tmp/broken.sql:4:3", broken
+    plain = daglake("run", root, "--target", "proxied", "--select", "tmp.broken")
+    assert "res/tmp/broken.sql:4:3: Unrecognized name: nme (job " in " ".join(plain.output.split()), plain.output

@@ -128,10 +128,13 @@ class TaskError(DaglakeError):
 
     @property
     def location(self) -> str | None:
-        """``path:line`` as the CLI, the logs and the run history show it."""
+        """``path:line`` (``path:line:column`` when the engine gave the column) as the CLI, the
+        logs and the run history show it."""
         if self.path is None:
             return None
-        return f"{self.path}:{self.line}" if self.line else self.path
+        if not self.line:
+            return self.path
+        return f"{self.path}:{self.line}:{self.column}" if self.column else f"{self.path}:{self.line}"
 
     def as_dict(self) -> dict[str, object]:
         error: dict[str, object] = {"code": self.code, "message": self.message, "path": self.path, "line": self.line}

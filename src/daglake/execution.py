@@ -104,7 +104,7 @@ class TaskExecutor:
         outputs = [self.output(task, table) for table in task.outputs]
         if task.kind == "python":
             assert task.function is not None
-            with self.engine.python_session(outputs, task.path) as session:
+            with self.engine.python_session(outputs, task.path, attempt.job_ids) as session:
                 value = task.function(self._context(task, session, outputs, log, metrics))
                 if value is None:
                     return None

@@ -166,11 +166,14 @@ class Engine(ABC):
         """
 
     @abstractmethod
-    def python_session(self, outputs: list[Output], location: str) -> AbstractContextManager[PythonSession]:
+    def python_session(
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+    ) -> AbstractContextManager[PythonSession]:
         """A Python task's hold on the engine for one attempt: what it writes becomes visible
         only when the ``with`` block ends without an error (DuckDB: one transaction; lake
         versions published at its end). Engine errors raised inside it come out as
-        :class:`~daglake.errors.TaskError`. Calling the task is not the engine's business."""
+        :class:`~daglake.errors.TaskError`; ``jobs`` collects the ids of the engine's jobs it
+        ran, as for :meth:`run_statements`. Calling the task is not the engine's business."""
 
     def estimate(self, statements: list[Statement], location: str) -> int | None:
         """Bytes the statements would scan, when the engine can say before running (BigQuery's

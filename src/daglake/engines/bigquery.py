@@ -53,9 +53,10 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _message(exc: BaseException) -> str:
-    """BigQuery's own message, without the client's status code and job footer."""
+    """BigQuery's own message, without the client's status code, job footer and the list of
+    every error's fields it appends after ``; reason:`` (the first of which repeats it)."""
     message = getattr(exc, "message", None) or str(exc)
-    return str(message).split("\n\nLocation:")[0].strip()
+    return str(message).split("\n\nLocation:")[0].split("; reason: ")[0].strip()
 
 
 class BigQueryEngine(Engine):
@@ -238,10 +239,12 @@ class BigQueryEngine(Engine):
         return float(self.settings.price_per_tib)
 
     @contextlib.contextmanager
-    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
+    def python_session(
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+    ) -> Iterator[PythonSession]:
         from daglake.engines.bigquery_session import BigQuerySession
 
-        session = BigQuerySession(self, location)
+        session = BigQuerySession(self, location, jobs if jobs is not None else [])
         try:
             yield session
         except google_errors.GoogleAPIError as exc:

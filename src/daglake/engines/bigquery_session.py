@@ -59,26 +59,30 @@ class BigQuerySession(PythonSession):
     """``native`` is the BigQuery client; writes are load jobs into a staging table, then one
     ``CREATE OR REPLACE TABLE … AS SELECT`` (atomic per table)."""
 
-    def __init__(self, engine: BigQueryEngine, location: str) -> None:
+    def __init__(self, engine: BigQueryEngine, location: str, jobs: list[str]) -> None:
         self.engine = engine
         self.native = engine.client
         self.location = location
+        self.jobs = jobs  # every query and load job the task ran, for its attempt's record
+
+    def _run(self, sql: str, config: bigquery.QueryJobConfig | None = None) -> Any:
+        config = config or self.engine.job_config(task=self.location)
+        return self.engine.query(sql, Sent.generated(self.location), config, self.jobs)[1]
 
     def query(self, sql: str, params: Any = None) -> pa.Table:
-        config = self.engine.job_config(tuple(self.engine._parameters))
+        config = self.engine.job_config(tuple(self.engine._parameters), task=self.location)
         if params:
             config.query_parameters = [*_parameters(params), *config.query_parameters]
-        _, rows = self.engine.query(self.engine.prepared(sql), Sent.generated(self.location), config)
+        rows = self._run(self.engine.prepared(sql), config)
         return rows.to_arrow(create_bqstorage_client=False)
 
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
     ) -> int | None:
         target = self.engine.quoted(output.table)
-        sent = Sent.generated(self.location)
+        verb = f"INSERT INTO {target}" if append else f"CREATE OR REPLACE TABLE {target} AS"
         if isinstance(data, str):
-            verb = f"INSERT INTO {target}" if append else f"CREATE OR REPLACE TABLE {target} AS"
-            self.engine.query(f"{verb} {self.engine.prepared(data)}", sent, self.engine.job_config())
+            self._run(f"{verb} {self.engine.prepared(data)}")
             return None
         table = _as_arrow(data)
         dataset = self.engine.dataset(output.table.rpartition(".")[0])
@@ -89,10 +93,12 @@ class BigQuerySession(PythonSession):
             buffer = io.BytesIO()
             pq.write_table(table, buffer)
             buffer.seek(0)
-            config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET, write_disposition="WRITE_APPEND")
-            client.load_table_from_file(buffer, staging, job_config=config).result(retry=self.engine.retry)
-            verb = f"INSERT INTO {target}" if append else f"CREATE OR REPLACE TABLE {target} AS"
-            self.engine.query(f"{verb} SELECT * FROM `{staging}`", sent, self.engine.job_config())
+            labels = self.engine.job_config(task=self.location).labels
+            config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET, write_disposition="WRITE_APPEND", labels=labels)
+            load = client.load_table_from_file(buffer, staging, job_config=config)
+            self.jobs.append(load.job_id)
+            load.result(retry=self.engine.retry)
+            self._run(f"{verb} SELECT * FROM `{staging}`")
         finally:
             client.delete_table(staging, not_found_ok=True, retry=self.engine.retry)
         return int(table.num_rows)

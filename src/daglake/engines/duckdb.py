@@ -211,7 +211,9 @@ class DuckDBEngine(Engine):
         return rows
 
     @contextlib.contextmanager
-    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
+    def python_session(
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+    ) -> Iterator[PythonSession]:
         with self._transaction(location) as (cursor, writes):
             try:
                 yield _Session(cursor, writes)
