@@ -162,12 +162,12 @@ class Server:
         return wait_for(attempt, "the server to release the warehouse", timeout)
 
 
-def start_server(root: Path, *, token: str | None = TOKEN, timeout: float = 60) -> Server:
+def start_server(root: Path, *args: str, token: str | None = TOKEN, timeout: float = 60) -> Server:
     env = {k: v for k, v in os.environ.items() if k not in ("DAGLAKE_API_TOKEN", "DAGLAKE_STATE_URL")}
     if token is not None:
         env["DAGLAKE_API_TOKEN"] = token
     process = subprocess.Popen(
-        [*daglake_command(), "serve", str(root), "--port", "0"],
+        [*daglake_command(), "serve", str(root), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -238,7 +238,10 @@ def test_api_appends_go_through_parameterized_dml(on_emulator: tuple[Path, str])
         name, columns = writer.columns("raw", "PRODUCTS") or ("", [])
         assert name == "products" and [c.name for c in columns][:3] == ["id", "sku", "name"]
         stored = writer.insert("raw", name, ["id", "name", "launched_on"], [{"id": "9001", "name": "x'); DROP TABLE raw.products; --", "launched_on": "2024-05-06"}], precise=False)
-        assert stored == [{"id": 9001, "name": "x'); DROP TABLE raw.products; --", "launched_on": __import__("datetime").date(2024, 5, 6)}]
+        assert stored == [{  # every column, as DuckDB's RETURNING * gives it
+            "id": 9001, "sku": None, "name": "x'); DROP TABLE raw.products; --", "brand": None, "category_id": None,
+            "supplier_id": None, "launched_on": __import__("datetime").date(2024, 5, 6), "is_discontinued": None,
+        }]
         with pytest.raises(AppendError) as refused:
             writer.insert("raw", name, ["id"], [{"id": "9002"}, {"id": "abc"}], precise=True)
         assert refused.value.kind == "invalid_value"
@@ -282,3 +285,31 @@ def test_a_failing_job_names_the_file_line_and_column_bigquery_points_at(on_emul
     assert broken["location"] == "res/tmp/broken.sql:4:3", broken
     plain = daglake("run", root, "--target", "proxied", "--select", "tmp.broken")
     assert "res/tmp/broken.sql:4:3: Unrecognized name: nme (job " in " ".join(plain.output.split()), plain.output
+
+
+def test_the_api_appends_on_bigquery_and_post_run_carries_the_rows_to_final_products(bq_emulator: Emulator, tmp_path: Path) -> None:
+    """`daglake serve --target` on the emulator: the same 201/404/422 answers as on DuckDB,
+    `GET /tables` from BigQuery's listing, and an appended row in final.products after a run."""
+    from tests.api_support import copy_products, start_server
+    from tests.test_api import PRODUCT
+
+    root = copy_products(tmp_path, checks=False)
+    bigquery_target(root, bq_emulator.url, bq_emulator.prefix())
+    server = start_server(root, "--target", "emu")
+    try:
+        with server.client() as client:
+            assert client.post("/run", params={"wait": "true"}).json()["state"] == "success"
+            stored = client.post("/products", params={"id": "777", **PRODUCT, "sku": "MUG-777", "launched_on": "2024-05-06"})
+            assert stored.status_code == 201, stored.text
+            assert stored.json() == {**PRODUCT, "id": 777, "sku": "MUG-777", "category_id": 8, "supplier_id": 3, "launched_on": "2024-05-06", "is_discontinued": None}
+            assert client.post("/nonexistent", params={"id": "1"}).json()["error"]["code"] == "unknown_table"
+            assert client.post("/products", params={"colour": "red"}).status_code == 422
+            bad = client.post("/products", params={"id": "abc"})
+            assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_value"
+            tables = {t["name"]: t for t in client.get("/tables").json()["tables"]}
+            assert tables["raw.products"]["appendable"] and not tables["final.products"]["appendable"]
+            assert client.post("/run", params={"wait": "true"}).json()["state"] == "success"
+    finally:
+        server.stop()
+    mart = {row["product_id"]: row for row in read_table(root, "final.products", target="emu")}
+    assert mart[777]["name"] == "Trail Mug" and mart[777]["category"] == "Backpacks"

@@ -243,10 +243,16 @@ def serve(
     path: PathArg = ".",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8181,
+    target: TargetOpt = None,
 ) -> None:
     """Serve the HTTP API and web UI: start runs, append rows, watch runs live."""
-    from daglake.api.server import serve as serve_project
+    import os
 
+    from daglake.api.server import serve as serve_project
+    from daglake.config import TARGET_ENV
+
+    if target:  # the runs, appends and table listings of this server all use it
+        os.environ[TARGET_ENV] = target
     serve_project(path, host, port, announce=lambda line: typer.echo(line, err=False))
 
 

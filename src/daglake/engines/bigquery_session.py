@@ -139,15 +139,19 @@ class BigQueryRowWriter(RowWriter):
         described = self.columns(schema, table)
         if described is None:
             raise AppendError(f"{schema}.{table} no longer exists", "error", retry=True)
-        kinds = {c.name.lower(): c.type for c in described[1]}
+        given = {name.lower(): (j, name) for j, name in enumerate(columns)}
         parameters: list[bigquery.ScalarQueryParameter] = []
         selects = []
-        for i, row in enumerate(rows):
+        for i, row in enumerate(rows):  # every column of the table, as DuckDB's RETURNING * gives
             values = []
-            for j, name in enumerate(columns):
-                parameter = f"v{i}_{j}"
-                parameters.append(bigquery.ScalarQueryParameter(parameter, "STRING", row.get(name)))
-                values.append(f"CAST(@{parameter} AS {_cast_type(kinds[name.lower()])}) AS `{name}`")
+            for column in described[1]:
+                kind = _cast_type(column.type)
+                if column.name.lower() not in given:
+                    values.append(f"CAST(NULL AS {kind}) AS `{column.name}`")
+                    continue
+                j, name = given[column.name.lower()]
+                parameters.append(bigquery.ScalarQueryParameter(f"v{i}_{j}", "STRING", row.get(name)))
+                values.append(f"CAST(@v{i}_{j} AS {kind}) AS `{column.name}`")
             selects.append("SELECT " + ", ".join(values))
         typed = " UNION ALL ".join(selects)
         sent = Sent.generated(f"{schema}.{table}")
@@ -156,7 +160,7 @@ class BigQueryRowWriter(RowWriter):
             _, stored = self.engine.query(typed, sent, config)
             names = [f.name for f in stored.schema]
             result = [dict(zip(names, r.values(), strict=True)) for r in stored]
-            target = f"{self.engine.quoted(f'{schema}.{described[0]}')} ({', '.join(f'`{c}`' for c in columns)})"
+            target = f"{self.engine.quoted(f'{schema}.{described[0]}')} ({', '.join(f'`{c.name}`' for c in described[1])})"
             insert = bigquery.QueryJobConfig(query_parameters=parameters, labels={"daglake": "append"})
             self.engine.query(f"INSERT INTO {target} {typed}", sent, insert)
         except Exception as exc:  # a TaskError from the engine: BigQuery's message
