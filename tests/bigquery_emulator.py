@@ -57,33 +57,45 @@ class Emulator:
         """A dataset prefix no other test of the session uses: tests share one emulator."""
         return f"t{next(_prefixes)}_"
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
-@pytest.fixture(scope="session")
-def bq_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    python = emulator_python()
+
+def start_emulator(python: Path, log: Path, timeout: float = 90) -> Emulator:
+    """bqemulator on a free port of 127.0.0.1, once it answers; its output goes to ``log``.
+    Raises RuntimeError with the log's end when it does not start."""
     port = free_port()
-    log = tmp_path_factory.mktemp("bqemu") / "emulator.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(python), str(ROOT / "scripts/bqemu_launch.py"), "--port", str(port), "--project", PROJECT],
             stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + timeout
     while not _ready(url):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"the BigQuery emulator did not start: {log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(f"the BigQuery emulator did not start: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.1)  # polling a starting server: nothing to wait on but its port
+    return Emulator(url, process)
+
+
+@pytest.fixture(scope="session")
+def bq_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    python = emulator_python()
     try:
-        yield Emulator(url, process)
+        emulator = start_emulator(python, tmp_path_factory.mktemp("bqemu") / "emulator.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield emulator
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        emulator.stop()
 
 
 def bigquery_target(root: Path, url: str, prefix: str, name: str = "emu", **extra: Any) -> None:

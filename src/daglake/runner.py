@@ -332,7 +332,7 @@ def _execute(
             task_run = summary.tasks[name]
             task_run.state, task_run.reason = NOT_STARTED, "the run stopped early (--fail-fast)"
             observers.task_finished(task_run)
-        update_catalog(project, engine.table_info(), summary.run_id, set(result.succeeded), engine.lake_columns)
+        update_catalog(project, engine.table_info, summary.run_id, set(result.succeeded), engine.lake_columns)
         prune_logs(project.root)
     finally:
         summary.duration = time.perf_counter() - started

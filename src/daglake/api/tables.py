@@ -60,6 +60,6 @@ def _warehouse(root: Path, config: ProjectConfig) -> tuple[dict[str, dict[str, A
         return {}, "missing"
     try:
         with create_engine(settings, root, read_only=True) as engine:
-            return engine.table_info(), "ok"
+            return {name: info for name, info in engine.table_info().items() if info is not None}, "ok"
     except UsageError:  # another process (a CLI run) holds the file
         return {}, "busy"

@@ -6,7 +6,7 @@ An engine knows nothing of the graph; the runner knows nothing of the engine's c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,9 +197,11 @@ class Engine(ABC):
         raise UsageError(f"lake tables are not available on {type(self).__name__}")
 
     @abstractmethod
-    def table_info(self) -> dict[str, dict[str, Any]]:
+    def table_info(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any] | None]:
         """Every warehouse table and view: ``{"kind", "columns": [{"name", "type"}], "rows"}``
-        (rows None for views), in a few queries however many tables there are."""
+        (rows None for views), in a few queries however many tables there are. Given ``names``,
+        an engine whose descriptions cost a call per table describes only those and maps the
+        other tables that exist to None."""
 
     @abstractmethod
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:

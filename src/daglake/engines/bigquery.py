@@ -14,7 +14,7 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,9 @@ def _message(exc: BaseException) -> str:
     return str(message).split("\n\nLocation:")[0].split("; reason: ")[0].strip()
 
 
+FIRST_CONTACT_DEADLINE = 30.0  # seconds
+
+
 class BigQueryEngine(Engine):
     name = "bigquery"
     dialect = "bigquery"
@@ -75,10 +78,19 @@ class BigQueryEngine(Engine):
         deadline = settings.retry_deadline
         self._first_wait = 0.2 if deadline < 60 else 1.0  # a short deadline (tests) backs off sooner
         self.retry = Retry(initial=self._first_wait, maximum=min(8.0, deadline), multiplier=2.0, timeout=deadline)
+        # the first call of a command: an endpoint that is not there at all is said in seconds,
+        # not after the whole retry deadline of silence
+        self._first_contact = self.retry.with_timeout(min(deadline, FIRST_CONTACT_DEADLINE))
         self._parameters: dict[str, bigquery.ScalarQueryParameter] = {}
         self._labels: dict[str, str] = {"daglake": "run"}
         self._lock = threading.Lock()
         self.local: frozenset[str] = frozenset()  # the project's datasets (without the prefix)
+        self._written: dict[str, bigquery.Table] = {}  # tables as read right after a task wrote them
+
+    def forget_description(self, table: str) -> None:
+        """``table`` is being written outside a SQL task: describe it afresh when asked."""
+        with self._lock:
+            self._written.pop(table.lower(), None)
 
     # -- names -------------------------------------------------------------------------
     def dataset(self, name: str) -> str:
@@ -99,7 +111,7 @@ class BigQueryEngine(Engine):
 
     def _datasets(self) -> list[str]:
         """The project's datasets daglake names (those with the prefix), without it."""
-        found = self._call(lambda: list(self.client.list_datasets(retry=self.retry)), "listing datasets")
+        found = self._call(lambda: list(self.client.list_datasets(retry=self._first_contact)), "listing datasets")
         names = [d.dataset_id for d in found]
         return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
 
@@ -215,6 +227,8 @@ class BigQueryEngine(Engine):
             if created and statement.target:  # BigQuery counts a new table's rows on the table
                 table = self._call(functools.partial(self.client.get_table, self._table_ref(statement.target), retry=self.retry), "reading a table")
                 count = table.num_rows
+                with self._lock:
+                    self._written[statement.target.lower()] = table
             if count is not None:
                 rows = (rows or 0) + int(count)
             if log is not None:
@@ -258,17 +272,23 @@ class BigQueryEngine(Engine):
 
         return BigQueryRowWriter(self)
 
-    def table_info(self) -> dict[str, dict[str, Any]]:
-        names = sorted(self.existing_tables())
+    def table_info(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any] | None]:
+        """One listing per dataset, then one call per table described (``names``, else all)."""
+        existing = self.existing_tables()
+        wanted = existing if names is None else existing & {n.lower() for n in names}
 
         def describe(name: str) -> tuple[str, dict[str, Any]]:
-            table = self.client.get_table(self._table_ref(name), retry=self.retry)
+            with self._lock:  # read when its task wrote it (this run's catalog): no second call
+                table = self._written.pop(name, None)
+            if table is None:
+                table = self.client.get_table(self._table_ref(name), retry=self.retry)
             view = table.table_type == "VIEW"
             columns = [{"name": f.name, "type": f.field_type if f.mode != "REPEATED" else f"ARRAY<{f.field_type}>"} for f in table.schema]
             return name, {"kind": "view" if view else "table", "columns": columns, "rows": None if view else table.num_rows}
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return dict(self._call(lambda: list(pool.map(describe, names)), "describing tables"))
+            described = dict(self._call(lambda: list(pool.map(describe, sorted(wanted))), "describing tables"))
+        return {name: described.get(name) for name in sorted(existing)}
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         _, result = self.query(self.prepared(sql), Sent.generated(None), self.job_config(tuple(self._parameters)), max_results=limit)

@@ -79,6 +79,7 @@ class BigQuerySession(PythonSession):
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
     ) -> int | None:
+        self.engine.forget_description(output.table)
         target = self.engine.quoted(output.table)
         verb = f"INSERT INTO {target}" if append else f"CREATE OR REPLACE TABLE {target} AS"
         if isinstance(data, str):
@@ -139,6 +140,7 @@ class BigQueryRowWriter(RowWriter):
         described = self.columns(schema, table)
         if described is None:
             raise AppendError(f"{schema}.{table} no longer exists", "error", retry=True)
+        self.engine.forget_description(f"{schema}.{described[0]}")
         given = {name.lower(): (j, name) for j, name in enumerate(columns)}
         parameters: list[bigquery.ScalarQueryParameter] = []
         selects = []

@@ -6,7 +6,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +220,8 @@ class DuckDBEngine(Engine):
             except duckdb.Error as exc:
                 raise engine_error(exc, location) from exc
 
-    def table_info(self) -> dict[str, dict[str, Any]]:
+    def table_info(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any] | None]:
+        """Every table, whatever ``names`` says: three queries describe them all."""
         cursor = self._cursor()
         info: dict[str, dict[str, Any]] = {}
         for schema, name, rows in cursor.execute(
@@ -240,7 +241,7 @@ class DuckDBEngine(Engine):
             entry = info.get(_qualified(schema, name))
             if entry is not None:
                 entry["columns"].append({"name": column, "type": kind})
-        return info
+        return dict(info)
 
     def attach_lake(self, tables: list[LakeTable]) -> None:
         cursor = self._cursor()

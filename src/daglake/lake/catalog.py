@@ -93,13 +93,20 @@ def write_catalog(lake_root: Path, tables: dict[str, dict[str, Any]]) -> Path:
 
 
 def update_catalog(
-    project: Project, warehouse: dict[str, dict[str, Any]], run_id: str, succeeded: set[str], describe: Describe
+    project: Project,
+    warehouse: Callable[[set[str]], dict[str, dict[str, Any] | None]],
+    run_id: str,
+    succeeded: set[str],
+    describe: Describe,
 ) -> Path:
     """Rewrite the catalog from what exists now: lake tables on disk (their columns as
-    ``describe`` reads them), warehouse tables that tasks produce; ``last_run`` moves to
-    ``run_id`` for tables whose task succeeded."""
+    ``describe`` reads them), warehouse tables that tasks produce (``warehouse`` lists them,
+    describing at least those built now or not in the catalog yet; the others keep their
+    entry); ``last_run`` moves to ``run_id`` for tables whose task succeeded."""
     lake_root = project.root / project.config.lake_root
     previous = read_catalog(lake_root)["tables"]
+    built = {table for name in succeeded if name in project.tasks for table in project.tasks[name].outputs}
+    listed = {name for name, entry in previous.items() if entry.get("zone") == "warehouse"}
     tables: dict[str, dict[str, Any]] = {}
 
     def lineage(name: str) -> dict[str, Any]:
@@ -119,8 +126,11 @@ def update_catalog(
     from daglake.config import warehouse_location
 
     location = warehouse_location(project.config)
-    for name, info in warehouse.items():
+    for name, info in warehouse(built | (set(project.producers) - listed)).items():
         if name in tables or name not in project.producers:
+            continue
+        if info is None:  # not described again: unchanged since the catalog was written
+            tables[name] = previous[name] | lineage(name)
             continue
         tables[name] = {
             "name": name,
