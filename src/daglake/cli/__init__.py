@@ -345,6 +345,21 @@ def _finish(summary: Any, json_output: bool) -> None:
 
 @app.command()
 @reports_errors
+def lineage(
+    target: Annotated[str, typer.Argument(help="A table (ds.table) or a column (ds.table.column).")],
+    path: PathArg = ".",
+    downstream: Annotated[bool, typer.Option("--downstream", help="The columns computed from it.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    deps: DepsOpt = None,
+) -> None:
+    """Column-level lineage across files: what a column is computed from, or what depends on it."""
+    from daglake.cli.lineage import lineage_report, print_lineage
+
+    print_lineage(lineage_report(Path(path), target, downstream=downstream, deps=deps), json_output)
+
+
+@app.command()
+@reports_errors
 def graph(
     path: PathArg = ".",
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, mermaid, dot or json.")] = "text",

@@ -1,0 +1,1 @@
+SELECT id, secret FROM `raw.t`

@@ -1,0 +1,2 @@
+CREATE OR REPLACE TABLE `raw.t` (id INT64, amount FLOAT64, secret STRING) AS
+SELECT 1, 2.0, 's'
