@@ -118,13 +118,16 @@ class BigQueryRowWriter(RowWriter):
 
     def __init__(self, engine: BigQueryEngine) -> None:
         self.engine = engine
+        self._described: dict[tuple[str, str], tuple[str, list[Column]]] = {}  # for insert()
 
     def columns(self, schema: str, table: str) -> tuple[str, list[Column]] | None:
         wanted = table.lower()
         for name in self.tables(schema):
             if name.lower() == wanted:
                 found = self.engine.client.get_table(f"{self.engine.project}.{self.engine.dataset(schema)}.{name}", retry=self.engine.retry)
-                return name, [Column(f.name, f.field_type) for f in found.schema]
+                self._described[(schema.lower(), wanted)] = described = (name, [Column(f.name, f.field_type) for f in found.schema])
+                return described
+        self._described.pop((schema.lower(), wanted), None)
         return None
 
     def tables(self, schema: str) -> list[str]:
@@ -137,7 +140,8 @@ class BigQueryRowWriter(RowWriter):
     def insert(
         self, schema: str, table: str, columns: list[str], rows: list[dict[str, str]], *, precise: bool
     ) -> list[dict[str, Any]]:
-        described = self.columns(schema, table)
+        key = (schema.lower(), table.lower())
+        described = self._described.get(key) or self.columns(schema, table)  # no calls per append
         if described is None:
             raise AppendError(f"{schema}.{table} no longer exists", "error", retry=True)
         self.engine.forget_description(f"{schema}.{described[0]}")
@@ -168,7 +172,8 @@ class BigQueryRowWriter(RowWriter):
         except Exception as exc:  # a TaskError from the engine: BigQuery's message
             message = getattr(exc, "message", str(exc))
             kind = "invalid_value" if _bad_value(message) else "error"
-            raise AppendError(message.split(" (job ")[0], kind) from exc
+            self._described.pop(key, None)  # a run may have replaced the table: look again
+            raise AppendError(message.split(" (job ")[0], kind, retry=kind == "error") from exc
         return result
 
 
