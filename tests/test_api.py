@@ -89,6 +89,16 @@ def test_graph_has_every_task_with_its_latest_state(client: httpx.Client) -> Non
     assert {"from": "tmp.variants", "to": "final.products"} in graph["edges"]
 
 
+def test_lineage_gives_every_tables_columns_and_each_columns_sources(client: httpx.Client) -> None:
+    lineage = client.get("/lineage").json()
+    assert lineage["tables"]["final.products"][:3] == ["product_id", "sku", "name"]
+    assert lineage["tables"]["tmp.gate"] == ["products"]  # a Python task: its columns from the catalog
+    category = lineage["columns"]["final.products.category"]
+    assert category["sources"] == ["tmp.category_tree.category_name"]  # one step up
+    assert "raw.products.category_id" in category["filters"]
+    assert lineage["columns"]["tmp.category_tree.category_name"]["sources"] == ["raw.categories.name"]
+
+
 def test_task_by_name_or_path_with_its_source(client: httpx.Client) -> None:
     task = client.get("/tasks/final.products").json()
     assert task["path"] == "res/final/products.sql" and "tmp.variants" in task["upstream"]

@@ -125,6 +125,25 @@ def task_detail(ctx: Context, name: str) -> dict[str, Any]:
     }
 
 
+@router.get("/lineage", tags=["project"])
+def lineage(ctx: Context) -> dict[str, Any]:
+    """Column lineage of the whole project: each table's columns, and for each column
+    (``dataset.table.column``) the columns it is computed from and its join and filter keys,
+    one step up (follow ``sources`` for the rest)."""
+    from daglake.lake.catalog import catalog_columns
+    from daglake.project.lineage import project_lineage
+
+    project, dag = _project(ctx)
+    found = project_lineage(project, dag.topological_order(), catalog_columns(ctx.root / project.config.lake_root))
+    return {
+        "tables": found.columns,
+        "columns": {
+            name: {"sources": sorted(edges.sources), "filters": sorted(edges.filters)}
+            for name, edges in sorted(found.direct.items())
+        },
+    }
+
+
 def _file_text(root: Any, path: str) -> str:
     """A Python task's module (SQL tasks carry their text already)."""
     try:

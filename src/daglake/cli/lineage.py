@@ -16,7 +16,7 @@ def lineage_report(path: Path, target: str, *, downstream: bool, deps: str | Non
     filters (or its dependents), for ``ds.table`` the same per column."""
     from daglake.errors import ValidationError
     from daglake.graph.dag import DAG
-    from daglake.lake.catalog import read_catalog
+    from daglake.lake.catalog import catalog_columns
     from daglake.project import load_project
     from daglake.project.lineage import project_lineage
     from daglake.project.validate import problems
@@ -26,8 +26,7 @@ def lineage_report(path: Path, target: str, *, downstream: bool, deps: str | Non
     found = problems(project, dag, None)
     if found:
         raise ValidationError(found)
-    catalog = read_catalog(project.root / project.config.lake_root)["tables"]
-    known = {name: [c["name"] for c in entry.get("schema") or []] for name, entry in catalog.items()}
+    known = catalog_columns(project.root / project.config.lake_root)
     lineage = project_lineage(project, dag.topological_order(), known)
     wanted = target.lower()
     parts = wanted.split(".", 2)  # dataset.table[.column[.field]]

@@ -35,6 +35,12 @@ def read_catalog(lake_root: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) and "tables" in data else {"format": FORMAT, "tables": {}}
 
 
+def catalog_columns(lake_root: Path) -> dict[str, list[str]]:
+    """Each catalogued table's column names: what lineage knows of sources and Python tasks."""
+    tables = read_catalog(lake_root)["tables"]
+    return {name: [c["name"] for c in entry.get("schema") or []] for name, entry in tables.items()}
+
+
 def lake_tables(lake_root: Path) -> list[LakeTable]:
     """Tables on disk: each is a symlink ``zone/name`` to its current version."""
     found: list[LakeTable] = []

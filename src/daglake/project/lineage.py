@@ -59,6 +59,7 @@ class Lineage:
 
 
 def project_lineage(project: Project, order: Iterable[str], known: Mapping[str, list[str]] | None = None) -> Lineage:
+    """``known``: columns of tables no SQL task describes (sources, Python tasks' outputs)."""
     """Lineage of every SQL task's outputs, tasks taken in ``order`` (topological)."""
     from daglake.sql.lineage import ColumnSources
 
