@@ -393,3 +393,29 @@ def test_the_timeline_shows_each_task_of_a_finished_run_in_start_order_beside_ru
     page.locator(f"#durations rect.run-bar[data-run='{older}']").click()  # a bar opens its run
     expect(page.locator("#run-status")).to_contain_text(older)
     expect(shown).to_have_attribute("data-run", older)
+
+
+def test_a_tasks_columns_show_their_lineage_on_the_graph(products: Server, page: Any) -> None:
+    """The task panel lists the table's columns; picking one lists what it is computed from
+    and what uses it, and lights those tasks up on the graph (the others fade)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{products.url}/?token={products.token}")
+    page.locator("#tasks li.task[data-task='tmp.category_tree']").click()
+    columns = page.locator("#task-columns button")
+    expect(columns.first).to_have_text("category_id")
+    page.locator("#task-columns button[data-column='tmp.category_tree.category_name']").click()
+    lineage = page.locator("#column-lineage")
+    expect(lineage).to_contain_text("raw.categories.name")
+    expect(lineage).to_contain_text("final.products.category")
+    screenshot(page, "column-lineage")
+    classes = page.evaluate(
+        "() => Object.fromEntries(window.daglakeGraph.nodes().map((n) => [n.id(), n.classes().filter((c) => c.startsWith('lineage'))]))"
+    )
+    assert classes["raw.categories"] == ["lineage-up"]
+    assert classes["final.products"] == ["lineage-down"]
+    assert classes["tmp.category_tree"] == []  # the open task itself
+    assert classes["raw.suppliers"] == ["lineage-dim"]
+    page.locator("#task-columns button[data-column='tmp.category_tree.category_name']").click()  # again: off
+    expect(lineage).to_have_count(0)
+    assert page.evaluate("() => window.daglakeGraph.nodes('.lineage-dim').length") == 0

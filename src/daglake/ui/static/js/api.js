@@ -32,6 +32,7 @@ const part = (value) => encodeURIComponent(value);
 export const api = {
   health: () => get("/health"),
   graph: () => get("/graph"),
+  lineage: () => get("/lineage"),
   task: (name) => get(`/tasks/${part(name)}`),
   runs: (limit = 50) => get(`/runs?limit=${limit}`),
   run: (id) => get(`/runs/${part(id)}`),

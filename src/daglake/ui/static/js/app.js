@@ -2,6 +2,7 @@
 import { api, LiveFeed } from "./api.js";
 import { $, badge, duration, h, problemLine, replace } from "./dom.js";
 import { GraphView } from "./graph.js";
+import { ColumnLineage, tableOf } from "./lineage.js";
 import { CatalogView } from "./catalog.js";
 import { renderLegend, renderProblems, renderRuns, renderTask, renderTaskList } from "./panels.js";
 import { DONE, RunTracker } from "./runs.js";
@@ -16,6 +17,8 @@ const ui = {
   tableOwner: new Map(), // output table → task name, to hang checks on their task
   initialStates: new Map(), // from GET /graph: the latest run's state per task
   selected: null,
+  lineage: null, // ColumnLineage of GET /lineage, loaded with the graph
+  column: null, // the column picked in the task panel: its lineage shows on the graph
   sources: new Map(),
   log: undefined,
   logAttempt: null,
@@ -162,7 +165,7 @@ function renderPanel() {
     runId: runs.runId,
   };
   // Other tasks' events must not repaint the panel: it would lose its scroll and selection.
-  const key = JSON.stringify(shown);
+  const key = JSON.stringify({ ...shown, column: ui.column, lineage: Boolean(ui.lineage) });
   const body = $("#task-body");
   if (body.panelKey === key) return;
   body.panelKey = key;
@@ -170,6 +173,9 @@ function renderPanel() {
     ...shown,
     upstream: graph.upstream(node.name),
     downstream: graph.downstream(node.name),
+    columns: ui.lineage ? node.outputs.flatMap((table) => ui.lineage.columns(table)) : [],
+    column: ui.column,
+    onColumn: (name) => pickColumn(name),
     onPick: (name) => selectTask(name, { center: true }),
     onAttempt: (number) => {
       ui.logAttempt = number;
@@ -187,8 +193,26 @@ function toast(message, kind = "error") {
   toast.timer = setTimeout(() => (box.hidden = true), kind === "info" ? 3000 : 8000);
 }
 
+// A column of the open task: its sources and dependents, listed and lit up on the graph.
+function pickColumn(name) {
+  if (!name || !ui.lineage) {
+    ui.column = null;
+    graph.showLineage(null);
+    scheduleRender();
+    return;
+  }
+  const up = ui.lineage.upstream(name);
+  const down = ui.lineage.downstream(name);
+  const filters = [...new Set(up.concat(name).flatMap((column) => ui.lineage.filters.get(column) || []))].sort();
+  ui.column = { name, up, down, filters };
+  const tasks = (columns) => new Set(columns.map((column) => ui.tableOwner.get(tableOf(column))).filter(Boolean));
+  graph.showLineage({ task: ui.selected, up: tasks(up), down: tasks(down) });
+  scheduleRender();
+}
+
 async function selectTask(name, { center = false } = {}) {
   const changed = name !== ui.selected;
+  if (changed && ui.column) pickColumn(null);
   ui.selected = name;
   $("#task-panel").hidden = !name;
   $("main").classList.toggle("with-panel", Boolean(name));
@@ -398,7 +422,16 @@ async function start() {
     }),
     runs.loadRuns().catch(report),
   ]);
-  if (graphData) showProject(graphData);
+  if (graphData) {
+    showProject(graphData);
+    api
+      .lineage()
+      .then((data) => {
+        ui.lineage = new ColumnLineage(data);
+        scheduleRender();
+      })
+      .catch(() => {}); // the graph works without it
+  }
   if (address.run) runs.follow = false;
   const first = address.run || (runs.runs[0] && runs.runs[0].run_id);
   if (first) await runs.show(first);

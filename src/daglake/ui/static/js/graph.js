@@ -69,6 +69,9 @@ function style() {
     { selector: "node.match", style: { "underlay-color": "#facc15", "underlay-opacity": 0.55, "underlay-padding": 5 } },
     { selector: "node:selected", style: { "underlay-color": "#4f46e5", "underlay-opacity": 0.35, "underlay-padding": 6 } },
     { selector: "edge.near", style: { "line-color": "#4f46e5", "target-arrow-color": "#4f46e5", width: 2 } },
+    { selector: ".lineage-dim", style: { opacity: 0.18 } },
+    { selector: "node.lineage-up", style: { "underlay-color": "#0ea5e9", "underlay-opacity": 0.5, "underlay-padding": 6 } },
+    { selector: "node.lineage-down", style: { "underlay-color": "#a855f7", "underlay-opacity": 0.5, "underlay-padding": 6 } },
   );
   return rules;
 }
@@ -200,6 +203,26 @@ export class GraphView {
       if (matches === null) return;
       this.cy.nodes().forEach((node) => node.addClass(matches.has(node.id()) ? "match" : "dim"));
       this.cy.edges().addClass("dim");
+    });
+  }
+
+  // A column's lineage: the tasks whose tables hold its sources (up) and its dependents
+  // (down) stand out, the rest fades; null clears it.
+  showLineage(lineage) {
+    this.cy.batch(() => {
+      this.cy.elements().removeClass("lineage-up lineage-down lineage-dim");
+      if (lineage === null) return;
+      this.cy.nodes().forEach((node) => {
+        const name = node.id();
+        if (lineage.up.has(name)) node.addClass("lineage-up");
+        else if (lineage.down.has(name)) node.addClass("lineage-down");
+        else if (name !== lineage.task) node.addClass("lineage-dim");
+      });
+      this.cy.edges().forEach((edge) => {
+        const ends = [edge.source().id(), edge.target().id()];
+        const along = ends.every((end) => end === lineage.task || lineage.up.has(end) || lineage.down.has(end));
+        if (!along) edge.addClass("lineage-dim");
+      });
     });
   }
 

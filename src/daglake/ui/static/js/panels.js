@@ -115,7 +115,7 @@ export function renderLegend(legend, nodeStates, active, onPick, checkFailures =
 }
 
 // The task panel: what the graph knows, the latest run's record, checks, SQL and the log tail.
-export function renderTask(panel, { node, taskRun, checks, source, log, upstream, downstream, runId, onPick, onAttempt }) {
+export function renderTask(panel, { node, taskRun, checks, source, log, upstream, downstream, runId, onPick, onAttempt, columns = [], column = null, onColumn = () => {} }) {
   const state = taskRun ? taskRun.state : "none";
   const attempts = taskRun ? taskRun.attempts || [] : [];
   const facts = [
@@ -141,6 +141,7 @@ export function renderTask(panel, { node, taskRun, checks, source, log, upstream
     h("h3", {}, "Used by"),
     h("div", { class: "chips" }, links(downstream)),
     node.outputs && node.outputs.length > 1 ? [h("h3", {}, "Outputs"), h("div", { class: "mono" }, node.outputs.join(", "))] : null,
+    columns.length ? columnList(columns, column, onColumn) : null,
     h("h3", {}, node.kind === "python" ? "Source" : "SQL"),
     sourceBlock(node, source),
     checks.length ? [h("h3", {}, `Checks (${checks.length})`), checkTable(checks)] : null,
@@ -148,6 +149,30 @@ export function renderTask(panel, { node, taskRun, checks, source, log, upstream
     attempts.length ? [h("h3", {}, "Attempts"), attemptTable(attempts, log, onAttempt)] : null,
     runId && taskRun && (attempts.length || taskRun.state === "running") ? [h("h3", {}, logTitle(log)), logBlock(log)] : null,
   );
+}
+
+// The task's columns; the picked one lists what it is computed from and what uses it.
+function columnList(columns, column, onColumn) {
+  const short = (name) => name.split(".").slice(2).join(".");
+  const chips = columns.map((name) =>
+    h("button", { class: name === column?.name ? "chip picked" : "chip", dataset: { column: name }, onclick: () => onColumn(name === column?.name ? null : name) }, short(name)),
+  );
+  const names = (list, none) => (list.length ? h("ul", { class: "mono lineage" }, list.map((name) => h("li", {}, name))) : h("p", { class: "muted" }, none));
+  return [
+    h("h3", {}, `Columns (${columns.length})`),
+    h("div", { class: "chips", id: "task-columns" }, chips),
+    column
+      ? h(
+          "div",
+          { class: "column-lineage", id: "column-lineage" },
+          h("h4", {}, "Computed from"),
+          names(column.up, "no column: a literal, a seed or a source"),
+          column.filters.length ? [h("h4", {}, "Rows decided by"), names(column.filters, "")] : null,
+          h("h4", {}, "Used by"),
+          names(column.down, "no column downstream"),
+        )
+      : null,
+  ];
 }
 
 // The source line an error points at (``path:line``), quoted under the location.
