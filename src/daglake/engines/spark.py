@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.engine_settings import SparkSettings
 from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
-from daglake.engines.spark_session import spark_session
+from daglake.engines.spark_session import preflight, spark_session
 from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
 from daglake.engines.spark_tables import SparkWrites, Warehouse, as_frame, quote, register, rows_in
 from daglake.errors import TaskError
@@ -39,6 +39,7 @@ class SparkEngine(Engine):
 
     def __init__(self, settings: SparkSettings, root: Path, *, read_only: bool = False) -> None:
         super().__init__(settings, root, read_only=read_only)
+        preflight(settings)
         self.warehouse = Warehouse((root / settings.warehouse).absolute())
         self._variables: dict[str, Any] = {}
         self._lake: list[LakeTable] = []

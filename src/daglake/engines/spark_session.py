@@ -6,6 +6,7 @@ project that started it, never to the terminal; PySpark's Python loggers go ther
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -42,6 +43,7 @@ _session: SparkSession | None = None
 _log_handler: logging.Handler | None = None
 
 
+@functools.cache
 def java_version() -> int | None:
     """The major version of the ``java`` Spark would start (JAVA_HOME first), None without one."""
     home = os.environ.get("JAVA_HOME")
@@ -73,6 +75,24 @@ def _check_master(master: str) -> None:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise UsageError(f"engine.spark.master = {master!r}: cannot reach {host}:{port} ({reason})") from exc
+
+
+def preflight(settings: SparkSettings) -> None:
+    """What would stop the session from starting, found before any task runs (without a JVM):
+    a master that does not answer, no Java 17."""
+    with _lock:
+        if _session is not None:
+            return
+    _check_master(settings.master)
+    if settings.master.startswith("sc://"):
+        return
+    version = java_version()
+    if version is None or version < JAVA_MIN:
+        found = "no java" if version is None else f"Java {version}"
+        raise UsageError(
+            f"the spark engine needs Java {JAVA_MIN} or newer, found {found}: install openjdk-17-jre-headless "
+            "(scripts/system-deps.sh does) or set JAVA_HOME"
+        )
 
 
 def spark_session(settings: SparkSettings, root: Path) -> SparkSession:
@@ -111,13 +131,6 @@ def _start(settings: SparkSettings, root: Path) -> SparkSession:
             return SparkSession.builder.remote(settings.master).config(map=dict[str, Any](_conf(settings))).getOrCreate()
         except (PySparkException, ImportError) as exc:
             raise UsageError(f"engine.spark.master = {settings.master!r}: {str(exc).splitlines()[0]}") from exc
-    version = java_version()
-    if version is None or version < JAVA_MIN:
-        found = "no java" if version is None else f"Java {version}"
-        raise UsageError(
-            f"the spark engine needs Java {JAVA_MIN} or newer, found {found}: install openjdk-17-jre-headless "
-            "(scripts/system-deps.sh does) or set JAVA_HOME"
-        )
     from pyspark.java_gateway import launch_gateway
 
     conf = SparkConf(loadDefaults=False)
