@@ -27,6 +27,7 @@ def make_project(tmp_path: Path) -> ProjectFactory:
 
 from tests.bigquery_emulator import bq_emulator  # noqa: E402, F401 - fixture
 from tests.postgres import new_database, postgres_server  # noqa: E402, F401 - fixture
+from tests.spark_support import spark  # noqa: E402, F401 - fixture
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

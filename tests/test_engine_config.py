@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from daglake.config import engine_settings, load_config
-from daglake.engine_settings import BigQuerySettings, DuckDBSettings
+from daglake.engine_settings import BigQuerySettings, DuckDBSettings, SparkSettings
 from daglake.engines import REGISTRY, create_engine
 from daglake.errors import Problem, TaskError, UsageError
 from tests.conftest import ProjectFactory
@@ -72,12 +72,12 @@ def test_every_mistake_in_engine_and_target_tables_has_its_line(
     )
     _, problems = config_of(make_project, text)
     assert [str(p) for p in problems] == [
-        "daglake.toml:2: unknown engine 'oracle' (known: duckdb, bigquery)",
+        "daglake.toml:2: unknown engine 'oracle' (known: duckdb, bigquery, spark)",
         "daglake.toml:4: engine.duckdb.threads must be at least 1",
         "daglake.toml:5: unknown key 'colour' for the duckdb engine (known: memory_limit, path, threads)",
         "daglake.toml:6: engine.duckdb.path reads the environment variable NOT_SET_ANYWHERE, which is not set",
-        "daglake.toml:8: unknown engine 'nosuch' (known: duckdb, bigquery)",
-        "daglake.toml:10: unknown key 'region' in [targets.dev] (known: engine, duckdb, bigquery)",
+        "daglake.toml:8: unknown engine 'nosuch' (known: duckdb, bigquery, spark)",
+        "daglake.toml:10: unknown key 'region' in [targets.dev] (known: engine, duckdb, bigquery, spark)",
     ]
 
 
@@ -102,7 +102,7 @@ def test_unknown_target_and_engine_with_target_are_usage_errors(make_project: Pr
         engine_settings(config, target="prod")
     with pytest.raises(UsageError, match="--engine and --target cannot be used together"):
         engine_settings(config, engine="duckdb", target="dev")
-    with pytest.raises(UsageError, match=r"unknown engine 'oracle' \(available: duckdb, bigquery\)"):
+    with pytest.raises(UsageError, match=r"unknown engine 'oracle' \(available: duckdb, bigquery, spark\)"):
         engine_settings(config, engine="oracle")
 
 
@@ -114,8 +114,22 @@ def test_the_registry_opens_an_engine_from_its_settings(tmp_path: object) -> Non
         assert engine.name == "duckdb"
         assert engine.fetch("SELECT current_setting('threads')") == (["current_setting('threads')"], [(1,)])
     assert (root / "w.duckdb").exists()
-    assert set(REGISTRY) == {"duckdb", "bigquery"}
+    assert set(REGISTRY) == {"duckdb", "bigquery", "spark"}
     assert REGISTRY["bigquery"].module == "daglake.engines.bigquery"  # imported only when opened
+    assert REGISTRY["spark"].lake and not REGISTRY["bigquery"].lake
+
+
+def test_spark_settings_are_checked_without_starting_spark(make_project: ProjectFactory) -> None:
+    text = '[engine.spark]\nmaster = "locale"\nconf = { "spark.x" = [1] }\nwarehouse = 3\n'
+    _, problems = config_of(make_project, text)
+    assert [str(p) for p in problems] == [
+        "daglake.toml:2: engine.spark.master 'locale' is not a Spark master URL (local[*], local[N], spark://host:port, sc://host:port, yarn, k8s://…)",
+        "daglake.toml:3: engine.spark.conf values must be strings, numbers or booleans (spark.x is not)",
+        "daglake.toml:4: engine.spark.warehouse must be a string",
+    ]
+    config, problems = config_of(make_project, '[engine.spark]\nmaster = "spark://10.0.0.1:7077"\nconf = { "spark.executor.memory" = "4g" }\n')
+    assert problems == []
+    assert engine_settings(config, engine="spark") == SparkSettings(master="spark://10.0.0.1:7077", conf={"spark.executor.memory": "4g"})  # type: ignore[arg-type]
 
 
 def test_run_and_show_take_a_target_from_the_cli(make_project: ProjectFactory) -> None:

@@ -1,6 +1,7 @@
 """The core end-to-end behaviour on every engine: the real ``daglake`` command on copies of
-``examples/products``, once on embedded DuckDB and once on BigQuery (the official client
-against the local emulator), read back through the engine seam itself."""
+``examples/products``, on embedded DuckDB, on BigQuery (the official client against the local
+emulator) and on Spark (local[2]; the command runs in this process to share the test session's
+SparkSession), read back through the engine seam itself."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.bigquery_emulator import Emulator, bigquery_target, comparable_rows, read_table
+from tests.spark_support import daglake_in_process, spark_target
 from tests.test_cli_e2e import BUILT_ROWS, SEED_ROWS, Result, copy_example, daglake
 
 
@@ -28,16 +30,20 @@ class EngineUnderTest:
         return root
 
     def run(self, root: Path, *args: object) -> Result:
-        return daglake("run", root, *self.args, *args)
+        command = daglake_in_process if self.name == "spark" else daglake
+        return command("run", root, *self.args, *args)
 
     def rows(self, root: Path, table: str) -> list[dict[str, Any]]:
-        return read_table(root, table, target="emu" if self.name == "bigquery" else None)
+        return read_table(root, table, target={"bigquery": "emu", "spark": "spark"}.get(self.name))
 
 
-@pytest.fixture(params=["duckdb", "bigquery"])
+@pytest.fixture(params=["duckdb", "bigquery", "spark"])
 def engine(request: pytest.FixtureRequest) -> EngineUnderTest:
     if request.param == "duckdb":
         return EngineUnderTest("duckdb", lambda root: None, ())
+    if request.param == "spark":
+        request.getfixturevalue("spark")
+        return EngineUnderTest("spark", spark_target, ("--target", "spark"))
     emulator: Emulator = request.getfixturevalue("bq_emulator")
     return EngineUnderTest("bigquery", lambda root: bigquery_target(root, emulator.url, emulator.prefix()), ("--target", "emu"))
 
@@ -126,8 +132,10 @@ import daglake
 
 
 def arrow(result):
-    """ctx.sql gives the engine's own result: a DuckDB relation, or Arrow on BigQuery."""
-    return result if isinstance(result, pa.Table) else result.fetch_arrow_table()
+    """ctx.sql gives the engine's own result: a DuckDB relation, Arrow on BigQuery, a Spark DataFrame."""
+    if isinstance(result, pa.Table):
+        return result
+    return result.toArrow() if hasattr(result, "toArrow") else result.fetch_arrow_table()
 
 
 @daglake.task("tmp.python_counts", inputs=["raw.products", "raw.categories"])
@@ -166,5 +174,5 @@ def test_a_dry_run_touches_nothing(engine: EngineUnderTest, tmp_path: Path) -> N
     result = engine.run(root, "--dry-run", "--json")
     assert result.code == 0, result.output
     assert json.loads(result.out)["state"] == "dry_run"
-    with pytest.raises(Exception, match=r"(?i)not found|does not exist"):
+    with pytest.raises(Exception, match=r"(?i)not found|does not exist|cannot be found"):
         engine.rows(root, "raw.products")

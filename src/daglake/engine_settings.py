@@ -132,7 +132,17 @@ class SparkSettings(EngineSettings):
 
     master: str = "local[*]"
     warehouse: str = ".daglake/spark-warehouse"
-    conf: dict[str, Any] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)  # Spark properties: {"spark.executor.memory" = "4g"}
+
+    @classmethod
+    def check(cls, key: str, value: Any) -> str | None:
+        if key == "master" and not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|(spark|sc|k8s|mesos)://\S+|yarn", value):
+            return f"master {value!r} is not a Spark master URL (local[*], local[N], spark://host:port, sc://host:port, yarn, k8s://…)"
+        if key == "conf":
+            bad = [k for k, v in value.items() if not isinstance(v, (str, int, float, bool))]
+            if bad:
+                return f"conf values must be strings, numbers or booleans ({', '.join(sorted(bad))} is not)"
+        return None
 
 
 def type_name(expected: type | tuple[type, ...]) -> str:
@@ -145,5 +155,5 @@ def type_name(expected: type | tuple[type, ...]) -> str:
     return names.get(expected, expected.__name__)
 
 
-SETTINGS: dict[str, type[EngineSettings]] = {cls.engine: cls for cls in (DuckDBSettings, BigQuerySettings)}
+SETTINGS: dict[str, type[EngineSettings]] = {cls.engine: cls for cls in (DuckDBSettings, BigQuerySettings, SparkSettings)}
 """The engines daglake can open, by name (``daglake.engines`` opens them)."""

@@ -151,7 +151,8 @@ def _row_count(spec: CheckSpec, _: datetime) -> exp.Query:
 
 def _stale(spec: CheckSpec, now: datetime) -> exp.Query:
     """Seconds since the epoch are compared, so DATE, TIMESTAMP and TIMESTAMPTZ columns all work
-    whatever the session's time zone; an empty table (no latest value) is stale too."""
+    whatever the session's time zone (cast to TIMESTAMP first: Spark's UNIX_SECONDS refuses a
+    DATE); an empty table (no latest value) is stale too."""
     cutoff = now - timedelta(seconds=float(spec.params["max_age_seconds"]))
     latest = _column("latest")
     newest = exp.select(
@@ -168,7 +169,7 @@ def _stale(spec: CheckSpec, now: datetime) -> exp.Query:
             exp.or_(
                 _is_null(latest.copy()),
                 exp.LT(
-                    this=exp.UnixSeconds(this=latest.copy()),
+                    this=exp.UnixSeconds(this=exp.Cast(this=latest.copy(), to=exp.DataType.build("TIMESTAMP"))),
                     expression=_literal(cutoff.timestamp()),
                 ),
             )

@@ -29,6 +29,7 @@ class EngineSpec:
 _CLASSES = {
     "duckdb": ("daglake.engines.duckdb", "DuckDBEngine", True),
     "bigquery": ("daglake.engines.bigquery", "BigQueryEngine", False),  # until a GCS lake exists
+    "spark": ("daglake.engines.spark", "SparkEngine", True),
 }
 REGISTRY: dict[str, EngineSpec] = {
     name: EngineSpec(name, module, cls, SETTINGS[name], lake) for name, (module, cls, lake) in _CLASSES.items()

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from sqlglot import exp
 
-from daglake.sql import bigquery
+from daglake.sql import bigquery, bigquery_spark
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 from daglake.sql.parse import ParsedFile
 from daglake.sql.parse import Statement as ParsedStatement
@@ -153,6 +153,8 @@ def _expression_sql(
         expression = bigquery.normalize(expression)
         if target == "duckdb":
             expression, warnings = bigquery.to_duckdb(expression)
+        elif target == "spark":
+            expression, warnings = bigquery_spark.to_spark(expression)
     if target != "bigquery" and isinstance(expression, exp.Create):
         expression = _column_list_as_casts(expression)
     if target == "duckdb":

@@ -1,0 +1,233 @@
+"""Apache Spark through PySpark: ``local[*]`` on a laptop, a cluster master or Spark Connect.
+
+Tables are Parquet written to a new version folder and published atomically when the task
+succeeds, like lake tables (:mod:`daglake.engines.spark_tables`); Spark's in-memory catalog is
+filled from the folders in every new session. The SparkSession starts on first use, so
+validating or planning a project never starts a JVM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from daglake.engine_settings import SparkSettings
+from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
+from daglake.engines.spark_session import preflight, spark_session
+from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
+from daglake.engines.spark_tables import SparkWrites, Warehouse, as_frame, quote, register, rows_in
+from daglake.errors import TaskError
+from daglake.lake.tables import LakeTable
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_owner_lock = threading.Lock()
+_owner: list[Path] = []  # the warehouse whose tables the process's session has registered
+
+
+class SparkEngine(Engine):
+    name = "spark"
+    dialect = "spark"
+
+    settings: SparkSettings
+
+    def __init__(self, settings: SparkSettings, root: Path, *, read_only: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only)
+        preflight(settings)
+        self.warehouse = Warehouse((root / settings.warehouse).absolute())
+        self._variables: dict[str, Any] = {}
+        self._lake: list[LakeTable] = []
+        self._spark: SparkSession | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def spark(self) -> SparkSession:
+        """The process's session, with this warehouse's tables registered in it."""
+        with self._lock:
+            if self._spark is None:
+                spark = spark_session(self.settings, self.root)
+                with _owner_lock:
+                    if _owner != [self.warehouse.root]:
+                        _reset_catalog(spark)
+                        for table in self.warehouse.tables():
+                            register(spark, table)
+                        _owner[:] = [self.warehouse.root]
+                self._spark = spark
+            return self._spark
+
+    def _args(self, names: tuple[str, ...] | None = None, sql: str | None = None) -> dict[str, Any]:
+        """The run's values that ``sql`` reads as ``:name`` (Spark refuses them on statements
+        without markers of some kinds), or those ``names``."""
+        with self._lock:
+            variables = dict(self._variables)
+        if names is None:
+            names = tuple(n for n in variables if sql is not None and re.search(rf":{n}\b", sql))
+        return {n: variables[n] for n in names if n in variables}
+
+    # -- Engine --------------------------------------------------------------------------
+    def existing_tables(self) -> set[str]:
+        """From the warehouse folder: no session needed."""
+        return {t.qualified for t in self.warehouse.tables()} | {t.qualified for t in self._lake if t.exists()}
+
+    def create_schemas(self, schemas: set[str]) -> None:
+        """A schema is a folder, made when its first table is written."""
+
+    def set_variables(self, variables: dict[str, Any]) -> None:
+        with self._lock:
+            self._variables.update(variables)
+
+    def run_statements(
+        self,
+        statements: list[Statement],
+        outputs: dict[str, Output],
+        location: str,
+        log: Callable[[str], None] | None = None,
+        jobs: list[str] | None = None,
+    ) -> int | None:
+        """Every table a file's statements write is staged and published when all succeeded."""
+        rows: int | None = None
+        with self._writes(location) as writes:
+            for statement in statements:
+                started = time.perf_counter()
+                args = self._args(statement.parameters)
+                plan = self._plan(statement, outputs)
+                if log is not None:
+                    log(f"-- {location}:{statement.line}\n{plan.describe()};")
+                try:
+                    count = self._execute(plan, writes, args)
+                except TaskError:
+                    raise
+                except Exception as exc:
+                    if not is_spark_error(exc):
+                        raise
+                    raise engine_error(exc, location, statement.line) from exc
+                if count is not None:
+                    rows = (rows or 0) + count
+                if log is not None:
+                    written = "" if count is None else f", {count} rows"
+                    log(f"-- done in {time.perf_counter() - started:.3f} s{written}")
+        return rows
+
+    def _plan(self, statement: Statement, outputs: dict[str, Output]) -> StatementPlan:
+        if statement.kind == MATERIALIZE:
+            target = statement.target or ""
+            return StatementPlan("write", statement.query, outputs.get(target) or Output(target))
+        plan = plan_statement(statement.query)
+        if plan.output is not None:
+            given = outputs.get(plan.output.table)
+            if given is not None:
+                plan = StatementPlan(plan.action, plan.sql, given, plan.schema)
+        return plan
+
+    def _execute(self, plan: StatementPlan, writes: SparkWrites, args: dict[str, Any]) -> int | None:
+        spark = self.spark
+        if plan.action == "run":
+            spark.sql(plan.sql, args=args or None).collect()
+            return None
+        assert plan.output is not None
+        target = writes.target(plan.output)
+        if plan.action == "drop":
+            writes.drop(target)
+            return None
+        if plan.action == "create_if_missing" and target.exists():
+            return 0
+        frame: DataFrame
+        if plan.schema is not None:
+            frame = spark.createDataFrame([], plan.schema)
+        else:
+            frame = spark.sql(plan.sql, args=args or None)
+        return writes.write(plan.output, frame, replace=plan.action == "overwrite", keep=plan.action == "insert")
+
+    @contextlib.contextmanager
+    def _writes(self, location: str) -> Iterator[SparkWrites]:
+        writes = SparkWrites(self.spark, self.warehouse)
+        try:
+            yield writes
+            writes.publish()
+        except BaseException:
+            writes.discard()
+            raise
+
+    @contextlib.contextmanager
+    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
+        with self._writes(location) as writes:
+            try:
+                yield _Session(self, writes)
+            except TaskError:
+                raise
+            except Exception as exc:
+                if not is_spark_error(exc):
+                    raise
+                raise engine_error(exc, location) from exc
+
+    def attach_lake(self, tables: list[LakeTable]) -> None:
+        self._lake = [t for t in tables if t.exists()]
+        if self._lake:
+            for table in self._lake:
+                register(self.spark, table, lake=True)
+
+    def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
+        register(self.spark, table, lake=True)
+        return [(f.name, f.dataType.simpleString()) for f in self.spark.table(quote(table.qualified)).schema.fields]
+
+    def table_info(self) -> dict[str, dict[str, Any]]:
+        info: dict[str, dict[str, Any]] = {}
+        for table in self.warehouse.tables():
+            schema = self.spark.table(quote(table.qualified)).schema
+            columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in schema.fields]
+            version = table.current_version()
+            info[table.qualified] = {"kind": "table", "columns": columns, "rows": rows_in(version) if version else 0}
+        return info
+
+    def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            frame = self.spark.sql(sql, args=self._args(sql=sql) or None)
+            if limit is not None:
+                frame = frame.limit(limit)
+            table = frame.toArrow()
+        except Exception as exc:
+            if not is_spark_error(exc):
+                raise
+            raise engine_error(exc, None) from exc
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        return list(table.column_names), list(zip(*columns, strict=True)) if columns else []
+
+    def close(self) -> None:
+        """The session belongs to the process (it may serve another engine): it stays."""
+
+
+def _reset_catalog(spark: SparkSession) -> None:
+    """Forget another warehouse's tables (a process that opens a second project, e.g. tests)."""
+    for database in spark.catalog.listDatabases():
+        if database.name != "default":
+            spark.sql(f"DROP DATABASE IF EXISTS {quote(database.name)} CASCADE")
+
+
+class _Session(PythonSession):
+    """A Python task on Spark: ``native`` is the SparkSession; writes are published when the
+    task returns."""
+
+    def __init__(self, engine: SparkEngine, writes: SparkWrites) -> None:
+        self.engine = engine
+        self.native = engine.spark
+        self._writes = writes
+
+    def query(self, sql: str, params: Any = None) -> DataFrame:
+        args = params if params is not None else self.engine._args(sql=sql)
+        frame: DataFrame = self.native.sql(sql, args=args or None)
+        return frame
+
+    def write(
+        self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
+    ) -> int | None:
+        if isinstance(data, str):
+            data = (native or self.native).sql(data, args=self.engine._args(sql=data) or None)
+        elif native is not None:
+            raise ValueError("con= goes with a SQL string (the query to run on that session)")
+        return self._writes.write(output, as_frame(self.native, data), replace=replace, append=append)
