@@ -12,7 +12,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +155,9 @@ class SparkEngine(Engine):
             raise
 
     @contextlib.contextmanager
-    def python_session(self, outputs: list[Output], location: str) -> Iterator[PythonSession]:
+    def python_session(
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+    ) -> Iterator[PythonSession]:
         with self._writes(location) as writes:
             try:
                 yield _Session(self, writes)
@@ -176,8 +178,8 @@ class SparkEngine(Engine):
         register(self.spark, table, lake=True)
         return [(f.name, f.dataType.simpleString()) for f in self.spark.table(quote(table.qualified)).schema.fields]
 
-    def table_info(self) -> dict[str, dict[str, Any]]:
-        info: dict[str, dict[str, Any]] = {}
+    def table_info(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any] | None]:
+        info: dict[str, dict[str, Any] | None] = {}
         for table in self.warehouse.tables():
             schema = self.spark.table(quote(table.qualified)).schema
             columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in schema.fields]
