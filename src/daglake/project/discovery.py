@@ -9,6 +9,7 @@ from pathlib import Path
 
 from daglake.config import CONFIG_FILE, ProjectConfig, TaskSettings, load_config, task_setting_line
 from daglake.errors import Problem
+from daglake.files import UnreadableFile, os_reason, read_project_file
 from daglake.project.model import Project, Read, Task, default_output
 from daglake.sql.cache import AnalysisCache, content_key
 
@@ -35,9 +36,9 @@ def load_project(
     config = load_config(root, problems)
     cache = AnalysisCache(root / CACHE_FILE if use_cache else None)
     project = Project(root=root, config=config, problems=problems, cache=cache)
-    for relative in sql_files(root, config):
+    for relative in sql_files(root, config, problems):
         _add_task(project, relative)
-    for relative in project_files(root, config, ".py"):
+    for relative in project_files(root, config, ".py", problems):
         _add_python_tasks(project, relative)
     _declared_dependencies(project, deps_file or config.dependencies_file)
     _add_checks(project)
@@ -53,14 +54,17 @@ def load_project(
     return project
 
 
-def sql_files(root: Path, config: ProjectConfig) -> list[str]:
+def sql_files(root: Path, config: ProjectConfig, problems: list[Problem] | None = None) -> list[str]:
     """Relative POSIX paths of the project's SQL task files, sorted."""
-    return project_files(root, config, ".sql")
+    return project_files(root, config, ".sql", problems)
 
 
-def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
+def project_files(
+    root: Path, config: ProjectConfig, suffix: str, problems: list[Problem] | None = None
+) -> list[str]:
     """Files ending in ``suffix``, sorted, skipping hidden and excluded folders, the lake, and
-    check folders (their SQL files are checks, not tasks)."""
+    check folders (their SQL files are checks, not tasks). A folder that cannot be read is a
+    problem in ``problems`` (raised when there is no list)."""
     found: list[str] = []
     patterns = [p.rstrip("/") for p in config.exclude]
     # relative to the root: the lake, and check folders (their SQL files are checks)
@@ -73,16 +77,23 @@ def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
         )
 
     def walk(folder: Path, prefix: str) -> None:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                relative = f"{prefix}{entry.name}"
-                if entry.name.startswith(".") or excluded(relative):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIPPED_DIRS and relative not in rooted:
-                        walk(Path(entry.path), relative + "/")
-                elif entry.name.endswith(suffix) and entry.is_file():
-                    found.append(relative)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            problem = Problem(prefix.rstrip("/") or ".", 0, f"cannot read folder: {os_reason(exc)}")
+            if problems is None:
+                raise UnreadableFile(problem) from exc
+            problems.append(problem)
+            return
+        for entry in entries:
+            relative = f"{prefix}{entry.name}"
+            if entry.name.startswith(".") or excluded(relative):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_DIRS and relative not in rooted:
+                    walk(Path(entry.path), relative + "/")
+            elif entry.name.endswith(suffix) and entry.is_file():
+                found.append(relative)
 
     walk(root, "")
     return sorted(found)
@@ -99,7 +110,11 @@ def _is_seed(relative: str, config: ProjectConfig) -> bool:
 def _add_task(project: Project, relative: str) -> None:
     from daglake.sql.analysis import SqlAnalysis
 
-    text = (project.root / relative).read_text(encoding="utf-8")
+    try:
+        text = read_project_file(project.root / relative, relative)
+    except UnreadableFile as exc:
+        project.problems.append(exc.problem)
+        return
     output = default_output(relative, project.root)
     dialect = project.config.dialect
     key = content_key(text, dialect, output)
@@ -232,9 +247,10 @@ def _declared_dependencies(project: Project, deps_file: str | None) -> None:
     full = path if path.is_absolute() else project.root / path
     shown = str(deps_file)
     try:
-        text = full.read_text(encoding="utf-8")
-    except OSError as exc:
-        project.problems.append(Problem(shown, 0, f"cannot read dependencies file: {exc.strerror}"))
+        text = read_project_file(full, shown)
+    except UnreadableFile as exc:
+        problem = exc.problem
+        project.problems.append(Problem(problem.path, problem.line, f"dependencies file {problem.message}", problem.column))
         return
     try:
         data = json.loads(text)
