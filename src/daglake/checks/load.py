@@ -24,7 +24,8 @@ def load_checks(
     """Every check declared in the project, and every mistake in the declarations.
 
     ``task_paths`` maps each SQL task's relative path to its primary output table: a file
-    ``<stem>.checks.yml`` beside ``<stem>.sql`` checks that table. Whether a checked table is
+    ``<stem>.checks.yml`` beside ``<stem>.sql`` checks that table; an empty table is a SQL file
+    that does not parse (reported already), whose checks wait until it does. Whether a checked table is
     produced by anything is left to the caller, who knows the graph."""
     specs: list[CheckSpec] = []
     problems: list[Problem] = []
@@ -89,6 +90,8 @@ def _from_beside_files(
                         f"checks file beside no SQL task (expected {expected} in the same folder)",
                     )
                 )
+                continue
+            if not stems[stem]:
                 continue
             data, lines, found = _read(root / relative, relative, suffix)
             problems.extend(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 from pathlib import Path
 
 from daglake.config import CONFIG_FILE, ProjectConfig, TaskSettings, load_config, task_setting_line
@@ -114,6 +115,7 @@ def _add_task(project: Project, relative: str) -> None:
         text = read_project_file(project.root / relative, relative)
     except UnreadableFile as exc:
         project.problems.append(exc.problem)
+        project.broken[relative] = {default_output(relative, project.root)}
         return
     output = default_output(relative, project.root)
     dialect = project.config.dialect
@@ -131,7 +133,15 @@ def _add_task(project: Project, relative: str) -> None:
 
     for line, column, message in analysis.errors:
         project.problems.append(Problem(relative, line, f"SQL syntax error: {message}", column))
+    if analysis.has_bare_query and not _is_table_name(output) and not analysis.errors:
+        line = next(line for line, kind in analysis.statements if kind == "query")
+        project.problems.append(Problem(relative, line, _bad_name(relative, output)))
+        project.broken[relative] = set()
+        return
     if analysis.errors:
+        from daglake.sql.parse import possible_targets
+
+        project.broken[relative] = {output} | possible_targets(text, dialect)
         return
     name = analysis.outputs[0] if analysis.outputs else relative
     task = Task(
@@ -146,6 +156,23 @@ def _add_task(project: Project, relative: str) -> None:
         parsed=parsed,
     )
     _register(project, task)
+
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _is_table_name(table: str) -> bool:
+    return all(_NAME.fullmatch(part) for part in table.split(".")) and table.count(".") == 1
+
+
+def _bad_name(relative: str, table: str) -> str:
+    folder = table.partition(".")[0]
+    wrong = "file name" if _NAME.fullmatch(folder) else "folder name"
+    return (
+        f"{table!r} is not a table name: a bare query builds <folder>.<file name>, and its "
+        f"{wrong} must be letters, digits and _ (not starting with a digit); rename it, "
+        "or create the table with CREATE TABLE"
+    )
 
 
 def _register(project: Project, task: Task, line: int | None = None) -> None:
@@ -175,6 +202,7 @@ def _add_checks(project: Project) -> None:
     from daglake.sql.analysis import SqlAnalysis
 
     task_paths = {t.path: t.name for t in project.tasks.values() if t.kind != "python"}
+    task_paths.update({path: "" for path in project.broken})  # checked once the file is fixed
     specs, problems = load_checks(project.root, project.config, task_paths)
     project.problems.extend(problems)
     for spec in specs:

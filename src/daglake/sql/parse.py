@@ -28,6 +28,7 @@ class Statement:
     is_view: bool = False
     reads: dict[str, tuple[int, int]] = field(default_factory=dict)
     parameters: dict[str, int] = field(default_factory=dict)  # @name -> line
+    self_read: tuple[int, int] | None = None  # where it reads its own target
     text: str = ""  # as written, first token to last (an engine of the project's dialect runs it)
     column: int = 1  # where ``text`` starts on its first line
 
@@ -113,6 +114,27 @@ def _misspelt_keyword(tokens: list[Any], line: int, column: int) -> tuple[int, i
     return (first.line, chunks[-1][2][2], f"not a SQL statement: {first.text!r} is not a keyword here")
 
 
+def possible_targets(text: str, dialect: str) -> set[str]:
+    """Tables a file that does not parse seems to create, read as far as sqlglot can go: so its
+    readers are not told, besides the syntax error, that the table does not exist."""
+    from sqlglot.errors import ErrorLevel
+
+    impl = Dialect.get_or_raise(dialect)
+    try:
+        with sqlglot_warnings():
+            expressions = impl.parser(error_level=ErrorLevel.IGNORE).parse(impl.tokenize(text), text)
+    except (ParseError, TokenError):
+        return set()
+    found = set()
+    for expression in expressions:
+        if isinstance(expression, (exp.Create, exp.Insert, exp.Merge)):
+            table = _target_table(expression.this)
+            name = table_name(table) if table is not None else None
+            if name:
+                found.add(name)
+    return found
+
+
 _Chunk = tuple[int, dict[str, int], tuple[int, int, int], Any]
 
 
@@ -170,7 +192,11 @@ def _describe(expression: exp.Expr, line: int) -> Statement:
         statement.kind = "query"
     if target_table is not None:
         statement.target = table_name(target_table)
-    statement.reads = _reads(expression, statement.target)
+    statement.reads = _reads(expression)
+    if statement.target is not None and statement.reads.pop(statement.target, None):
+        query = expression.args.get("expression")
+        own = [t for t in query.find_all(exp.Table) if table_name(t) == statement.target] if isinstance(query, exp.Expr) else []
+        statement.self_read = _location(own[0]) if own else None
     for parameter in expression.find_all(exp.Parameter):
         meta = parameter.this.meta if isinstance(parameter.this, exp.Expr) else {}
         statement.parameters.setdefault(parameter.name.lower(), int(meta.get("line", line)))
@@ -183,7 +209,7 @@ def _target_table(node: exp.Expr | None) -> exp.Table | None:
     return node if isinstance(node, exp.Table) else None
 
 
-def _reads(expression: exp.Expr, target: str | None) -> dict[str, tuple[int, int]]:
+def _reads(expression: exp.Expr) -> dict[str, tuple[int, int]]:
     """Tables read by one statement: scope analysis separates CTEs from real tables."""
     found: dict[str, tuple[int, int]] = {}
     try:
@@ -203,7 +229,7 @@ def _reads(expression: exp.Expr, target: str | None) -> dict[str, tuple[int, int
         tables.append(expression.this)  # modifying a table depends on whoever builds it
     for table in tables:
         name = table_name(table)
-        if name and name != target:
+        if name:
             where = _location(table)
             if name not in found or where < found[name]:
                 found[name] = where
