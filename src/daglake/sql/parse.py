@@ -193,7 +193,7 @@ def _describe(expression: exp.Expr, line: int) -> Statement:
     if target_table is not None:
         statement.target = table_name(target_table)
     statement.reads = _reads(expression)
-    if statement.target is not None and statement.reads.pop(statement.target, None):
+    if statement.target is not None and statement.reads.pop(statement.target, None) is not None:
         query = expression.args.get("expression")
         own = [t for t in query.find_all(exp.Table) if table_name(t) == statement.target] if isinstance(query, exp.Expr) else []
         statement.self_read = _location(own[0]) if own else None
