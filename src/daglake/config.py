@@ -12,6 +12,7 @@ from typing import Any
 
 from daglake.engine_settings import SETTINGS, EngineSettings, type_name
 from daglake.errors import Problem, UsageError
+from daglake.files import UnreadableFile, read_project_file
 
 CONFIG_FILE = "daglake.toml"
 LAKE_ZONES = ("raw", "staging", "curated")  # zones a task may write (landing/quarantine: ingestion)
@@ -183,7 +184,11 @@ def load_config(root: Path, problems: list[Problem]) -> ProjectConfig:
     path = root / CONFIG_FILE
     if not path.is_file():
         return config
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_project_file(path, CONFIG_FILE)
+    except UnreadableFile as exc:
+        problems.append(exc.problem)
+        return config
     config.text = text
     try:
         data = tomllib.loads(text)
@@ -446,7 +451,10 @@ def task_setting_line(root: Path, task: str, key: str) -> int:
     path = root / CONFIG_FILE
     if not path.is_file():
         return 0
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_project_file(path, CONFIG_FILE)
+    except UnreadableFile:
+        return 0  # load_config reports it
     return locate(text, ["tasks", task], key) or locate(text, ["tasks", task])
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from daglake.errors import Problem
+from daglake.files import UnreadableFile, read_project_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 MARKER = "__daglake_task__"
@@ -93,7 +94,11 @@ def task(
 def discover(root: Path, relative: str, problems: list[Problem]) -> list[FoundTask]:
     """Import one project file and return its tasks; a failing import becomes a Problem."""
     path = root / relative
-    source = path.read_text(encoding="utf-8")
+    try:
+        source = read_project_file(path, relative, python=True)
+    except UnreadableFile as exc:
+        problems.append(exc.problem)
+        return []
     if "daglake" not in source:
         return []
     module_name = "daglake_project." + relative[:-3].replace("/", ".").replace("-", "_")

@@ -13,6 +13,7 @@ from daglake.checks.spec import CheckSpec, split_table
 from daglake.checks.sqlfile import check_files, load_sql_check
 from daglake.config import CONFIG_FILE, ProjectConfig
 from daglake.errors import Problem
+from daglake.files import UnreadableFile, read_project_file
 
 BESIDE_SUFFIXES = (".checks.toml", ".checks.yml", ".checks.yaml")
 
@@ -23,7 +24,8 @@ def load_checks(
     """Every check declared in the project, and every mistake in the declarations.
 
     ``task_paths`` maps each SQL task's relative path to its primary output table: a file
-    ``<stem>.checks.yml`` beside ``<stem>.sql`` checks that table. Whether a checked table is
+    ``<stem>.checks.yml`` beside ``<stem>.sql`` checks that table; an empty table is a SQL file
+    that does not parse (reported already), whose checks wait until it does. Whether a checked table is
     produced by anything is left to the caller, who knows the graph."""
     specs: list[CheckSpec] = []
     problems: list[Problem] = []
@@ -89,6 +91,8 @@ def _from_beside_files(
                     )
                 )
                 continue
+            if not stems[stem]:
+                continue
             data, lines, found = _read(root / relative, relative, suffix)
             problems.extend(found)
             if data is not None:
@@ -97,10 +101,9 @@ def _from_beside_files(
 
 def _read(path: Path, relative: str, suffix: str) -> tuple[Any, Lines, list[Problem]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, Lines({}), [Problem(relative, 0, f"cannot read checks file: {reason}")]
+        text = read_project_file(path, relative)
+    except UnreadableFile as exc:
+        return None, Lines({}), [exc.problem]
     return read_toml(text, relative) if suffix.endswith(".toml") else read_yaml(text, relative)
 
 

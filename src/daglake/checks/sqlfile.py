@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from daglake.checks.spec import SEVERITIES, CheckSpec, split_table
 from daglake.errors import Problem
+from daglake.files import UnreadableFile, read_project_file
 
 _HEADER = re.compile(r"^\s*--\s*(table|severity)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -47,10 +48,9 @@ def load_sql_check(
 ) -> tuple[CheckSpec | None, list[Problem]]:
     """The check a file declares; its table is the ``-- table:`` header or the first table read."""
     try:
-        text = (root / relative).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [Problem(relative, 0, f"cannot read check: {reason}")]
+        text = read_project_file(root / relative, relative)
+    except UnreadableFile as exc:
+        return None, [exc.problem]
     problems: list[Problem] = []
     given = headers(text)
     severity, severity_line = given.get("severity", ("error", 0))

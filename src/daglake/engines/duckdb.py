@@ -59,12 +59,22 @@ def engine_message(exc: BaseException) -> str:
 _SUBJECT = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)"|name ([A-Za-z_][A-Za-z0-9_.]*) does not exist')
 
 
-def engine_error(exc: BaseException, path: str, line: int | None = None) -> TaskError:
-    """DuckDB's error as a task error: the message, and the name it complains about (DuckDB
-    quotes it: ``Referenced column "nme" not found``), which is in the user's SQL too."""
+_POSITION = re.compile(r"\n\s*LINE (\d+):")
+
+
+def engine_error(
+    exc: BaseException, path: str, line: int | None = None, *, verbatim: bool = False
+) -> TaskError:
+    """DuckDB's error as a task error: the message, and where. When DuckDB ran the user's own
+    text (``verbatim``) its ``LINE n:`` is a line of the file, counted from ``line``; otherwise
+    the name it complains about (DuckDB quotes it: ``Referenced column "nme" not found``),
+    which is in the user's SQL too, lets the caller find the line."""
     message = engine_message(exc)
     found = _SUBJECT.search(message)
     subject = (found.group(1) or found.group(2)).split(".")[-1] if found else None
+    position = _POSITION.search(str(exc))
+    if verbatim and line and position:
+        return TaskError(message, path, line + int(position.group(1)) - 1)
     return TaskError(message, path, line, subject=subject)
 
 
@@ -202,7 +212,7 @@ class DuckDBEngine(Engine):
                             log(f"-- {location}:{statement.line}\n{sql};")
                         count = _count(cursor.execute(sql))
                 except duckdb.Error as exc:
-                    raise engine_error(exc, location, statement.line) from exc
+                    raise engine_error(exc, location, statement.line, verbatim=statement.verbatim) from exc
                 if count is not None:
                     rows = (rows or 0) + count
                 if log is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 from pathlib import Path
 
 from daglake.config import CONFIG_FILE, ProjectConfig, TaskSettings, load_config, task_setting_line
 from daglake.errors import Problem
+from daglake.files import UnreadableFile, os_reason, read_project_file
 from daglake.project.model import Project, Read, Task, default_output
 from daglake.sql.cache import AnalysisCache, content_key
 
@@ -35,9 +37,9 @@ def load_project(
     config = load_config(root, problems)
     cache = AnalysisCache(root / CACHE_FILE if use_cache else None)
     project = Project(root=root, config=config, problems=problems, cache=cache)
-    for relative in sql_files(root, config):
+    for relative in sql_files(root, config, problems):
         _add_task(project, relative)
-    for relative in project_files(root, config, ".py"):
+    for relative in project_files(root, config, ".py", problems):
         _add_python_tasks(project, relative)
     _declared_dependencies(project, deps_file or config.dependencies_file)
     _add_checks(project)
@@ -53,14 +55,17 @@ def load_project(
     return project
 
 
-def sql_files(root: Path, config: ProjectConfig) -> list[str]:
+def sql_files(root: Path, config: ProjectConfig, problems: list[Problem] | None = None) -> list[str]:
     """Relative POSIX paths of the project's SQL task files, sorted."""
-    return project_files(root, config, ".sql")
+    return project_files(root, config, ".sql", problems)
 
 
-def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
+def project_files(
+    root: Path, config: ProjectConfig, suffix: str, problems: list[Problem] | None = None
+) -> list[str]:
     """Files ending in ``suffix``, sorted, skipping hidden and excluded folders, the lake, and
-    check folders (their SQL files are checks, not tasks)."""
+    check folders (their SQL files are checks, not tasks). A folder that cannot be read is a
+    problem in ``problems`` (raised when there is no list)."""
     found: list[str] = []
     patterns = [p.rstrip("/") for p in config.exclude]
     # relative to the root: the lake, and check folders (their SQL files are checks)
@@ -73,16 +78,23 @@ def project_files(root: Path, config: ProjectConfig, suffix: str) -> list[str]:
         )
 
     def walk(folder: Path, prefix: str) -> None:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                relative = f"{prefix}{entry.name}"
-                if entry.name.startswith(".") or excluded(relative):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIPPED_DIRS and relative not in rooted:
-                        walk(Path(entry.path), relative + "/")
-                elif entry.name.endswith(suffix) and entry.is_file():
-                    found.append(relative)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            problem = Problem(prefix.rstrip("/") or ".", 0, f"cannot read folder: {os_reason(exc)}")
+            if problems is None:
+                raise UnreadableFile(problem) from exc
+            problems.append(problem)
+            return
+        for entry in entries:
+            relative = f"{prefix}{entry.name}"
+            if entry.name.startswith(".") or excluded(relative):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_DIRS and relative not in rooted:
+                    walk(Path(entry.path), relative + "/")
+            elif entry.name.endswith(suffix) and entry.is_file():
+                found.append(relative)
 
     walk(root, "")
     return sorted(found)
@@ -99,7 +111,12 @@ def _is_seed(relative: str, config: ProjectConfig) -> bool:
 def _add_task(project: Project, relative: str) -> None:
     from daglake.sql.analysis import SqlAnalysis
 
-    text = (project.root / relative).read_text(encoding="utf-8")
+    try:
+        text = read_project_file(project.root / relative, relative)
+    except UnreadableFile as exc:
+        project.problems.append(exc.problem)
+        project.broken[relative] = {default_output(relative, project.root)}
+        return
     output = default_output(relative, project.root)
     dialect = project.config.dialect
     key = content_key(text, dialect, output)
@@ -116,7 +133,15 @@ def _add_task(project: Project, relative: str) -> None:
 
     for line, column, message in analysis.errors:
         project.problems.append(Problem(relative, line, f"SQL syntax error: {message}", column))
+    if analysis.has_bare_query and not _is_table_name(output) and not analysis.errors:
+        line = next(line for line, kind in analysis.statements if kind == "query")
+        project.problems.append(Problem(relative, line, _bad_name(relative, output)))
+        project.broken[relative] = set()
+        return
     if analysis.errors:
+        from daglake.sql.parse import possible_targets
+
+        project.broken[relative] = {output} | possible_targets(text, dialect)
         return
     name = analysis.outputs[0] if analysis.outputs else relative
     task = Task(
@@ -131,6 +156,23 @@ def _add_task(project: Project, relative: str) -> None:
         parsed=parsed,
     )
     _register(project, task)
+
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _is_table_name(table: str) -> bool:
+    return all(_NAME.fullmatch(part) for part in table.split(".")) and table.count(".") == 1
+
+
+def _bad_name(relative: str, table: str) -> str:
+    folder = table.partition(".")[0]
+    wrong = "file name" if _NAME.fullmatch(folder) else "folder name"
+    return (
+        f"{table!r} is not a table name: a bare query builds <folder>.<file name>, and its "
+        f"{wrong} must be letters, digits and _ (not starting with a digit); rename it, "
+        "or create the table with CREATE TABLE"
+    )
 
 
 def _register(project: Project, task: Task, line: int | None = None) -> None:
@@ -160,6 +202,7 @@ def _add_checks(project: Project) -> None:
     from daglake.sql.analysis import SqlAnalysis
 
     task_paths = {t.path: t.name for t in project.tasks.values() if t.kind != "python"}
+    task_paths.update({path: "" for path in project.broken})  # checked once the file is fixed
     specs, problems = load_checks(project.root, project.config, task_paths)
     project.problems.extend(problems)
     for spec in specs:
@@ -232,9 +275,10 @@ def _declared_dependencies(project: Project, deps_file: str | None) -> None:
     full = path if path.is_absolute() else project.root / path
     shown = str(deps_file)
     try:
-        text = full.read_text(encoding="utf-8")
-    except OSError as exc:
-        project.problems.append(Problem(shown, 0, f"cannot read dependencies file: {exc.strerror}"))
+        text = read_project_file(full, shown)
+    except UnreadableFile as exc:
+        problem = exc.problem
+        project.problems.append(Problem(problem.path, problem.line, f"dependencies file {problem.message}", problem.column))
         return
     try:
         data = json.loads(text)

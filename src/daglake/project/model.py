@@ -71,6 +71,9 @@ class Project:
     producers: dict[str, str] = field(default_factory=dict)  # table -> task name
     problems: list[Problem] = field(default_factory=list)
     cache: AnalysisCache | None = None
+    # files that could not be read or parsed (their own problem is reported) -> tables they
+    # may create: no second problem about their checks or their readers
+    broken: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:

@@ -18,6 +18,7 @@ def problems(
     found.extend(_cycles(project, dag))
     if existing is not None:
         found.extend(_missing_sources(project, existing))
+        found.extend(_reading_own_output(project, existing))
     if strict:
         found.extend(_declared_vs_inferred(project))
     return found
@@ -52,8 +53,9 @@ def _cycles(project: Project, dag: DAG[str]) -> list[Problem]:
 def _missing_sources(project: Project, existing: set[str]) -> list[Problem]:
     result = []
     declared = project.config.sources
+    unparsed = set().union(*project.broken.values())  # may be created by a file with a problem
     for table, places in sorted(project.sources().items()):
-        if table in existing or table in declared or table.split(".")[-1] in declared:
+        if table in existing or table in declared or table.split(".")[-1] in declared or table in unparsed:
             continue
         for task, read in places:
             result.append(
@@ -66,6 +68,23 @@ def _missing_sources(project: Project, existing: set[str]) -> list[Problem]:
                 )
             )
     return result
+
+
+def _reading_own_output(project: Project, existing: set[str]) -> list[Problem]:
+    """A statement reading the table it creates, which is not built yet: the engine would only
+    say the table does not exist (and guess at a system table)."""
+    return [
+        Problem(
+            task.path,
+            line,
+            f"reads its own output {table}, which does not exist yet: a task cannot read the "
+            f"table it builds (read another table, or create {table} first)",
+            column,
+        )
+        for task in project.tasks.values()
+        for table, (line, column) in task.analysis.self_reads.items()
+        if table not in existing
+    ]
 
 
 def _declared_vs_inferred(project: Project) -> list[Problem]:

@@ -23,6 +23,8 @@ class SqlAnalysis:
     has_bare_query: bool = False
     views: list[str] = field(default_factory=list)
     parameters: dict[str, int] = field(default_factory=dict)  # @name -> first line
+    # a table the statement creating it reads, before the file wrote it: (line, column)
+    self_reads: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +36,7 @@ class SqlAnalysis:
             "has_bare_query": self.has_bare_query,
             "views": self.views,
             "parameters": self.parameters,
+            "self_reads": {k: list(v) for k, v in self.self_reads.items()},
         }
 
     @classmethod
@@ -47,6 +50,7 @@ class SqlAnalysis:
             has_bare_query=bool(data["has_bare_query"]),
             views=list(data["views"]),
             parameters=dict(data["parameters"]),
+            self_reads={k: (v[0], v[1]) for k, v in data["self_reads"].items()},
         )
 
 
@@ -61,9 +65,11 @@ def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, 
 
     local: set[str] = set()  # temporary tables live only inside the file
     bare_queries = 0
+    written: set[str] = set()
     for statement in parsed.statements:
         result.statements.append((statement.line, statement.kind))
         target = statement.target
+        own = statement.self_read
         if statement.kind == "query":
             bare_queries += 1
             if bare_queries > 1:
@@ -71,7 +77,12 @@ def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, 
                     (statement.line, 0, "a file may hold only one bare query (its result is the table)")
                 )
             target = default_output
+            own = statement.reads.get(default_output)
             result.has_bare_query = True
+        if target and own and target not in written and statement.kind in ("create", "query"):
+            result.self_reads.setdefault(target, own)
+        if target:
+            written.add(target)
         if statement.temporary and target:
             local.add(target)
         elif target and statement.kind in (*WRITE_KINDS, "query"):

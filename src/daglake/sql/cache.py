@@ -13,7 +13,7 @@ from typing import Any
 from daglake import __version__
 from daglake.sql.compiled import Statement
 
-CACHE_FORMAT = 5  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text
+CACHE_FORMAT = 6  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:

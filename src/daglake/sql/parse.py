@@ -12,6 +12,9 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
+from daglake.sql.quiet import sqlglot_warnings
+from daglake.sql.strict import statement_problem, token_problem
+
 _TOKEN = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+.*?>")
 
 
@@ -25,6 +28,7 @@ class Statement:
     is_view: bool = False
     reads: dict[str, tuple[int, int]] = field(default_factory=dict)
     parameters: dict[str, int] = field(default_factory=dict)  # @name -> line
+    self_read: tuple[int, int] | None = None  # where it reads its own target
     text: str = ""  # as written, first token to last (an engine of the project's dialect runs it)
     column: int = 1  # where ``text`` starts on its first line
 
@@ -54,11 +58,15 @@ def _location(table: exp.Table) -> tuple[int, int]:
 
 
 def parse_file(text: str, dialect: str) -> ParsedFile:
+    """Statements of ``text`` in ``dialect``, or the first error: sqlglot's, or what
+    :mod:`daglake.sql.strict` finds sqlglot let through. sqlglot's log lines are kept quiet."""
     result = ParsedFile()
     impl = Dialect.get_or_raise(dialect)
+    tokens: list[Any] = []
     try:
-        tokens = impl.tokenize(text)
-        expressions = impl.parser().parse(tokens, text)
+        with sqlglot_warnings():
+            tokens = impl.tokenize(text)
+            expressions = impl.parser().parse(tokens, text)
     except ParseError as exc:
         for error in exc.errors[:1] or [{"line": 1, "col": 0, "description": str(exc)}]:
             description = _TOKEN.sub(r"'\1'", str(error.get("description") or exc))
@@ -66,18 +74,28 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
             highlight = str(error.get("highlight") or "")
             if column and highlight:
                 column = max(1, column - len(highlight) + 1)
-            result.errors.append((int(error.get("line") or 1), column, description))
+            line = int(error.get("line") or 1)
+            result.errors.append(_misspelt_keyword(tokens, line, column) or (line, column, description))
         return result
     except TokenError as exc:
         found = re.search(r"line (\d+)", str(exc))
         message = str(exc).replace("Error tokenizing", "cannot read SQL near")
         result.errors.append((int(found.group(1)) if found else 1, 0, message))
         return result
+    problem = token_problem(tokens)
+    if problem is not None:
+        result.errors.append(problem)
+        return result
 
     for chunk, expression in zip(_statement_lines(tokens), expressions, strict=False):
         if expression is None:
             continue
-        line, parameter_lines, (start, end, column) = chunk
+        line, parameter_lines, (start, end, column), first = chunk
+        problem = statement_problem(expression, first)
+        if problem is not None:
+            result.errors.append(problem)
+            result.statements.clear()
+            return result
         statement = _describe(expression, line)
         statement.text, statement.column = text[start:end], column
         for name in statement.parameters:
@@ -86,11 +104,45 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
     return result
 
 
-def _statement_lines(tokens: list[Any]) -> list[tuple[int, dict[str, int], tuple[int, int, int]]]:
+def _misspelt_keyword(tokens: list[Any], line: int, column: int) -> tuple[int, int, str] | None:
+    """A statement that fails to parse and starts with a plain word (``SELEC k FROM t``): the
+    word is the mistake, not the token where sqlglot gave up."""
+    chunks = [chunk for chunk in _statement_lines(tokens) if chunk[3].line < line or (chunk[3].line == line and chunk[2][2] <= column)]
+    if not chunks or chunks[-1][3].token_type != TokenType.VAR:
+        return None
+    first = chunks[-1][3]
+    return (first.line, chunks[-1][2][2], f"not a SQL statement: {first.text!r} is not a keyword here")
+
+
+def possible_targets(text: str, dialect: str) -> set[str]:
+    """Tables a file that does not parse seems to create, read as far as sqlglot can go: so its
+    readers are not told, besides the syntax error, that the table does not exist."""
+    from sqlglot.errors import ErrorLevel
+
+    impl = Dialect.get_or_raise(dialect)
+    try:
+        with sqlglot_warnings():
+            expressions = impl.parser(error_level=ErrorLevel.IGNORE).parse(impl.tokenize(text), text)
+    except (ParseError, TokenError):
+        return set()
+    found = set()
+    for expression in expressions:
+        if isinstance(expression, (exp.Create, exp.Insert, exp.Merge)):
+            table = _target_table(expression.this)
+            name = table_name(table) if table is not None else None
+            if name:
+                found.add(name)
+    return found
+
+
+_Chunk = tuple[int, dict[str, int], tuple[int, int, int], Any]
+
+
+def _statement_lines(tokens: list[Any]) -> list[_Chunk]:
     """First line of each semicolon-separated chunk, as sqlglot's parser chunks them, the line
-    of each ``@name`` in it (the parsed tree keeps no position for parameters), and its span in
-    the text: first character, end, and the column it starts at."""
-    chunks: list[tuple[int, dict[str, int], tuple[int, int, int]]] = []
+    of each ``@name`` in it (the parsed tree keeps no position for parameters), its span in
+    the text (first character, end, and the column it starts at) and its first token."""
+    chunks: list[_Chunk] = []
     first: Any = None
     last: Any = None
     parameters: dict[str, int] = {}
@@ -110,11 +162,11 @@ def _statement_lines(tokens: list[Any]) -> list[tuple[int, dict[str, int], tuple
     return chunks
 
 
-def _chunk(first: Any, last: Any, at: Any, parameters: dict[str, int]) -> tuple[int, dict[str, int], tuple[int, int, int]]:
+def _chunk(first: Any, last: Any, at: Any, parameters: dict[str, int]) -> _Chunk:
     if first is None:  # an empty statement: nothing but a semicolon
-        return at.line, parameters, (at.start, at.start, 1)
+        return at.line, parameters, (at.start, at.start, 1), at
     column = max(1, first.col - (first.end - first.start))  # sqlglot records where tokens end
-    return first.line, parameters, (first.start, last.end + 1, column)
+    return first.line, parameters, (first.start, last.end + 1, column), first
 
 
 def _describe(expression: exp.Expr, line: int) -> Statement:
@@ -140,7 +192,11 @@ def _describe(expression: exp.Expr, line: int) -> Statement:
         statement.kind = "query"
     if target_table is not None:
         statement.target = table_name(target_table)
-    statement.reads = _reads(expression, statement.target)
+    statement.reads = _reads(expression)
+    if statement.target is not None and statement.reads.pop(statement.target, None) is not None:
+        query = expression.args.get("expression")
+        own = [t for t in query.find_all(exp.Table) if table_name(t) == statement.target] if isinstance(query, exp.Expr) else []
+        statement.self_read = _location(own[0]) if own else None
     for parameter in expression.find_all(exp.Parameter):
         meta = parameter.this.meta if isinstance(parameter.this, exp.Expr) else {}
         statement.parameters.setdefault(parameter.name.lower(), int(meta.get("line", line)))
@@ -153,7 +209,7 @@ def _target_table(node: exp.Expr | None) -> exp.Table | None:
     return node if isinstance(node, exp.Table) else None
 
 
-def _reads(expression: exp.Expr, target: str | None) -> dict[str, tuple[int, int]]:
+def _reads(expression: exp.Expr) -> dict[str, tuple[int, int]]:
     """Tables read by one statement: scope analysis separates CTEs from real tables."""
     found: dict[str, tuple[int, int]] = {}
     try:
@@ -173,7 +229,7 @@ def _reads(expression: exp.Expr, target: str | None) -> dict[str, tuple[int, int
         tables.append(expression.this)  # modifying a table depends on whoever builds it
     for table in tables:
         name = table_name(table)
-        if name and name != target:
+        if name:
             where = _location(table)
             if name not in found or where < found[name]:
                 found[name] = where

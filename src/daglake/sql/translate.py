@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlglot import exp
 
@@ -14,6 +10,7 @@ from daglake.sql import bigquery, bigquery_spark
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 from daglake.sql.parse import ParsedFile
 from daglake.sql.parse import Statement as ParsedStatement
+from daglake.sql.quiet import sqlglot_warnings as _sqlglot_warnings
 
 SOURCE_ALIAS = "_daglake_src"
 
@@ -69,36 +66,6 @@ def translate_task(
         )
         warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
     return statements, warnings
-
-
-class _Catch(logging.Filter):
-    """Stops this thread's records at the ``sqlglot`` logger, keeping the warnings (its debug
-    notes, e.g. about index offsets, say nothing about the user's SQL)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.thread = threading.get_ident()
-        self.messages: list[str] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.thread != self.thread:
-            return True
-        if record.levelno >= logging.WARNING:
-            self.messages.append(record.getMessage())
-        return False
-
-
-@contextmanager
-def _sqlglot_warnings() -> Iterator[list[str]]:
-    """sqlglot logs what it cannot translate; with no handler configured Python prints that
-    to stderr, in the middle of the run's console output."""
-    logger = logging.getLogger("sqlglot")
-    catch = _Catch()
-    logger.addFilter(catch)
-    try:
-        yield catch.messages
-    finally:
-        logger.removeFilter(catch)
 
 
 def select_all(table: str, dialect: str) -> str:
