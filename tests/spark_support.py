@@ -37,7 +37,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def spark_target(root: Path) -> None:
     """Add ``[targets.spark]`` (local[2]) to the project's daglake.toml."""
     config = root / "daglake.toml"
-    config.write_text(config.read_text(encoding="utf-8") + SPARK_TOML, encoding="utf-8")
+    text = config.read_text(encoding="utf-8") if config.exists() else ""
+    config.write_text(text + SPARK_TOML, encoding="utf-8")
 
 
 def daglake_in_process(*args: object) -> Result:
