@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.engine_settings import SparkSettings
 from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
-from daglake.engines.spark_session import preflight, spark_session
+from daglake.engines.spark_session import LOG_FILE, preflight, spark_session
 from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
 from daglake.engines.spark_tables import SparkWrites, Warehouse, as_frame, quote, register, rows_in
 from daglake.errors import TaskError
@@ -92,6 +92,8 @@ class SparkEngine(Engine):
     ) -> int | None:
         """Every table a file's statements write is staged and published when all succeeded."""
         rows: int | None = None
+        if log is not None:
+            log(f"-- Spark's own log (the JVM's, for every task of the process): {LOG_FILE}")
         with self._writes(location) as writes:
             for statement in statements:
                 started = time.perf_counter()
