@@ -13,6 +13,8 @@ import pytest
 from tests.system_deps import unavailable
 from tests.test_cli_e2e import Result
 
+# tiny tables: one shuffle partition each, no adaptive re-planning (results are the same)
+TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.sql.adaptive.enabled": "false"}
 SPARK_TOML = '\n[targets.spark]\nengine = "spark"\n\n[targets.spark.spark]\nmaster = "local[2]"\n'
 
 
@@ -30,14 +32,15 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if version is None or version < 17:
         unavailable(f"the spark engine needs Java 17 or newer, found {version or 'none'} (scripts/system-deps.sh installs it)", "the spark engine")
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    session = spark_session(SparkSettings(master="local[2]"), tmp_path_factory.mktemp("spark"))
+    session = spark_session(SparkSettings(master="local[2]", conf=TEST_CONF), tmp_path_factory.mktemp("spark"))
     yield session
 
 
 def spark_target(root: Path) -> None:
     """Add ``[targets.spark]`` (local[2]) to the project's daglake.toml."""
     config = root / "daglake.toml"
-    config.write_text(config.read_text(encoding="utf-8") + SPARK_TOML, encoding="utf-8")
+    text = config.read_text(encoding="utf-8") if config.exists() else ""
+    config.write_text(text + SPARK_TOML, encoding="utf-8")
 
 
 def daglake_in_process(*args: object) -> Result:

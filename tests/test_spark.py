@@ -143,3 +143,22 @@ def test_python_tasks_get_the_spark_session_and_write_through_it(spark: Any, tmp
     brands = {row["brand"]: row["count"] for row in read_table(root, "tmp.brands", target="spark")}
     assert brands["Alpina"] == 3 and sum(brands.values()) == SEED_ROWS["raw.products"]
     assert len(read_table(root, "tmp.brand_names", target="spark")) == len(brands)
+
+
+def test_ddl_becomes_version_writes_and_delete_is_refused(spark: Any, tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    spark_target(root)
+    (root / "res/tmp/ledger.sql").write_text(
+        "CREATE OR REPLACE TABLE tmp.ledger (id INT64, what STRING);\n"
+        "INSERT INTO tmp.ledger SELECT 1, 'first';\n"
+        "INSERT INTO tmp.ledger SELECT id + 1, 'second' FROM tmp.ledger;\n"
+    )
+    (root / "res/tmp/purge.sql").write_text("-- Parquet tables cannot delete rows\nDELETE FROM tmp.ledger WHERE id = 1;\n")
+    result = daglake_in_process("run", root, "--target", "spark", "--select", "+res/tmp/purge.sql", "--json")
+    tasks = {t["name"]: t for t in result.json()["tasks"]}
+    assert tasks["tmp.ledger"]["state"] == "success", tasks["tmp.ledger"]["error"]
+    rows = sorted((r["id"], r["what"]) for r in read_table(root, "tmp.ledger", target="spark"))
+    assert rows == [(1, "first"), (2, "second")]
+    [purge] = [t for name, t in tasks.items() if name != "tmp.ledger"]  # a DELETE is named by its file
+    assert purge["state"] == "failed"
+    assert purge["error"].startswith("DELETE is not available on the spark engine's Parquet tables")

@@ -99,6 +99,8 @@ class Session:
         # validate through a read-only connection, so a refused run creates no warehouse
         self.engine = create_engine(settings, self.project.root, read_only=True)
         self.existing = self.engine.existing_tables()
+        if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
+            self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
         found = problems(self.project, self.dag, self.existing, strict=options.strict)
         try:
             if found:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from daglake.engine_settings import SparkSettings
 from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
-from daglake.engines.spark_session import preflight, spark_session
+from daglake.engines.spark_session import LOG_FILE, preflight, spark_session
 from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
 from daglake.engines.spark_tables import SparkWrites, Warehouse, as_frame, quote, register, rows_in
 from daglake.errors import TaskError
@@ -90,8 +90,11 @@ class SparkEngine(Engine):
         log: Callable[[str], None] | None = None,
         jobs: list[str] | None = None,
     ) -> int | None:
-        """Every table a file's statements write is staged and published when all succeeded."""
+        """Every table a file's statements write is staged and published when all succeeded
+        (or before a later statement of the file reads it: atomic per table then)."""
         rows: int | None = None
+        if log is not None:
+            log(f"-- Spark's own log (the JVM's, for every task of the process): {LOG_FILE}")
         with self._writes(location) as writes:
             for statement in statements:
                 started = time.perf_counter()
@@ -128,6 +131,7 @@ class SparkEngine(Engine):
     def _execute(self, plan: StatementPlan, writes: SparkWrites, args: dict[str, Any]) -> int | None:
         spark = self.spark
         if plan.action == "run":
+            writes.publish_read(plan.sql)
             spark.sql(plan.sql, args=args or None).collect()
             return None
         assert plan.output is not None
@@ -141,6 +145,7 @@ class SparkEngine(Engine):
         if plan.schema is not None:
             frame = spark.createDataFrame([], plan.schema)
         else:
+            writes.publish_read(plan.sql)
             frame = spark.sql(plan.sql, args=args or None)
         return writes.write(plan.output, frame, replace=plan.action == "overwrite", keep=plan.action == "insert")
 

@@ -142,6 +142,8 @@ class SparkWrites:
                 self.dropped.remove(table)
         version = staged.version
         before = rows_in(version)
+        if keep and any(version.rglob("*.parquet")):
+            frame = _positional(frame, self.spark.read.parquet(str(version)))
         partition_by = list(output.partition_by) if output.lake is not None else []
         if partition_by:
             frame.write.mode("append").partitionBy(*partition_by).parquet(str(version))
@@ -161,14 +163,19 @@ class SparkWrites:
             discard(staged.version)
         self.dropped.append(table)
 
-    def publish(self) -> None:
-        """Swap every staged version in, then register the tables in the session."""
-        for staged in self.staged:
+    def publish(self, only: set[str] | None = None) -> None:
+        """Swap the staged versions in (``only``: those of these tables), then register the
+        tables in the session."""
+        chosen = [s for s in self.staged if only is None or s.table.qualified in only]
+        for staged in chosen:
             if staged.carry:
                 carry_over(staged.table, staged.version)
             drop_empty_marker(staged.version)
             publish(staged.table, staged.version)
             register(self.spark, staged.table, lake=staged.output.lake is not None)
+            self.staged.remove(staged)
+        if only is not None:
+            return
         for table in self.dropped:
             current = table.current_version()
             if table.path.is_symlink():
@@ -176,14 +183,40 @@ class SparkWrites:
             if current is not None:
                 discard(current)
             unregister(self.spark, table)
-        self.staged.clear()
         self.dropped.clear()
+
+    def publish_read(self, sql: str) -> None:
+        """Publish the staged tables ``sql`` reads: a later statement of a file reads what an
+        earlier one wrote (Spark cannot read an unpublished version by the table's name)."""
+        if not self.staged:
+            return
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            tree = sqlglot.parse_one(sql, read="spark")
+        except sqlglot.errors.SqlglotError:
+            return
+        read = {".".join(p for p in (t.db, t.name) if p).lower() for t in tree.find_all(exp.Table)}
+        if read & {s.table.qualified for s in self.staged}:
+            self.publish(only=read)
 
     def discard(self) -> None:
         for staged in self.staged:
             discard(staged.version)
         self.staged.clear()
         self.dropped.clear()
+
+
+def _positional(frame: DataFrame, table: DataFrame) -> DataFrame:
+    """``INSERT INTO t SELECT …`` fills ``t``'s columns by position, cast to their types."""
+    from pyspark.sql.functions import col
+
+    fields = table.schema.fields
+    if len(frame.columns) != len(fields):
+        raise ValueError(f"INSERT gives {len(frame.columns)} values for {len(fields)} columns")
+    renamed = frame.toDF(*[f"_daglake_{i}" for i in range(len(fields))])
+    return renamed.select(*[col(f"_daglake_{i}").cast(f.dataType).alias(f.name) for i, f in enumerate(fields)])
 
 
 def _link_files(source: Path, target: Path) -> None:
