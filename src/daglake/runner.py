@@ -100,6 +100,7 @@ class Session:
         self.engine = create_engine(settings, self.project.root, read_only=True)
         self.existing = self.engine.existing_tables()
         found = problems(self.project, self.dag, self.existing, strict=options.strict)
+        found.extend(self._missing_functions())
         try:
             if found:
                 raise ValidationError(found)
@@ -113,6 +114,16 @@ class Session:
         if not read_only:
             self.close()
             self.engine = create_engine(settings, self.project.root, read_only=False)
+
+    def _missing_functions(self) -> list[Problem]:
+        """Functions the engine lacks; the translation this needs is cached for the run."""
+        from daglake.engine_functions import missing_functions
+
+        engine, project = _engine(self), self.project
+        found = missing_functions(project, engine, lambda task: compile_task(project, task, engine.dialect).statements)
+        if project.cache is not None and not self.options.dry_run:
+            project.cache.save()
+        return found
 
     def close(self) -> None:
         if self.engine is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from daglake import __version__
 from daglake.sql.compiled import Statement
 
-CACHE_FORMAT = 6  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads
+CACHE_FORMAT = 7  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads; 7: functions called
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:
@@ -61,7 +61,8 @@ class AnalysisCache:
         if found is None:
             return None
         statements = [
-            Statement(**{**s, "parameters": tuple(s["parameters"])}) for s in found["statements"]
+            Statement(**{**s, **{k: tuple(s[k]) for k in ("parameters", "functions", "defines")}})
+            for s in found["statements"]
         ]
         return statements, [(a, b) for a, b in found["warnings"]]
 

@@ -8,6 +8,7 @@ from sqlglot import exp
 
 from daglake.sql import bigquery
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
+from daglake.sql.functions import called_functions
 from daglake.sql.parse import ParsedFile
 from daglake.sql.parse import Statement as ParsedStatement
 from daglake.sql.quiet import sqlglot_warnings as _sqlglot_warnings
@@ -53,6 +54,7 @@ def translate_task(
             sql, messages = _statement_sql(statement, source, target, default_output, query_only=True)
         bare = statement.kind == "query"
         verbatim = source == target and bool(statement.text)  # the user's SQL, unchanged
+        called, defined = called_functions(statement.text if verbatim else sql, target)
         statements.append(
             Statement(
                 kind=MATERIALIZE if bare else EXECUTE,
@@ -62,6 +64,8 @@ def translate_task(
                 parameters=tuple(sorted(statement.parameters)),
                 column=statement.column if verbatim else 1,
                 verbatim=verbatim,
+                functions=tuple(called),
+                defines=tuple(defined),
             )
         )
         warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
