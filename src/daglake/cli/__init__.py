@@ -49,10 +49,18 @@ def reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from rich.markup import escape
 
-        from daglake.errors import DaglakeError, ValidationError
+        from daglake.errors import DaglakeError, ValidationError, environment_error
 
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except (typer.Exit, KeyboardInterrupt, DaglakeError):
+                raise
+            except Exception as exc:
+                refused = environment_error(exc)  # the machine said no: a line, not a traceback
+                if refused is None:
+                    raise
+                raise refused from exc
         except DaglakeError as exc:
             if _state["debug"]:
                 import traceback

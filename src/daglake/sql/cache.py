@@ -89,7 +89,10 @@ class AnalysisCache:
         for key in stale:
             del self._entries[key]
         payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries}
-        atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
+        try:
+            atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
+        except OSError:
+            return  # a cache that cannot be written (read-only or full disk) is only slower
         self._dirty = False
 
 
