@@ -385,10 +385,13 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
     if cached is None:
         from daglake.sql.parse import parse_file
+        from daglake.sql.quiet import collector_paused
         from daglake.sql.translate import translate_task
 
-        parsed = task.parsed or parse_file(task.text, project.config.dialect)
-        cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root))
+        with collector_paused():
+            parsed = task.parsed or parse_file(task.text, project.config.dialect)
+            task.parsed = None  # consumed by the translation
+            cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root), consume=True)
         if cache is not None:
             cache.put_sql(task.cache_key, dialect, *cached)
     statements, warnings = cached

@@ -127,8 +127,10 @@ def _add_task(project: Project, relative: str) -> None:
         analysis = SqlAnalysis.from_json(cached["analysis"])
     else:
         from daglake.sql.analysis import analyze
+        from daglake.sql.quiet import collector_paused
 
-        analysis, parsed = analyze(text, dialect, output)
+        with collector_paused():
+            analysis, parsed = analyze(text, dialect, output)
         project.cache.put_analysis(key, analysis.to_json())
 
     for line, column, message in analysis.errors:

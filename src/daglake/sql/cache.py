@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -75,7 +74,7 @@ class AnalysisCache:
     ) -> None:
         entry = self._entries.setdefault(key, {"analysis": None, "sql": {}})
         entry["sql"][dialect] = {
-            "statements": [dataclasses.asdict(s) for s in statements],
+            "statements": [vars(s).copy() for s in statements],  # flat: asdict() recurses, slowly
             "warnings": [list(w) for w in warnings],
         }
         self._dirty = True
