@@ -25,9 +25,11 @@ from daglake.events import (
     WARNED,
     Observers,
     Plan,
+    Progress,
     RunObserver,
     RunSummary,
     TaskRun,
+    said_if_slow,
 )
 from daglake.execution import Done, Failed, TaskExecutor
 from daglake.graph.dag import DAG
@@ -61,6 +63,7 @@ class RunOptions:
     logical_date: str | None = None
     trigger: str = "cli"
     run_id: str | None = None  # chosen by the caller: the API answers with it before the run starts
+    progress: Progress | None = None  # hears what slow preparation is doing (parsing a big file)
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
@@ -89,7 +92,7 @@ class Session:
     def __init__(self, path: str | Path, options: RunOptions, *, read_only: bool) -> None:
         self.options = options
         self.project: Project = load_project(
-            path, deps_file=options.deps_file, write_cache=not options.dry_run
+            path, deps_file=options.deps_file, write_cache=not options.dry_run, progress=options.progress
         )
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
@@ -120,7 +123,12 @@ class Session:
         from daglake.engine_functions import missing_functions
 
         engine, project = _engine(self), self.project
-        found = missing_functions(project, engine, lambda task: compile_task(project, task, engine.dialect).statements)
+        def statements(task: Task) -> list[Statement]:
+            message = f"translating {task.path} for {engine.name}…"
+            with said_if_slow(self.options.progress, message):
+                return compile_task(project, task, engine.dialect).statements
+
+        found = missing_functions(project, engine, statements)
         if project.cache is not None and not self.options.dry_run:
             project.cache.save()
         return found
