@@ -143,3 +143,45 @@ class TaskError(DaglakeError):
         if self.job_id:
             error["job_id"] = self.job_id
         return {"error": error}
+
+
+class EnvironmentProblem(DaglakeError):
+    """The machine refused: a file or folder daglake may not read or write, a full disk, a
+    read-only database. Exit 2 when the project cannot be read at all, 1 when a run fails."""
+
+    code = "environment"
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+_DATABASE_ERRORS = {  # module of the class -> what the database is to a user
+    "sqlite3": "state database",
+    "sqlalchemy.exc": "state database",
+    "_duckdb": "warehouse",
+    "duckdb": "warehouse",
+}
+_DUCKDB_ENVIRONMENT = ("IOException", "PermissionException", "OutOfMemoryException")
+
+
+def environment_error(exc: BaseException) -> EnvironmentProblem | None:
+    """``exc`` as one line when the machine, not daglake, refused (decided from the exception's
+    class, without importing database drivers); None for anything else, a bug to show whole."""
+    if isinstance(exc, OSError):
+        from daglake.files import os_reason
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EnvironmentProblem(f"{where}{os_reason(exc)}", 2 if isinstance(exc, PermissionError) else 1)
+    for kind in type(exc).__mro__:
+        what = _DATABASE_ERRORS.get(kind.__module__)
+        if what is None:
+            continue
+        if what == "warehouse" and not any(k.__name__ in _DUCKDB_ENVIRONMENT for k in type(exc).__mro__):
+            return None
+        if what == "state database" and "OperationalError" not in {k.__name__ for k in type(exc).__mro__}:
+            return None
+        cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        return EnvironmentProblem(f"{what}: {message}")
+    return None

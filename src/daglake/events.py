@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,3 +183,25 @@ class Observers(RunObserver):
     def run_finished(self, summary: RunSummary) -> None:
         for o in self.observers:
             o.run_finished(summary)
+
+
+Progress = Callable[[str], None]  # one line for whoever watches: the CLI prints it on stderr
+SLOW = 1.0  # seconds of silence after which slow work says what it is doing
+
+
+@contextmanager
+def said_if_slow(progress: Progress | None, message: str) -> Iterator[None]:
+    """Tell ``progress`` ``message`` if the ``with`` block is still running after ``SLOW``
+    seconds (parsing an 8 MB file), and nothing when it is quick."""
+    if progress is None:
+        yield
+        return
+    import threading
+
+    timer = threading.Timer(SLOW, progress, args=(message,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -25,9 +25,11 @@ from daglake.events import (
     WARNED,
     Observers,
     Plan,
+    Progress,
     RunObserver,
     RunSummary,
     TaskRun,
+    said_if_slow,
 )
 from daglake.execution import Done, Failed, TaskExecutor
 from daglake.graph.dag import DAG
@@ -61,6 +63,7 @@ class RunOptions:
     logical_date: str | None = None
     trigger: str = "cli"
     run_id: str | None = None  # chosen by the caller: the API answers with it before the run starts
+    progress: Progress | None = None  # hears what slow preparation is doing (parsing a big file)
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
@@ -89,7 +92,7 @@ class Session:
     def __init__(self, path: str | Path, options: RunOptions, *, read_only: bool) -> None:
         self.options = options
         self.project: Project = load_project(
-            path, deps_file=options.deps_file, write_cache=not options.dry_run
+            path, deps_file=options.deps_file, write_cache=not options.dry_run, progress=options.progress
         )
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
@@ -102,6 +105,7 @@ class Session:
         if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
             self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
         found = problems(self.project, self.dag, self.existing, strict=options.strict)
+        found.extend(self._missing_functions())
         try:
             if found:
                 raise ValidationError(found)
@@ -115,6 +119,21 @@ class Session:
         if not read_only:
             self.close()
             self.engine = create_engine(settings, self.project.root, read_only=False)
+
+    def _missing_functions(self) -> list[Problem]:
+        """Functions the engine lacks; the translation this needs is cached for the run."""
+        from daglake.engine_functions import missing_functions
+
+        engine, project = _engine(self), self.project
+        def statements(task: Task) -> list[Statement]:
+            message = f"translating {task.path} for {engine.name}…"
+            with said_if_slow(self.options.progress, message):
+                return compile_task(project, task, engine.dialect).statements
+
+        found = missing_functions(project, engine, statements)
+        if project.cache is not None and not self.options.dry_run:
+            project.cache.save()
+        return found
 
     def close(self) -> None:
         if self.engine is not None:
@@ -376,10 +395,13 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
     if cached is None:
         from daglake.sql.parse import parse_file
+        from daglake.sql.quiet import collector_paused
         from daglake.sql.translate import translate_task
 
-        parsed = task.parsed or parse_file(task.text, project.config.dialect)
-        cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root))
+        with collector_paused():
+            parsed = task.parsed or parse_file(task.text, project.config.dialect)
+            task.parsed = None  # consumed by the translation
+            cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root), consume=True)
         if cache is not None:
             cache.put_sql(task.cache_key, dialect, *cached)
     statements, warnings = cached

@@ -49,10 +49,18 @@ def reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from rich.markup import escape
 
-        from daglake.errors import DaglakeError, ValidationError
+        from daglake.errors import DaglakeError, ValidationError, environment_error
 
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except (typer.Exit, KeyboardInterrupt, DaglakeError):
+                raise
+            except Exception as exc:
+                refused = environment_error(exc)  # the machine said no: a line, not a traceback
+                if refused is None:
+                    raise
+                raise refused from exc
         except DaglakeError as exc:
             if _state["debug"]:
                 import traceback
@@ -104,7 +112,8 @@ def validate(
     from daglake.runner import RunOptions
     from daglake.runner import validate as validate_project
 
-    project = validate_project(path, RunOptions(strict=strict, deps_file=deps, engine=engine, target=target))
+    options = RunOptions(strict=strict, deps_file=deps, engine=engine, target=target, progress=_progress)
+    project = validate_project(path, options)
     typer.echo(f"{project.config.name}: {len(project.tasks)} tasks, no problems found")
 
 
@@ -139,6 +148,7 @@ def run(
         engine=engine,
         target=target,
         logical_date=date,
+        progress=None if json_output else _progress,
     )
     summary = run_project(path, options, _observer(json_output))
     _finish(summary, json_output)
@@ -326,6 +336,11 @@ def backfill(
     if json_output:
         typer.echo(json.dumps([o.as_dict() for o in outcomes], indent=2))
     raise typer.Exit(0 if all(o.state in ("success", "already_successful") for o in outcomes) else 1)
+
+
+def _progress(message: str) -> None:
+    """What slow preparation is doing, on stderr (stdout stays the command's result)."""
+    _stderr().print(message, highlight=False, soft_wrap=True)
 
 
 def _observer(json_output: bool) -> Any:

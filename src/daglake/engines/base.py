@@ -180,6 +180,11 @@ class Engine(ABC):
         dry run); None when it cannot."""
         return None
 
+    def missing_functions(self, names: set[str]) -> set[str]:
+        """Those of ``names`` (lower case, dotted as called: ``net.host``) the engine has no
+        function for, found without running anything; empty when the engine cannot tell."""
+        return set()
+
     def price_per_tib(self) -> float | None:
         """What a TiB scanned costs on this engine, when its queries are priced by bytes."""
         return None

@@ -78,6 +78,14 @@ def engine_error(
     return TaskError(message, path, line, subject=subject)
 
 
+# written like calls, parsed as syntax: not in duckdb_functions()
+_SYNTAX = {
+    "cast", "try_cast", "coalesce", "ifnull", "nullif", "extract", "exists", "grouping",
+    "grouping_id", "interval", "columns", "unpack", "row", "struct", "array", "position",
+    "trim", "substring", "overlay", "current_timestamp", "current_date", "current_time",
+    "localtimestamp", "localtime", "if", "in", "any", "all", "values", "lambda",
+}
+_FUNCTION_SCHEMAS = {"main", "system", "pg_catalog", "temp"}
 OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
 
 
@@ -120,6 +128,7 @@ class DuckDBEngine(Engine):
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}
+        self._known_functions: set[str] | None = None
         for name, value in sorted(settings.options().items()):  # database-wide settings
             try:
                 self._connection.execute(f"SET {name} = $value", {"value": value})
@@ -158,6 +167,35 @@ class DuckDBEngine(Engine):
             "WHERE table_catalog = current_database()"
         ).fetchall()
         return {_qualified(schema, name) for schema, name in rows}
+
+    def missing_functions(self, names: set[str]) -> set[str]:
+        known = self._functions()
+        missing = set()
+        for name in names:
+            schema, _, function = name.rpartition(".")
+            if (schema and schema not in _FUNCTION_SCHEMAS) or (function not in known and function not in _SYNTAX):
+                missing.add(name)
+        return missing
+
+    def _functions(self) -> set[str]:
+        """Every function DuckDB has here, those of installed extensions too: they are loaded
+        from the local disk first (what DuckDB would autoload), never downloaded."""
+        if self._known_functions is None:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("SET autoinstall_known_extensions = false")
+                installed = cursor.execute(
+                    "SELECT extension_name FROM duckdb_extensions() WHERE installed AND NOT loaded"
+                ).fetchall()
+                for (extension,) in installed:
+                    if _PLAIN.fullmatch(extension):
+                        with contextlib.suppress(duckdb.Error):
+                            cursor.execute(f"LOAD {extension}")
+                rows = cursor.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()").fetchall()
+            finally:
+                cursor.close()
+            self._known_functions = {name for (name,) in rows}
+        return self._known_functions
 
     def create_schemas(self, schemas: set[str]) -> None:
         cursor = self._cursor()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from daglake.config import CONFIG_FILE, ProjectConfig, TaskSettings, load_config, task_setting_line
 from daglake.errors import Problem
+from daglake.events import Progress, said_if_slow
 from daglake.files import UnreadableFile, os_reason, read_project_file
 from daglake.project.model import Project, Read, Task, default_output
 from daglake.sql.cache import AnalysisCache, content_key
@@ -24,10 +25,12 @@ def load_project(
     deps_file: str | None = None,
     use_cache: bool = True,
     write_cache: bool = True,
+    progress: Progress | None = None,
 ) -> Project:
     """Discover the project at ``path``; problems are collected in ``project.problems``.
 
-    ``write_cache=False`` reads the parse cache but never writes it (``--dry-run``)."""
+    ``write_cache=False`` reads the parse cache but never writes it (``--dry-run``);
+    ``progress`` hears which file is being parsed when that takes more than a second."""
     root = Path(path)
     if not root.is_dir():
         from daglake.errors import UsageError
@@ -38,7 +41,7 @@ def load_project(
     cache = AnalysisCache(root / CACHE_FILE if use_cache else None)
     project = Project(root=root, config=config, problems=problems, cache=cache)
     for relative in sql_files(root, config, problems):
-        _add_task(project, relative)
+        _add_task(project, relative, progress)
     for relative in project_files(root, config, ".py", problems):
         _add_python_tasks(project, relative)
     _declared_dependencies(project, deps_file or config.dependencies_file)
@@ -108,7 +111,7 @@ def _is_seed(relative: str, config: ProjectConfig) -> bool:
     )
 
 
-def _add_task(project: Project, relative: str) -> None:
+def _add_task(project: Project, relative: str, progress: Progress | None = None) -> None:
     from daglake.sql.analysis import SqlAnalysis
 
     try:
@@ -127,8 +130,10 @@ def _add_task(project: Project, relative: str) -> None:
         analysis = SqlAnalysis.from_json(cached["analysis"])
     else:
         from daglake.sql.analysis import analyze
+        from daglake.sql.quiet import collector_paused
 
-        analysis, parsed = analyze(text, dialect, output)
+        with collector_paused(), said_if_slow(progress, f"parsing {relative} ({_size(text)})…"):
+            analysis, parsed = analyze(text, dialect, output)
         project.cache.put_analysis(key, analysis.to_json())
 
     for line, column, message in analysis.errors:
@@ -156,6 +161,11 @@ def _add_task(project: Project, relative: str) -> None:
         parsed=parsed,
     )
     _register(project, task)
+
+
+def _size(text: str) -> str:
+    size = len(text.encode())
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
 
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")

@@ -465,7 +465,7 @@ def _typed_literal(node: exp.Expr) -> exp.Expr:
     assert isinstance(node, exp.Literal)
     if node.is_string or not _is_value(node):
         return node
-    return exp.cast(node, Type.BIGINT if node.is_int else Type.DOUBLE)
+    return exp.cast(node, Type.BIGINT if node.is_int else Type.DOUBLE, copy=False)  # node moves into the cast
 
 
 def _is_value(node: exp.Expr) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -13,7 +12,7 @@ from typing import Any
 from daglake import __version__
 from daglake.sql.compiled import Statement
 
-CACHE_FORMAT = 6  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads
+CACHE_FORMAT = 7  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads; 7: functions called
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:
@@ -61,7 +60,8 @@ class AnalysisCache:
         if found is None:
             return None
         statements = [
-            Statement(**{**s, "parameters": tuple(s["parameters"])}) for s in found["statements"]
+            Statement(**{**s, **{k: tuple(s[k]) for k in ("parameters", "functions", "defines")}})
+            for s in found["statements"]
         ]
         return statements, [(a, b) for a, b in found["warnings"]]
 
@@ -74,7 +74,7 @@ class AnalysisCache:
     ) -> None:
         entry = self._entries.setdefault(key, {"analysis": None, "sql": {}})
         entry["sql"][dialect] = {
-            "statements": [dataclasses.asdict(s) for s in statements],
+            "statements": [vars(s).copy() for s in statements],  # flat: asdict() recurses, slowly
             "warnings": [list(w) for w in warnings],
         }
         self._dirty = True
@@ -88,7 +88,10 @@ class AnalysisCache:
         for key in stale:
             del self._entries[key]
         payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries}
-        atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
+        try:
+            atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
+        except OSError:
+            return  # a cache that cannot be written (read-only or full disk) is only slower
         self._dirty = False
 
 

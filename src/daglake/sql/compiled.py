@@ -22,3 +22,5 @@ class Statement:
     parameters: tuple[str, ...] = ()  # run parameters it reads: ("ds", "run_id")
     column: int = 1  # where ``query`` starts on ``line``, when it is the text as written
     verbatim: bool = False  # ``query`` is the user's own text (the engine speaks the project's dialect)
+    functions: tuple[str, ...] = ()  # functions ``query`` calls, lower case (``net.host``)
+    defines: tuple[str, ...] = ()  # functions it creates (``CREATE MACRO``)

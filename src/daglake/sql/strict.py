@@ -28,14 +28,18 @@ _NEEDS: dict[Any, tuple[set[Any], str]] = {
     TokenType.SELECT: ({TokenType.FROM, *_END}, "a column"),
 }
 _LIST_AFTER = {TokenType.IN, TokenType.EXCEPT, TokenType.REPLACE}  # ``IN ()`` lists nothing
+_WATCHED = {TokenType.COMMA, TokenType.L_PAREN, TokenType.DISTINCT, *_NEEDS}
 
 
 def token_problem(tokens: list[Any]) -> Problem | None:
     """The first place where the tokens cannot be SQL although sqlglot parses them."""
-    for index, token in enumerate(tokens):
-        kind = token.token_type
-        after = tokens[index + 1].token_type if index + 1 < len(tokens) else None
-        before = tokens[index - 1].token_type if index else None
+    kinds = [token.token_type for token in tokens]
+    kinds.append(None)  # what follows the last token
+    for index, kind in enumerate(kinds):
+        if kind not in _WATCHED:
+            continue
+        token, after = tokens[index], kinds[index + 1]
+        before = kinds[index - 1] if index else None
         if kind == TokenType.COMMA and before in _OPENERS:
             return (*_start(token), "empty item in a list: ',' with nothing before it")
         if kind == TokenType.COMMA and after in (TokenType.SEMICOLON, None):
@@ -44,11 +48,7 @@ def token_problem(tokens: list[Any]) -> Problem | None:
             kind = TokenType.SELECT  # not ``IS DISTINCT FROM``
         if kind in _NEEDS and after in _NEEDS[kind][0]:
             return (*_start(token), f"{token.text.upper()} needs {_NEEDS[kind][1]} after it")
-        if (
-            kind == TokenType.L_PAREN
-            and before in _LIST_AFTER
-            and after == TokenType.R_PAREN
-        ):
+        if kind == TokenType.L_PAREN and before in _LIST_AFTER and after == TokenType.R_PAREN:
             return (*_start(tokens[index - 1]), f"{tokens[index - 1].text.upper()} () lists nothing")
     return None
 

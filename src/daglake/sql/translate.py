@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from daglake.sql import bigquery, bigquery_spark
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
+from daglake.sql.functions import called_functions
 from daglake.sql.parse import ParsedFile
 from daglake.sql.parse import Statement as ParsedStatement
 from daglake.sql.quiet import sqlglot_warnings as _sqlglot_warnings
@@ -42,29 +44,39 @@ def translate_with_warnings(
 
 
 def translate_task(
-    parsed: ParsedFile, source: str, target: str, default_output: str
+    parsed: ParsedFile, source: str, target: str, default_output: str, *, consume: bool = False
 ) -> tuple[list[Statement], list[tuple[int, str]]]:
     """A task's statements for an engine: a bare query is a MATERIALIZE of ``default_output``
-    (the engine decides how to replace the table), anything else runs as written."""
+    (the engine decides how to replace the table), anything else runs as written.
+
+    ``consume`` rewrites the parsed trees in place instead of copying them (a copy costs more
+    than the translation on a big file): ``parsed`` is not used afterwards."""
     statements: list[Statement] = []
     warnings: list[tuple[int, str]] = []
-    for statement in parsed.statements:
-        with _sqlglot_warnings() as caught:
-            sql, messages = _statement_sql(statement, source, target, default_output, query_only=True)
-        bare = statement.kind == "query"
-        verbatim = source == target and bool(statement.text)  # the user's SQL, unchanged
-        statements.append(
-            Statement(
-                kind=MATERIALIZE if bare else EXECUTE,
-                query=statement.text if verbatim else sql,
-                line=statement.line,
-                target=default_output if bare else statement.target,
-                parameters=tuple(sorted(statement.parameters)),
-                column=statement.column if verbatim else 1,
-                verbatim=verbatim,
+    with _sqlglot_warnings() as logged:
+        for statement in parsed.statements:
+            bare = statement.kind == "query"
+            verbatim = source == target and bool(statement.text)  # the user's SQL, unchanged
+            sql, messages, before = "", list[str](), len(logged)
+            if not verbatim:
+                expression = statement.expression if consume else statement.expression.copy()
+                sql, messages = _expression_sql(expression, statement.kind, source, target, default_output, True)
+            caught = logged[before:]
+            called, defined = called_functions(statement.text if verbatim else sql, target)
+            statements.append(
+                Statement(
+                    kind=MATERIALIZE if bare else EXECUTE,
+                    query=statement.text if verbatim else sql,
+                    line=statement.line,
+                    target=default_output if bare else statement.target,
+                    parameters=tuple(sorted(statement.parameters)),
+                    column=statement.column if verbatim else 1,
+                    verbatim=verbatim,
+                    functions=tuple(called),
+                    defines=tuple(defined),
+                )
             )
-        )
-        warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
+            warnings.extend((statement.line, m) for m in dict.fromkeys([*messages, *caught]))
     return statements, warnings
 
 
@@ -111,7 +123,7 @@ def _expression_sql(
             expression=expression,
         )
     if source == target:
-        return expression.sql(dialect=target, copy=False), []  # already a private copy
+        return expression.sql(dialect=_dialect(target), copy=False), []  # already a private copy
     warnings: list[str] = []
     expression = expression.transform(_drop_catalog, copy=False)
     if target != "bigquery" and isinstance(expression, exp.Create):
@@ -126,7 +138,13 @@ def _expression_sql(
         expression = _column_list_as_casts(expression)
     if target == "duckdb":
         expression = expression.transform(_parameter_as_variable, copy=False)
-    return expression.sql(dialect=target, copy=False), warnings
+    return expression.sql(dialect=_dialect(target), copy=False), warnings
+
+
+@functools.cache
+def _dialect(name: str) -> Dialect:
+    """One instance per dialect: sqlglot would build one for every statement of a big file."""
+    return Dialect.get_or_raise(name)
 
 
 def _drop_catalog(node: exp.Expr) -> exp.Expr:

@@ -1,0 +1,49 @@
+"""Functions a project calls that its engine lacks, found at validation (from the translated
+SQL, which is cached for the run) rather than by a failing run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from daglake.engines.base import Engine, Statement
+from daglake.errors import Problem
+from daglake.project import Project, Task
+
+
+def missing_functions(
+    project: Project, engine: Engine, compiled: Callable[[Task], list[Statement]]
+) -> list[Problem]:
+    """One problem per call of a function ``engine`` has not, at the line that calls it;
+    functions the project itself defines (``CREATE FUNCTION``, ``CREATE MACRO``) exist."""
+    tasks = [t for t in project.tasks.values() if t.kind in ("sql", "seed")]
+    statements = {task.name: compiled(task) for task in tasks}
+    defined = {name for found in statements.values() for s in found for name in s.defines}
+    called = {name for found in statements.values() for s in found for name in s.functions}
+    missing = engine.missing_functions(called - defined)
+    if not missing:
+        return []
+    problems = []
+    for task in tasks:
+        for statement in statements[task.name]:
+            for name in statement.functions:
+                if name in missing:
+                    problems.append(
+                        Problem(
+                            task.path,
+                            _line_calling(task.text, name, statement.line),
+                            f"function {name.upper()} does not exist on {engine.name} (the engine this project runs on)",
+                        )
+                    )
+    return problems
+
+
+def _line_calling(text: str, name: str, first: int) -> int:
+    """The first line from ``first`` on that calls ``name`` (by its last part: translation may
+    have renamed the rest), else ``first``."""
+    call = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name.rpartition('.')[2])}\s*\(", re.IGNORECASE)
+    lines = text.splitlines()
+    for number in range(max(first, 1), len(lines) + 1):
+        if call.search(lines[number - 1].split("--")[0]):
+            return number
+    return first

@@ -1,0 +1,184 @@
+"""Faults injected for real, through the real CLI (SPEC §12): files root may not read (the
+command runs with every capability dropped by ``setpriv``, so permissions bind root too) and
+full disks (a small ``tmpfs``) under the warehouse, the lake and the state database.
+
+Each fault gives one line naming what was refused, no traceback, exit 2 when the project
+cannot be read and 1 when a run fails on the way, with the run recorded as failed wherever
+the state database can still be written."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NO_CAPABILITIES = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("daglake")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "daglake.cli"]
+
+
+def _can_drop_capabilities() -> bool:
+    if shutil.which("setpriv") is None:
+        return False
+    probe = subprocess.run([*NO_CAPABILITIES, "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+needs_setpriv = pytest.mark.skipif(not _can_drop_capabilities(), reason="setpriv cannot drop capabilities here")
+
+
+def daglake(root: Path, *args: str, unprivileged: bool = True) -> subprocess.CompletedProcess[str]:
+    prefix = NO_CAPABILITIES if unprivileged and _can_drop_capabilities() else []
+    result = subprocess.run(
+        [*prefix, *_command(), *args], cwd=root, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return result
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A file system of ``size`` at ``path``, unmounted afterwards whatever happens."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path) -> None:
+    """Take every free byte of ``folder``'s file system."""
+    with contextlib.suppress(OSError), (folder / "filler").open("wb", buffering=0) as handle:
+        while True:
+            handle.write(b"\0" * 4096)
+
+
+@pytest.fixture
+def products(tmp_path: Path) -> Path:
+    root = tmp_path / "products"
+    shutil.copytree(EXAMPLES / "products", root, ignore=shutil.ignore_patterns(".daglake", "lake", "__pycache__"))
+    return root
+
+
+def _error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def _last_run(root: Path) -> dict[str, object]:
+    listed = daglake(root, "runs", "--json", unprivileged=False)
+    runs: list[dict[str, object]] = json.loads(listed.stdout)
+    return runs[0]
+
+
+@needs_setpriv
+def test_an_unreadable_sql_file_is_one_line_and_exit_2(products: Path) -> None:
+    (products / "res/tmp/variants.sql").chmod(0)
+    result = daglake(products, "validate", ".")
+    assert result.returncode == 2
+    assert "res/tmp/variants.sql: cannot read: permission denied" in result.stderr
+    assert "does not exist" not in result.stderr  # its readers wait for it, no second problem
+    assert "beside no SQL task" not in result.stderr
+
+
+@needs_setpriv
+def test_an_unreadable_folder_is_one_line_and_exit_2(products: Path) -> None:
+    (products / "res/final").chmod(0)
+    try:
+        result = daglake(products, "validate", ".")
+    finally:
+        (products / "res/final").chmod(0o755)
+    assert result.returncode == 2
+    assert "res/final: cannot read folder: permission denied" in result.stderr
+
+
+@needs_setpriv
+def test_an_unreadable_config_is_one_line_and_exit_2(products: Path) -> None:
+    (products / "daglake.toml").chmod(0)
+    result = daglake(products, "validate", ".")
+    assert result.returncode == 2
+    assert _error_lines(result)[0] == "daglake.toml: cannot read: permission denied"
+
+
+@needs_setpriv
+def test_an_unreadable_state_folder_is_one_line_and_exit_2(products: Path) -> None:
+    assert daglake(products, "run", ".", unprivileged=False).returncode == 0
+    (products / ".daglake").chmod(0)
+    try:
+        result = daglake(products, "run", ".")
+    finally:
+        (products / ".daglake").chmod(0o755)
+    assert result.returncode == 2
+    assert _error_lines(result) == ["error: .daglake/run.lock: permission denied"]
+
+
+@needs_setpriv
+def test_a_read_only_state_database_fails_the_run_with_one_line(products: Path) -> None:
+    assert daglake(products, "run", ".", unprivileged=False).returncode == 0
+    (products / ".daglake/state.db").chmod(0o444)
+    result = daglake(products, "run", ".")
+    assert result.returncode == 1
+    assert _error_lines(result) == ["error: state database: attempt to write a readonly database"]
+
+
+def test_a_full_disk_under_the_warehouse_fails_the_run_and_records_it(products: Path, tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small", "1m") as mount:
+        (products / "daglake.toml").write_text(
+            (products / "daglake.toml").read_text() + f'\n[engine.duckdb]\npath = "{mount}/warehouse.duckdb"\n'
+        )
+        (products / "res/tmp/huge.sql").write_text(
+            "SELECT i, repeat('x', 200) || CAST(i AS STRING) AS filler FROM UNNEST(GENERATE_ARRAY(1, 200000)) AS i\n"
+        )
+        result = daglake(products, "run", ".", unprivileged=False)
+    assert result.returncode == 1, result.stderr
+    output = result.stdout.replace("\n", " ")  # the run's table wraps long messages
+    assert "res/tmp/huge.sql: commit failed" in output
+    assert "No space left on device" in " ".join(output.split())
+    run = _last_run(products)
+    assert run["state"] == "failed"
+
+
+def test_a_full_disk_under_the_lake_fails_the_run_and_records_it(products: Path, tmp_path: Path) -> None:
+    (products / "res/curated").mkdir()
+    (products / "res/curated/wide.sql").write_text(
+        "SELECT i, repeat('y', 300) || CAST(i AS STRING) AS filler FROM UNNEST(GENERATE_ARRAY(1, 100000)) AS i\n"
+    )
+    (products / "daglake.toml").write_text(
+        (products / "daglake.toml").read_text() + '\n[tasks."res/curated/wide.sql"]\nzone = "curated"\n'
+    )
+    with tmpfs(products / "lake", "256k"):
+        result = daglake(products, "run", ".", unprivileged=False)
+        assert result.returncode == 1, result.stderr
+    output = " ".join(result.stdout.split())
+    assert "res/curated/wide.sql" in output
+    assert "no space left on device" in output.lower()
+    run = _last_run(products)
+    assert run["state"] == "failed"
+
+
+def test_a_full_disk_under_the_state_database_is_one_line(products: Path, tmp_path: Path) -> None:
+    """SQLite needs room for its write-ahead log to open at all: the run is refused before it
+    starts (nothing to record it in), with the database named."""
+    with tmpfs(tmp_path / "state", "512k") as mount:
+        (products / "daglake.toml").write_text(
+            (products / "daglake.toml").read_text() + f'\n[state]\nurl = "sqlite:///{mount}/state.db"\n'
+        )
+        assert daglake(products, "run", ".", unprivileged=False).returncode == 0
+        fill(mount)
+        result = daglake(products, "run", ".", "--full-refresh", unprivileged=False)
+    assert result.returncode == 2, result.stderr
+    assert _error_lines(result) == [f"error: cannot open the state database sqlite:///{mount}/state.db: disk I/O error"]
