@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bench_state_overhead.py", ["--tasks", "200", "--repeat", "2"] if quick else []),
         ("bench_ingest_memory.py", ["--sizes", "20000,200000", "--repeat", "1"] if quick else []),
         ("bench_conversations.py", ["--messages", "50000", "--repeat", "1", "--skip-spark"] if quick else []),
+        ("bench_big_file.py", ["--rows", "10000", "--repeat", "1"] if quick else []),
         ("bench_api.py", ["--appends", "1000", "--runs", "5", "--repeat", "1"] if quick else []),
         ("bench_bigquery.py", ["--tasks", "40", "--repeat", "1"] if quick else []),
     ]
