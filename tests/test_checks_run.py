@@ -62,7 +62,13 @@ def test_a_failed_error_check_blocks_the_tables_readers(make_project: ProjectFac
     assert failed.error == "check failed: 1 failing row"
     assert failed.location == "daglake.toml:2"
     assert summary.tasks["final.report"].state == "upstream_failed"
-    assert summary.tasks["final.other"].state == "success"  # another branch goes on
+    assert summary.tasks["tmp.orders"].state == "failed"  # its new version was not published
+    assert summary.tasks["tmp.orders: row_count"].state == "success"  # judged the same new version
+    assert summary.tasks["tmp.orders: unique(id)"].state == "upstream_failed"  # a warning: not audited
+    # tmp.customers' relationships check reads the refused tmp.orders, so it and final.other
+    # (which waits for tmp.customers' error checks) are blocked; tmp.customers itself is built
+    assert summary.tasks["tmp.customers"].state == "success"
+    assert summary.tasks["final.other"].state == "upstream_failed"
     stored = {t.name: t for t in run_details(root, summary.run_id).tasks}
     check = stored["tmp.orders: not_null(customer)"].check
     assert check is not None

@@ -145,6 +145,17 @@ class TaskError(DaglakeError):
         return {"error": error}
 
 
+
+class AuditFailed(TaskError):
+    """A table's new version failed an error-severity check before it was published: the
+    previous version stays and the new one is kept as the table's candidate."""
+
+    code = "audit_failed"
+
+    def __init__(self, message: str, path: str | None = None, *, checks: list[str] | None = None) -> None:
+        super().__init__(message, path)
+        self.checks = checks or []  # the check tasks that judged the new version
+
 class EnvironmentProblem(DaglakeError):
     """The machine refused: a file or folder daglake may not read or write, a full disk, a
     read-only database. Exit 2 when the project cannot be read at all, 1 when a run fails."""

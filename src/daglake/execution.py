@@ -10,21 +10,23 @@ import random
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.config import retry_policy
 from daglake.context import LakePaths, TaskContext
-from daglake.engines.base import Engine, Output, PythonSession, Statement
-from daglake.errors import TaskError
+from daglake.engines.base import Audit, Engine, Fetch, Output, PythonSession, Statement
+from daglake.errors import AuditFailed, TaskError
 from daglake.events import FAILED, SUCCESS, Attempt
 from daglake.lake.tables import lake_table
 from daglake.logs import TaskLog, log_path
 from daglake.project import Project, Task
 
 if TYPE_CHECKING:
-    from daglake.checks import CheckSpec
+    from daglake.checks import CheckResult, CheckSpec
+    from daglake.graph.dag import DAG
 
 INJECT_FAILURES_ENV = "DAGLAKE_INJECT_FAILURES"  # test hook: "task=N,..." fails N attempts
 
@@ -38,12 +40,14 @@ class Done:
 
 
 class Failed(Exception):
-    """A task's last attempt failed; carries every attempt for the run record."""
+    """A task's last attempt failed; carries every attempt for the run record. ``released``:
+    the check tasks that judged its refused new version, which still run to report it."""
 
     def __init__(self, cause: BaseException, attempts: list[Attempt]) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.attempts = attempts
+        self.released = tuple(cause.checks) if isinstance(cause, AuditFailed) else ()
 
 
 @dataclass
@@ -59,6 +63,10 @@ class TaskExecutor:
     full_refresh: bool
     previous_attempts: dict[str, int]
     faults: _Faults = field(default_factory=lambda: _Faults(os.environ.get(INJECT_FAILURES_ENV, "")))
+    _audited: dict[str, CheckResult] = field(default_factory=dict)  # check task -> its audit's result
+    _audited_lock: threading.Lock = field(default_factory=threading.Lock)
+    _specs: dict[str, list[CheckSpec]] | None = None
+    _upstream: DAG[str] | None = None
 
     def __call__(self, name: str) -> Done:
         task = self.project.tasks[name]
@@ -86,7 +94,7 @@ class TaskExecutor:
                 if job and job not in attempt.job_ids:
                     attempt.job_ids.append(job)
                 log.close(f"failed after {attempt.duration:.3f} s: {attempt.location}: {attempt.error}")
-                if number == last:
+                if number == last or isinstance(exc, AuditFailed):  # the same rows fail again
                     raise Failed(exc, attempts) from exc
                 time.sleep(policy.wait(number - first + 1, random.random()))
                 continue
@@ -102,25 +110,100 @@ class TaskExecutor:
             self._check(task.check, log, attempt)
             return None
         outputs = [self.output(task, table) for table in task.outputs]
+        audit = self._auditor(task, log)
         if task.kind == "python":
             assert task.function is not None
-            with self.engine.python_session(outputs, task.path, attempt.job_ids) as session:
+            with self.engine.python_session(outputs, task.path, attempt.job_ids, audit) as session:
                 value = task.function(self._context(task, session, outputs, log, metrics))
                 if value is None:
                     return None
                 return session.write(outputs[0], value)
         statements = self.statements[task.name]
-        return self.engine.run_statements(statements, {o.table: o for o in outputs}, task.path, log, attempt.job_ids)
+        return self.engine.run_statements(
+            statements, {o.table: o for o in outputs}, task.path, log, attempt.job_ids, audit
+        )
+
+    def _auditor(self, task: Task, log: TaskLog) -> Audit | None:
+        """The task's outputs' error-severity checks, run on their new versions before they are
+        published (SPEC §4, audit before publish); their results stand for the check tasks."""
+        specs = [spec for table in task.outputs for spec in self._audits().get(table, [])]
+        if not specs or not self._before_publish(task, specs):
+            return None
+
+        def audit(fetch: Fetch, names: Mapping[str, str]) -> None:
+            from daglake.checks import run_check
+
+            now = dt.datetime.now(dt.UTC)
+            refused = []
+            for spec in specs:
+                result = run_check(spec, fetch, self.engine.dialect, now=now, tables=names)
+                log(f"-- audit {spec.name}: " + (result.error or f"{result.failing} failing"))
+                with self._audited_lock:
+                    self._audited[spec.name] = result
+                if result.blocks:
+                    refused.append((spec, result))
+            if refused and not all(r.table in names for _, r in refused):
+                raise AuditFailed(
+                    f"a check failed on the new version, which {self.engine.name} could not hold back "
+                    f"(it was written by the task's own statements or a load): {_failures(refused)}",
+                    task.path,
+                    checks=[spec.name for spec in specs],
+                )
+            if refused:
+                tables = ", ".join(sorted({r.table for _, r in refused}))
+                raise AuditFailed(
+                    f"not published, a check failed on the new version ({_failures(refused)}); {tables} keeps its "
+                    f"previous version (daglake show {refused[0][1].table} --candidate shows the new rows)",
+                    task.path,
+                    checks=[spec.name for spec in specs],
+                )
+
+        return audit
+
+    def _audits(self) -> dict[str, list[CheckSpec]]:
+        """Error-severity checks by the table they check (worked out once per run)."""
+        if self._specs is None:
+            found: dict[str, list[CheckSpec]] = {}
+            for t in self.project.tasks.values():
+                if t.check is not None and t.check.severity == "error":
+                    found.setdefault(t.check.table, []).append(t.check)
+            self._specs = found
+        return self._specs
+
+    def _before_publish(self, task: Task, specs: list[CheckSpec]) -> bool:
+        """Checks that also read other tables (relationships, reconcile) can run before
+        publishing only when those tables are built before the task: sources, or upstream."""
+        others = {
+            self.project.producers[table]
+            for spec in specs
+            for table in spec.reads
+            if table != spec.table and table in self.project.producers
+        }
+        if not others:
+            return True
+        from daglake.graph.dag import DAG
+
+        with self._audited_lock:
+            if self._upstream is None:
+                self._upstream = DAG({n: self.project.upstream(t) for n, t in self.project.tasks.items()})
+            upstream = self._upstream
+        return others <= upstream.ancestors(task.name)
 
     def _check(self, spec: CheckSpec, log: TaskLog, attempt: Attempt) -> None:
         """A failed error-severity check fails the task (blocking what reads the table); a
         failed warning succeeds with its result recorded."""
         from daglake.checks import check_sql, run_check
 
+        with self._audited_lock:
+            audited = self._audited.pop(spec.name, None)
         now = dt.datetime.now(dt.UTC)
-        with contextlib.suppress(Exception):  # the check reports its own build errors
-            log(f"-- {spec.path}:{spec.line}\n{check_sql(spec, self.engine.dialect, now=now)};")
-        result = run_check(spec, lambda sql: self.engine.fetch(sql), self.engine.dialect, now=now)
+        if audited is not None:
+            log(f"-- {spec.path}:{spec.line}: checked on the new version before it was published")
+            result = audited
+        else:
+            with contextlib.suppress(Exception):  # the check reports its own build errors
+                log(f"-- {spec.path}:{spec.line}\n{check_sql(spec, self.engine.dialect, now=now)};")
+            result = run_check(spec, lambda sql: self.engine.fetch(sql), self.engine.dialect, now=now)
         attempt.check = result.as_dict()
         if result.error:
             log(f"-- could not run: {result.error}")
@@ -160,6 +243,14 @@ class TaskExecutor:
             metrics=metrics,
             full_refresh=self.full_refresh,
         )
+
+
+def _failures(refused: list[tuple[CheckSpec, CheckResult]]) -> str:
+    return "; ".join(
+        f"{spec.name} ({spec.path}:{spec.line}): "
+        f"{r.error or str(r.failing) + ' failing row' + ('s' if r.failing != 1 else '')}"
+        for spec, r in refused
+    )
 
 
 class _TaskLogHandler(logging.Handler):

@@ -5,7 +5,7 @@ as tasks, so a check reads the table exactly as the pipeline's own SQL would."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from daglake.checks.spec import CheckSpec
-from daglake.sql.parse import ParsedFile, Statement, parse_file
+from daglake.sql.parse import ParsedFile, Statement, parse_file, table_name
 from daglake.sql.translate import translate_with_warnings
 
 CHECKED = "_daglake_checked"
@@ -24,9 +24,30 @@ AGGREGATE = "_daglake_aggregate"
 Builder = Callable[[CheckSpec, datetime], exp.Query]
 
 
-def check_sql(spec: CheckSpec, dialect: str = "duckdb", *, now: datetime | None = None) -> str:
+def check_sql(
+    spec: CheckSpec, dialect: str = "duckdb", *, now: datetime | None = None, tables: Mapping[str, str] | None = None
+) -> str:
     """The query returning ``spec``'s failing rows in ``dialect``; ``now`` (UTC, default the
-    current time) is what freshness is measured against."""
+    current time) is what freshness is measured against; ``tables`` names another table to
+    read instead of one the check names (an audit reads the unpublished new version)."""
+    sql = _check_sql(spec, dialect, now)
+    replaced = {k: v for k, v in (tables or {}).items() if k != v}
+    return _read_instead(sql, dialect, replaced) if replaced else sql
+
+
+def _read_instead(sql: str, dialect: str, tables: Mapping[str, str]) -> str:
+    tree = sqlglot.parse_one(sql, read=dialect)
+    for node in list(tree.find_all(exp.Table)):
+        wanted = tables.get(table_name(node) or "")
+        if wanted is not None:
+            replacement = exp.to_table(wanted, dialect=dialect)
+            if node.alias:
+                replacement.set("alias", node.args["alias"])
+            node.replace(replacement)
+    return tree.sql(dialect)
+
+
+def _check_sql(spec: CheckSpec, dialect: str, now: datetime | None) -> str:
     if spec.kind == "sql":
         parsed = parse_file(str(spec.params["query"]), spec.source_dialect)
         statements = [dataclasses.replace(s, kind="other") for s in parsed.statements]

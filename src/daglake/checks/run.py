@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,7 +44,12 @@ class CheckResult:
 
 
 def run_check(
-    spec: CheckSpec, fetch: Fetch, dialect: str = "duckdb", *, now: datetime | None = None
+    spec: CheckSpec,
+    fetch: Fetch,
+    dialect: str = "duckdb",
+    *,
+    now: datetime | None = None,
+    tables: Mapping[str, str] | None = None,
 ) -> CheckResult:
     """Run ``spec``: one COUNT(*) over the failing rows, then a sample of them only when some fail.
 
@@ -52,7 +57,7 @@ def run_check(
     failed result carrying the message: the engine knows best what is wrong with the data."""
     result = CheckResult(spec.name, spec.table, spec.kind, spec.severity, passed=False, failing=0)
     try:
-        sql = check_sql(spec, dialect, now=now)
+        sql = check_sql(spec, dialect, now=now, tables=tables)
         if spec.is_aggregate:
             columns, rows = fetch(sql)
             result.failing = 1 if rows else 0

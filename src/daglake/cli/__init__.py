@@ -412,8 +412,11 @@ def show(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 10,
     engine_name: EngineOpt = None,
     target: TargetOpt = None,
+    candidate: Annotated[
+        bool, typer.Option("--candidate", help="The new version that failed its checks, kept aside.")
+    ] = False,
 ) -> None:
-    """Print the first rows of a table in the warehouse."""
+    """Print the first rows of a table in the warehouse (or of its refused candidate)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -428,9 +431,15 @@ def show(
     settings = engine_settings(project.config, engine=engine_name, target=target)
     with create_engine(settings, project.root, read_only=True) as engine:
         name = table.lower()
-        if name not in engine.existing_tables():
-            raise UsageError(f"table {table} does not exist in the warehouse (run the project first)")
-        columns, rows = engine.fetch(select_all(name, engine.dialect), limit)
+        if candidate:
+            sql = engine.candidate_sql(name)
+            if sql is None:
+                raise UsageError(f"table {table} has no candidate: its last build passed its checks, or it was never refused")
+            columns, rows = engine.fetch(sql, limit)
+        else:
+            if name not in engine.existing_tables():
+                raise UsageError(f"table {table} does not exist in the warehouse (run the project first)")
+            columns, rows = engine.fetch(select_all(name, engine.dialect), limit)
     output = Table(*(escape(c) for c in columns), show_lines=False, header_style="bold")
     for row in rows:
         output.add_row(*(escape(_cell(value)) for value in row))

@@ -6,7 +6,7 @@ An engine knows nothing of the graph; the runner knows nothing of the engine's c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +15,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from daglake.errors import UsageError
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 
-__all__ = ["EXECUTE", "MATERIALIZE", "AppendError", "Column", "Engine", "Output", "PythonSession", "RecordTyper", "RowWriter", "Statement"]
+__all__ = ["EXECUTE", "MATERIALIZE", "AppendError", "Audit", "Column", "Engine", "Fetch", "Output", "PythonSession", "RecordTyper", "RowWriter", "Statement"]
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
     from daglake.lake.json_schema import RecordSchema
     from daglake.lake.tables import LakeTable
+
+
+Fetch = Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]
+# Called with a fetch that sees the task's new, unpublished versions and, per output table,
+# the name its new version is read by there; raises AuditFailed to keep the old versions.
+Audit = Callable[[Fetch, Mapping[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -156,10 +162,13 @@ class Engine(ABC):
         location: str,
         log: Callable[[str], None] | None = None,
         jobs: list[str] | None = None,
+        audit: Audit | None = None,
     ) -> int | None:
         """Run a SQL task's statements, each table replaced atomically; return rows written when
         known. ``outputs`` says where each MATERIALIZE target goes (warehouse or lake table);
-        ``jobs`` collects the ids of the engine's jobs, where it has them (BigQuery).
+        ``jobs`` collects the ids of the engine's jobs, where it has them (BigQuery);
+        ``audit`` runs on the new versions before any is published: when it raises
+        :class:`~daglake.errors.AuditFailed` they are kept as candidates, not published.
 
         Raises :class:`~daglake.errors.TaskError` with the path and line of the failing statement;
         on failure nothing the statements did is visible.
@@ -167,13 +176,18 @@ class Engine(ABC):
 
     @abstractmethod
     def python_session(
-        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None, audit: Audit | None = None
     ) -> AbstractContextManager[PythonSession]:
         """A Python task's hold on the engine for one attempt: what it writes becomes visible
         only when the ``with`` block ends without an error (DuckDB: one transaction; lake
-        versions published at its end). Engine errors raised inside it come out as
+        versions published at its end), after ``audit`` as for :meth:`run_statements`. Engine errors raised inside it come out as
         :class:`~daglake.errors.TaskError`; ``jobs`` collects the ids of the engine's jobs it
         ran, as for :meth:`run_statements`. Calling the task is not the engine's business."""
+
+    def candidate_sql(self, table: str) -> str | None:
+        """What reads ``table``'s candidate, the new version its audit refused, in the engine's
+        dialect (``daglake show TABLE --candidate``); None when it has none."""
+        return None
 
     def estimate(self, statements: list[Statement], location: str) -> int | None:
         """Bytes the statements would scan, when the engine can say before running (BigQuery's

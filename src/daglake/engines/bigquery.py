@@ -9,6 +9,7 @@ whole. Datasets are the project's (``tmp``, ``final``) with the target's ``datas
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -25,10 +26,20 @@ from google.cloud import bigquery
 from google.cloud.bigquery.table import RowIterator
 
 from daglake.engine_settings import BigQuerySettings
-from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, RowWriter, Statement
+from daglake.engines.base import (
+    MATERIALIZE,
+    Audit,
+    Engine,
+    Output,
+    PythonSession,
+    RowWriter,
+    Statement,
+)
 from daglake.engines.bigquery_sql import TRANSIENT_REASONS, Sent, prepare, task_error
 from daglake.errors import TaskError, UsageError
 from daglake.lake.tables import LakeTable
+
+CANDIDATE_SUFFIX = "__daglake_candidate"  # a table's new version while (or after failing) its audit
 
 _LABEL = re.compile(r"[^a-z0-9_-]+")
 _TRANSIENT = (
@@ -125,7 +136,11 @@ class BigQueryEngine(Engine):
 
     # -- Engine --------------------------------------------------------------------------
     def existing_tables(self) -> set[str]:
-        """One listing per dataset, listed in parallel."""
+        """One listing per dataset, listed in parallel; candidates left by failed audits are
+        not tables of the project."""
+        return {name for name in self._listed() if not name.endswith(CANDIDATE_SUFFIX)}
+
+    def _listed(self) -> set[str]:
         datasets = self._datasets()
         self.local = self.local | {d.lower() for d in datasets}
 
@@ -213,9 +228,17 @@ class BigQueryEngine(Engine):
         location: str,
         log: Callable[[str], None] | None = None,
         jobs: list[str] | None = None,
+        audit: Audit | None = None,
     ) -> int | None:
+        """Each statement a query job. With ``audit``, a query's table is built as its
+        candidate (``tmp.x__daglake_candidate``), checked, then copied over the table in one
+        copy job; tables a script writes with its own DDL/DML are checked after it ran."""
         rows: int | None = None
+        staged: dict[str, str] = {}
         for statement in statements:
+            if audit is not None and statement.kind == MATERIALIZE and statement.target:
+                staged[statement.target] = statement.target + CANDIDATE_SUFFIX
+                statement = dataclasses.replace(statement, target=staged[statement.target])
             sql, sent = self.statement_sql(statement, location)
             if log is not None:
                 log(f"-- {location}:{statement.line}\n{sql};")
@@ -234,7 +257,40 @@ class BigQueryEngine(Engine):
             if log is not None:
                 written = "" if count is None else f", {count} rows"
                 log(f"-- job {job.job_id} done in {time.perf_counter() - started:.3f} s{written}")
+        if audit is not None:
+            audit(lambda sql: self.fetch(sql), staged)
+            for table, candidate in staged.items():
+                self._publish(candidate, table, jobs)
         return rows
+
+    def _publish(self, candidate: str, table: str, jobs: list[str] | None) -> None:
+        """The audited candidate replaces the table in one copy job (atomic, not billed)."""
+        config = bigquery.CopyJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+        source, target = self._table_ref(candidate), self._table_ref(table)
+
+        def copy() -> None:
+            job = self.client.copy_table(source, target, job_config=config, retry=self.retry)
+            if jobs is not None:
+                jobs.append(job.job_id)
+            job.result(retry=self.retry)
+
+        self._call(copy, f"publishing {table}")
+        self._call(functools.partial(self.client.delete_table, source, not_found_ok=True, retry=self.retry), f"dropping {candidate}")
+        with self._lock:
+            written = self._written.pop(candidate.lower(), None)
+            if written is not None:
+                self._written[table.lower()] = self._call(
+                    functools.partial(self.client.get_table, target, retry=self.retry), "reading a table"
+                )
+
+    def candidate_sql(self, table: str) -> str | None:
+        candidate = table + CANDIDATE_SUFFIX
+        if candidate.lower() not in self._candidates():
+            return None
+        return f"SELECT * FROM `{candidate}`"  # as the project names it: fetch adds the prefix
+
+    def _candidates(self) -> set[str]:
+        return {name for name in self._listed() if name.endswith(CANDIDATE_SUFFIX)}
 
     def estimate(self, statements: list[Statement], location: str) -> int:
         """Bytes the statements would scan, from BigQuery's dry run (nothing is billed)."""
@@ -254,13 +310,17 @@ class BigQueryEngine(Engine):
 
     @contextlib.contextmanager
     def python_session(
-        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None, audit: Audit | None = None
     ) -> Iterator[PythonSession]:
+        """Data a Python task returns is loaded into its table by a load job; its checks run
+        after the load (a load job cannot be held back)."""
         from daglake.engines.bigquery_session import BigQuerySession
 
         session = BigQuerySession(self, location, jobs if jobs is not None else [])
         try:
             yield session
+            if audit is not None:
+                audit(lambda sql: self.fetch(sql), {})
         except google_errors.GoogleAPIError as exc:
             raise TaskError(_message(exc), location, job_id=getattr(exc, "job_id", None)) from exc
 

@@ -16,6 +16,7 @@ from daglake.engine_settings import DuckDBSettings
 from daglake.engines import duckdb_files
 from daglake.engines.base import (
     MATERIALIZE,
+    Audit,
     Engine,
     Output,
     PythonSession,
@@ -24,9 +25,10 @@ from daglake.engines.base import (
     Statement,
 )
 from daglake.engines.duckdb_lake import Writes, lake_view_sql, qualified_name
-from daglake.errors import TaskError, UsageError, WarehouseBusy
+from daglake.errors import AuditFailed, TaskError, UsageError, WarehouseBusy
+from daglake.lake import candidates
 from daglake.lake.json_schema import RecordSchema
-from daglake.lake.tables import LakeTable
+from daglake.lake.tables import LakeTable, crash_point, quote_literal
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
 
@@ -203,14 +205,19 @@ class DuckDBEngine(Engine):
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
     @contextlib.contextmanager
-    def _transaction(self, location: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, Writes]]:
+    def _transaction(
+        self, location: str, outputs: Collection[Output] = (), audit: Audit | None = None
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, Writes]]:
         """One DuckDB transaction, plus lake versions published just before it commits: on any
-        failure both are undone and nothing the task did is visible."""
+        failure both are undone and nothing the task did is visible. ``audit`` reads the new
+        versions inside the transaction first; when it refuses them they become candidates."""
         cursor = self._cursor()
         writes = Writes(cursor)
         cursor.execute("BEGIN TRANSACTION")
         try:
             yield cursor, writes
+            if audit is not None:
+                self._audit(cursor, writes, outputs, audit, location)
             writes.publish()
             try:
                 cursor.execute("COMMIT")
@@ -221,6 +228,46 @@ class DuckDBEngine(Engine):
             with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
                 cursor.execute("ROLLBACK")
             raise
+        for output in outputs:
+            candidates.drop(self.root, output.table)
+
+    def _audit(
+        self, cursor: duckdb.DuckDBPyConnection, writes: Writes, outputs: Collection[Output], audit: Audit, location: str
+    ) -> None:
+        writes.complete()
+        writes.show_staged()
+        crash_point("audit")
+
+        def fetch(sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+            try:
+                result = cursor.execute(sql)
+                return [d[0] for d in result.description or []], result.fetchall()
+            except duckdb.Error as exc:
+                raise TaskError(engine_message(exc), location) from exc
+
+        try:
+            audit(fetch, {output.table: output.table for output in outputs})
+        except AuditFailed:
+            for output in outputs:
+                self._keep_candidate(cursor, writes, output)
+            raise
+
+    def _keep_candidate(self, cursor: duckdb.DuckDBPyConnection, writes: Writes, output: Output) -> None:
+        """The refused version, out of the transaction that is about to be rolled back."""
+        staged = writes.take(output.lake) if output.lake is not None else None
+        if staged is None:
+            staged = candidates.new_candidate(self.root, output.table)
+            target = quote_literal(str(staged / "data.parquet"))
+            try:
+                cursor.execute(f"COPY (SELECT * FROM {_table_sql(output.table)}) TO {target} (FORMAT parquet)")
+            except duckdb.Error:  # a check that could not run aborted the transaction: no copy
+                candidates.drop_folder(staged)
+                return
+        candidates.keep(self.root, output.table, staged)
+
+    def candidate_sql(self, table: str) -> str | None:
+        read = candidates.read_sql(self.root, table)
+        return None if read is None else f"SELECT * FROM {read}"
 
     def run_statements(
         self,
@@ -229,11 +276,12 @@ class DuckDBEngine(Engine):
         location: str,
         log: Callable[[str], None] | None = None,
         jobs: list[str] | None = None,
+        audit: Audit | None = None,
     ) -> int | None:
         """Every statement in one transaction; a query whose target is a lake table is written
         to a new version, published just before the transaction commits."""
         rows: int | None = None
-        with self._transaction(location) as (cursor, writes):
+        with self._transaction(location, outputs.values(), audit) as (cursor, writes):
             for statement in statements:
                 started = time.perf_counter()
                 output = outputs.get(statement.target or "") if statement.kind == MATERIALIZE else None
@@ -260,9 +308,9 @@ class DuckDBEngine(Engine):
 
     @contextlib.contextmanager
     def python_session(
-        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None, audit: Audit | None = None
     ) -> Iterator[PythonSession]:
-        with self._transaction(location) as (cursor, writes):
+        with self._transaction(location, outputs, audit) as (cursor, writes):
             try:
                 yield _Session(cursor, writes)
             except duckdb.Error as exc:

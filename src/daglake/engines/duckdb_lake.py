@@ -18,6 +18,7 @@ from daglake.lake.tables import (
     publish,
     quote_identifier,
     quote_literal,
+    version_read_sql,
     write_partition_types,
 )
 
@@ -108,12 +109,36 @@ class Writes:
         finally:
             self.cursor.unregister(name)
 
-    def publish(self) -> None:
-        """Swap every staged version in, then point the SQL views at the lake tables."""
+    def complete(self) -> None:
+        """Carry the untouched partitions into every staged version: each is then the whole
+        new table (what an audit reads, what publishing swaps in)."""
         for staged in self.staged:
             if staged.carry:
                 carry_over(staged.table, staged.version)
+                staged.carry = False
             drop_empty_marker(staged.version)
+
+    def show_staged(self) -> None:
+        """Inside the task's transaction, the lake tables' names read their new versions."""
+        for staged in self.staged:
+            self.cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(staged.table.zone)}")
+            self.cursor.execute(
+                f"CREATE OR REPLACE VIEW {qualified_name(staged.table.qualified)} AS "
+                f"SELECT * FROM {version_read_sql(staged.version)}"
+            )
+
+    def take(self, table: LakeTable) -> Path | None:
+        """The staged version of ``table``, no longer this task's to publish or discard."""
+        staged = next((s for s in self.staged if s.table == table), None)
+        if staged is None:
+            return None
+        self.staged.remove(staged)
+        return staged.version
+
+    def publish(self) -> None:
+        """Swap every staged version in, then point the SQL views at the lake tables."""
+        self.complete()
+        for staged in self.staged:
             publish(staged.table, staged.version)
             self.cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(staged.table.zone)}")
             self.cursor.execute(lake_view_sql(staged.table))

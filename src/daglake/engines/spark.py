@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -17,12 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.engine_settings import SparkSettings
-from daglake.engines.base import MATERIALIZE, Engine, Output, PythonSession, Statement
+from daglake.engines.base import MATERIALIZE, Audit, Engine, Output, PythonSession, Statement
 from daglake.engines.spark_session import LOG_FILE, preflight, spark_session
 from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
-from daglake.engines.spark_tables import SparkWrites, Warehouse, as_frame, quote, register, rows_in
-from daglake.errors import TaskError
-from daglake.lake.tables import LakeTable
+from daglake.engines.spark_tables import (
+    SparkWrites,
+    Warehouse,
+    as_frame,
+    quote,
+    register,
+    rows_in,
+    version_view,
+)
+from daglake.errors import AuditFailed, TaskError
+from daglake.lake import candidates
+from daglake.lake.tables import LakeTable, crash_point
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -89,13 +99,14 @@ class SparkEngine(Engine):
         location: str,
         log: Callable[[str], None] | None = None,
         jobs: list[str] | None = None,
+        audit: Audit | None = None,
     ) -> int | None:
         """Every table a file's statements write is staged and published when all succeeded
         (or before a later statement of the file reads it: atomic per table then)."""
         rows: int | None = None
         if log is not None:
             log(f"-- Spark's own log (the JVM's, for every task of the process): {LOG_FILE}")
-        with self._writes(location) as writes:
+        with self._writes(location, outputs.values(), audit) as writes:
             for statement in statements:
                 started = time.perf_counter()
                 args = self._args(statement.parameters)
@@ -150,20 +161,53 @@ class SparkEngine(Engine):
         return writes.write(plan.output, frame, replace=plan.action == "overwrite", keep=plan.action == "insert")
 
     @contextlib.contextmanager
-    def _writes(self, location: str) -> Iterator[SparkWrites]:
+    def _writes(
+        self, location: str, outputs: Collection[Output] = (), audit: Audit | None = None
+    ) -> Iterator[SparkWrites]:
         writes = SparkWrites(self.spark, self.warehouse)
         try:
             yield writes
+            if audit is not None:
+                self._audit(writes, audit)
             writes.publish()
         except BaseException:
             writes.discard()
             raise
+        for output in outputs:
+            candidates.drop(self.root, output.table)
+
+    def _audit(self, writes: SparkWrites, audit: Audit) -> None:
+        """The new versions, complete, as temporary views the checks read instead of the
+        tables; refused, they are moved aside as the tables' candidates."""
+        writes.complete()
+        names: dict[str, str] = {}
+        for staged in writes.staged:
+            names[staged.output.table] = f"_daglake_candidate_{secrets.token_hex(6)}"
+            version_view(self.spark, staged.version, names[staged.output.table])
+        crash_point("audit")
+        try:
+            audit(lambda sql: self.fetch(sql), names)
+        except AuditFailed:
+            for table in names:
+                version = writes.take(table)
+                if version is not None:
+                    candidates.keep(self.root, table, version)
+            raise
+        finally:
+            for name in names.values():
+                self.spark.catalog.dropTempView(name)
+
+    def candidate_sql(self, table: str) -> str | None:
+        folder = candidates.candidate_path(self.root, table)
+        if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+            return None
+        return f"SELECT * FROM parquet.`{folder.absolute()!s}`"
 
     @contextlib.contextmanager
     def python_session(
-        self, outputs: list[Output], location: str, jobs: list[str] | None = None
+        self, outputs: list[Output], location: str, jobs: list[str] | None = None, audit: Audit | None = None
     ) -> Iterator[PythonSession]:
-        with self._writes(location) as writes:
+        with self._writes(location, outputs, audit) as writes:
             try:
                 yield _Session(self, writes)
             except TaskError:

@@ -87,12 +87,23 @@ def register(spark: SparkSession, table: LakeTable, *, lake: bool = False) -> No
             spark.sql(f"CREATE TABLE {name} USING parquet LOCATION '{location}'")
             return
         current = table.current_version()
-        types = read_partition_types(current) if current is not None else {}
-        columns = [
-            f"CAST({quote(c)} AS {_SPARK.get(types[c].upper(), types[c])}) AS {quote(c)}" if c in types else quote(c)
-            for c in spark.read.parquet(location).columns
-        ]
-        spark.sql(f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(columns)} FROM parquet.`{location}`")
+        spark.sql(f"CREATE OR REPLACE VIEW {name} AS {_typed_select(spark, location, current)}")
+
+
+def _typed_select(spark: SparkSession, location: str, version: Path | None) -> str:
+    """``SELECT`` of a Parquet folder with its partition columns typed as recorded."""
+    types = read_partition_types(version) if version is not None else {}
+    columns = [
+        f"CAST({quote(c)} AS {_SPARK.get(types[c].upper(), types[c])}) AS {quote(c)}" if c in types else quote(c)
+        for c in spark.read.parquet(location).columns
+    ]
+    return f"SELECT {', '.join(columns)} FROM parquet.`{location}`"
+
+
+def version_view(spark: SparkSession, version: Path, name: str) -> None:
+    """A temporary view ``name`` over one unpublished version (what an audit reads)."""
+    location = str(version.absolute()).replace("'", "\\'")
+    spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {quote(name)} AS {_typed_select(spark, location, version)}")
 
 
 def unregister(spark: SparkSession, table: LakeTable) -> None:
@@ -157,6 +168,23 @@ class SparkWrites:
             frame.write.mode("append").parquet(str(version))
         return rows_in(version) - before
 
+    def complete(self) -> None:
+        """Carry the untouched partitions into every staged version: each is then the whole
+        new table (what an audit reads, what publishing swaps in)."""
+        for staged in self.staged:
+            if staged.carry:
+                carry_over(staged.table, staged.version)
+                staged.carry = False
+            drop_empty_marker(staged.version)
+
+    def take(self, output: str) -> Path | None:
+        """The staged version of the table ``output``, no longer this task's to publish."""
+        staged = next((s for s in self.staged if s.output.table == output), None)
+        if staged is None:
+            return None
+        self.staged.remove(staged)
+        return staged.version
+
     def drop(self, table: LakeTable) -> None:
         for staged in [s for s in self.staged if s.table == table]:
             self.staged.remove(staged)
@@ -170,6 +198,7 @@ class SparkWrites:
         for staged in chosen:
             if staged.carry:
                 carry_over(staged.table, staged.version)
+                staged.carry = False
             drop_empty_marker(staged.version)
             publish(staged.table, staged.version)
             register(self.spark, staged.table, lake=staged.output.lake is not None)

@@ -51,13 +51,19 @@ class LakeTable:
     def read_sql(self) -> str:
         """``read_parquet(...)`` of the current version, its partition columns typed as written
         (a city code ``"001"`` stays a string; DuckDB alone would guess from folder names)."""
-        options = "hive_partitioning = true, union_by_name = true"
         current = self.current_version()
-        types = read_partition_types(current) if current is not None else {}
-        if types:
-            listed = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
-            options += f", hive_types = {{{listed}}}"
-        return f"read_parquet({quote_literal(self.glob)}, {options})"
+        return version_read_sql(current, self.glob) if current is not None else version_read_sql(None, self.glob)
+
+
+def version_read_sql(version: Path | None, glob: str | None = None) -> str:
+    """``read_parquet(...)`` of one version folder (or ``glob``) with its partition types."""
+    options = "hive_partitioning = true, union_by_name = true"
+    types = read_partition_types(version) if version is not None else {}
+    if types:
+        listed = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
+        options += f", hive_types = {{{listed}}}"
+    pattern = glob if glob is not None else str(Path(str(version)).absolute() / "**" / "*.parquet")
+    return f"read_parquet({quote_literal(pattern)}, {options})"
 
 
 def lake_table(root: Path, qualified: str) -> LakeTable:
@@ -153,15 +159,15 @@ def publish(table: LakeTable, version: Path) -> None:
     os.symlink(version.name, link)
     if table.path.exists() and not table.path.is_symlink():
         raise FileExistsError(f"{table.path} exists and is not a daglake table; move it away")
-    _crash_point("publish:linked")
+    crash_point("publish:linked")
     os.replace(link, table.path)
     fsync_dir(table.path.parent)
-    _crash_point("publish:swapped")
+    crash_point("publish:swapped")
     if previous is not None and previous != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)
 
 
-def _crash_point(moment: str) -> None:
+def crash_point(moment: str) -> None:
     """``DAGLAKE_CRASH_AT=publish:swapped`` kills the process for real at that moment, so tests
     can check what readers and the next run find there (a random kill rarely lands inside)."""
     if os.environ.get(CRASH_AT_ENV) == moment:

@@ -66,7 +66,8 @@ def execute(
     """Run ``run(node)`` for every node on ``workers`` threads, dependencies first.
 
     A node whose dependency failed is not run (``upstream_failed``); independent branches go on
-    unless ``fail_fast``, which stops starting new nodes after the first failure.
+    unless ``fail_fast``, which stops starting new nodes after the first failure. A failure
+    whose exception lists direct dependents in ``released`` lets those run all the same.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -116,9 +117,18 @@ def execute(
                         ready.push(child)
             else:
                 result.failed[node] = error
-                blocked = [d for d in sorted(dag.descendants(node), key=str) if d not in result.upstream_failed]
+                # dependents the failure names as still to run (they report on it)
+                released = set(getattr(error, "released", ())) & set(dag.downstream[node])
+                blocked = [
+                    d for d in sorted(dag.descendants(node), key=str)
+                    if d not in result.upstream_failed and d not in released
+                ]
                 for name in blocked:
                     result.upstream_failed[name] = node
+                for child in sorted(released, key=str):
+                    remaining[child] -= 1
+                    if remaining[child] == 0 and child not in result.upstream_failed:
+                        ready.push(child)
                 if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
                     stopping = True
             dispatch()  # workers first: observers must not delay the next task
