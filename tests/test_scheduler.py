@@ -181,3 +181,26 @@ def test_a_second_run_starts_the_task_that_took_longest_in_the_first(tmp_path: P
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         execute(DAG({"a": []}), lambda n: n, workers=0)
+
+
+class _Refused(Exception):
+    """A failure that lets the checks judging it run (an audit refusing a new version)."""
+
+    released = ("check_a", "elsewhere")
+
+
+def test_a_failure_may_release_direct_dependents_that_report_on_it() -> None:
+    dag = DAG({"a": [], "check_a": ["a"], "reader": ["a", "check_a"], "elsewhere": [], "b": []})
+    ran: list[str] = []
+
+    def run(node: str) -> str:
+        ran.append(node)
+        if node == "a":
+            raise _Refused("not published")
+        return node
+
+    result = execute(dag, run, workers=1)
+    assert set(result.failed) == {"a"}
+    assert "check_a" in result.succeeded  # released: a direct dependent of the failure
+    assert result.upstream_failed == {"reader": "a"}  # a reader stays blocked
+    assert "elsewhere" in result.succeeded and ran.count("elsewhere") == 1  # not a dependent: runs once
