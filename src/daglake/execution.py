@@ -105,10 +105,12 @@ class TaskExecutor:
         if task.kind == "python":
             assert task.function is not None
             with self.engine.python_session(outputs, task.path, attempt.job_ids) as session:
-                value = task.function(self._context(task, session, outputs, log, metrics))
-                if value is None:
-                    return None
-                return session.write(outputs[0], value)
+                from daglake.pytasks import materialize_result
+
+                context = self._context(task, session, outputs, log, metrics)
+                value = task.function(context)
+                where = (task.path, task.analysis.output_lines.get(task.outputs[0], 0))
+                return materialize_result(value, context, session, outputs, self.existing, where)
         statements = self.statements[task.name]
         return self.engine.run_statements(statements, {o.table: o for o in outputs}, task.path, log, attempt.job_ids)
 
@@ -201,6 +203,8 @@ def describe_error(error: BaseException, task: Task, root: Path) -> tuple[str, s
         cause = error.__cause__ if isinstance(error, TaskError) and error.__cause__ else error
         message = error.message if isinstance(error, TaskError) else f"{type(error).__name__}: {error}"
         line = _traceback_line(cause, root / task.path)
+        if not line and isinstance(error, TaskError) and error.path == task.path:
+            line = error.line or 0  # daglake's own finding about the task (e.g. its return value)
         return message, f"{task.path}:{line}" if line else task.path
     if not isinstance(error, TaskError):
         return f"{type(error).__name__}: {error}", task.path
