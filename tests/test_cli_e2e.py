@@ -701,6 +701,19 @@ SELECTIONS: dict[str, tuple[list[str], set[str]]] = {
         {"tmp.category_tree", "tmp.stock_levels"},
     ),
     "tag": (["-s", "tag:mart"], {"final.products"}),
+    "a,b (intersection)": (
+        ["-s", "res/tmp/*,+tmp.product_sales"],
+        {"tmp.product_sales", "tmp.sales_lines", "tmp.inventory_items"},
+    ),
+    "1+x": (
+        ["-s", "1+tmp.variants"],
+        {"tmp.variants", "tmp.inventory_items", "tmp.item_purchase_prices", "tmp.product_sales", "tmp.stock_levels"},
+    ),
+    "x+1": (
+        ["-s", "tmp.inventory_items+1"],
+        {"tmp.inventory_items", "tmp.product_sales", "tmp.supplier_summary", "tmp.variants"},
+    ),
+    "@x minus glob": (["-s", "@tmp.stock_levels", "-x", "raw.*"], ALL_TASKS - SEEDS),
 }
 
 

@@ -31,7 +31,7 @@ DepsOpt = Annotated[
 ]
 SelectOpt = Annotated[
     list[str] | None,
-    typer.Option("--select", "-s", help="Tables, paths, globs, tag:x, +x (with upstream), x+."),
+    typer.Option("--select", "-s", help="Tables, paths, globs, tag:x, +x (with upstream), x+, 2+x / x+1 (to a depth), @x, a,b (both)."),
 ]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Same forms as --select.")]
 
