@@ -78,7 +78,7 @@ class TaskExecutor:
             try:
                 self.faults.check(task.name, self.logical_date.isoformat())
                 rows = self._attempt(task, log, metrics, attempt)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a Python task fails it, at its line
                 attempt.state = FAILED
                 attempt.duration = time.time() - attempt.started_at
                 attempt.error, attempt.location = describe_error(exc, task, self.project.root)
@@ -202,6 +202,9 @@ def describe_error(error: BaseException, task: Task, root: Path) -> tuple[str, s
     if task.kind == "python":
         cause = error.__cause__ if isinstance(error, TaskError) and error.__cause__ else error
         message = error.message if isinstance(error, TaskError) else f"{type(error).__name__}: {error}"
+        if isinstance(error, SystemExit):
+            code = "" if error.code is None else f"({error.code!r})"
+            message = f"the task called sys.exit{code}: raise an exception to fail a task"
         line = _traceback_line(cause, root / task.path)
         if not line and isinstance(error, TaskError) and error.path == task.path:
             line = error.line or 0  # daglake's own finding about the task (e.g. its return value)

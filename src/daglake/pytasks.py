@@ -150,7 +150,7 @@ def discover(root: Path, relative: str, problems: list[Problem]) -> list[FoundTa
         if not isinstance(task_spec, PythonTaskSpec) or getattr(function, "__module__", None) != module_name:
             continue
         line = _def_line(function)
-        wrong = _signature_problem(function, task_spec.outputs[0])
+        wrong = _name_problem(task_spec.outputs) or _signature_problem(function, task_spec.outputs[0])
         if wrong:
             problems.append(Problem(relative, line, wrong))
             continue
@@ -221,10 +221,27 @@ def _project_path(filename: str, root: Path) -> str | None:
     return relative.as_posix()
 
 
+_TABLE = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
+
+
+def _name_problem(outputs: tuple[str, ...]) -> str | None:
+    """Outputs are ``dataset.table``, as a SQL task's are (a bare name, or three parts, would
+    land in DuckDB's ``main`` or fail at run time with the engine's words)."""
+    wrong = [name for name in outputs if not _TABLE.fullmatch(name)]
+    if not wrong:
+        return None
+    return (
+        f"{', '.join(repr(n) for n in wrong)} is not a table name: a task's outputs are dataset.table "
+        "(letters, digits and _, not starting with a digit), e.g. @daglake.task('staging.orders')"
+    )
+
+
 def _signature_problem(function: Callable[..., Any], table: str) -> str | None:
     """A task is called with one argument, the context; say so at its ``def`` line."""
     if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
         return f"task {table} is an async def: daglake calls it as a plain function (def, not async def)"
+    if inspect.isgeneratorfunction(function):
+        return f"task {table} yields: return one table, or ctx.write(..., append=True) each batch"
     try:
         inspect.signature(function).bind(None)
     except TypeError:
