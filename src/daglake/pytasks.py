@@ -145,10 +145,10 @@ def discover(root: Path, relative: str, problems: list[Problem]) -> list[FoundTa
         if added:
             sys.path.remove(str(root.resolve()))
     found = []
-    for function in vars(module).values():
-        task_spec = getattr(function, MARKER, None)
-        if not isinstance(task_spec, PythonTaskSpec) or getattr(function, "__module__", None) != module_name:
+    for function in list(vars(module).values()):
+        if not _is_task_of(function, module_name):
             continue
+        task_spec = getattr(function, MARKER)
         line = _def_line(function)
         wrong = _name_problem(task_spec.outputs) or _signature_problem(function, task_spec.outputs[0])
         if wrong:
@@ -163,9 +163,22 @@ def discover(root: Path, relative: str, problems: list[Problem]) -> list[FoundTa
     return found
 
 
+def _is_task_of(value: object, module_name: str) -> bool:
+    """A ``@daglake.task`` function defined in this module (not one it imported); any object a
+    module holds is asked, and a proxy whose attributes raise is no task."""
+    try:
+        spec = getattr(value, MARKER, None)
+        return isinstance(spec, PythonTaskSpec) and getattr(value, "__module__", None) == module_name
+    except Exception:
+        return False
+
+
 def _def_line(function: Callable[..., Any]) -> int:
     """The line of ``def`` itself, below the decorators, where messages about a task point."""
-    lines, start = inspect.getsourcelines(function)
+    try:
+        lines, start = inspect.getsourcelines(function)
+    except (OSError, TypeError):  # no source to read: the code object still knows its line
+        return int(getattr(getattr(function, "__code__", None), "co_firstlineno", 0))
     found = next((i for i, text in enumerate(lines) if _DEF.match(text)), 0)
     return start + found
 
