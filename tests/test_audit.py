@@ -44,7 +44,7 @@ def _orders_sql(rows: list[tuple[int, str | None, int]]) -> str:
 
 
 def _project(root: Path, table: str = "tmp.orders") -> Path:
-    dataset, name = table.split(".")
+    dataset = table.split(".")[0]
     (root / "res" / dataset).mkdir(parents=True)
     (root / "res" / "final").mkdir(parents=True)
     config = CONFIG.format(table=table) + (LAKE if dataset == "staging" else "")

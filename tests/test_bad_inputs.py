@@ -9,7 +9,8 @@ Each folder under ``tests/bad_inputs/`` is one case:
   ``base`` (``"products"`` copies ``examples/products`` first, ``"empty"`` starts from nothing;
   default ``"products"``), ``prepare`` (run ``daglake run --full-refresh`` on the base before
   the case's files are laid over it, then check the warehouse is unchanged afterwards) and
-  ``remove`` (files of the base to delete before the overlay).
+  ``remove`` (files of the base to delete before the overlay), ``env`` (environment variables
+  set for the command).
 - ``project/``: files laid over the base, byte for byte (non-UTF-8 files stay as they are).
 
 Whatever the case, no output may contain a Python traceback.
@@ -18,6 +19,7 @@ Whatever the case, no output may contain a Python traceback.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -43,10 +45,11 @@ def _cases() -> list[Path]:
     return sorted(path for path in CORPUS.iterdir() if (path / "case.toml").is_file())
 
 
-def _daglake(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _daglake(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*_command(), *args],
         cwd=root,
+        env={**os.environ, **env} if env else None,
         capture_output=True,
         text=True,
         errors="replace",
@@ -107,7 +110,7 @@ def test_bad_input(case: Path, tmp_path: Path) -> None:
         before = _warehouse_digest(root)
     _overlay(case, spec, root)
 
-    result = _daglake(root, *spec["command"])
+    result = _daglake(root, *spec["command"], env=spec.get("env"))
 
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output

@@ -468,6 +468,48 @@ def test_unknown_dependency_in_deps_file(fresh: Path) -> None:
     assert daglake("validate", fresh, "--deps", deps).code == 0
 
 
+def test_deps_file_is_relative_to_the_current_folder(fresh: Path, tmp_path: Path) -> None:
+    """``--deps FILE`` is an argument like any other: found from where the command is typed,
+    not inside the project (whose own deps.json here would be accepted)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (fresh / "deps.json").write_text('{"tmp/variants.sql": ["tmp/item_purchase_prices.sql"]}\n', encoding="utf-8")
+    (elsewhere / "deps.json").write_text('{\n  "tmp/variants.sql": ["tmp/nowhere.sql"]\n}\n', encoding="utf-8")
+    proc = subprocess.run(
+        [*COMMAND, "validate", str(fresh), "--deps", "deps.json"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        "deps.json:2: unknown task 'tmp/nowhere.sql' in dependencies of res/tmp/variants.sql"
+    )
+    proc = subprocess.run(
+        [*COMMAND, "validate", str(fresh), "--deps", "missing.json"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("missing.json: dependencies file cannot read: no such file or directory"), proc.stderr
+
+
+def test_the_readmes_explicit_dependencies_example_passes_strict_validation(fresh: Path) -> None:
+    """The JSON example under "Explicit dependencies" in README.md, on the products example."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Explicit dependencies**") :]
+    block = section[section.index("```json") + len("```json") : section.index("```", section.index("```json") + 7)]
+    example = json.loads(block)
+    assert example, "the README's example declares no dependency"
+    (fresh / "deps.json").write_text(block, encoding="utf-8")
+    result = daglake("validate", fresh, "--strict", "--deps", fresh / "deps.json")
+    assert result.code == 0, result.output
+
+
+def test_version_alone_prints_the_version() -> None:
+    from daglake import __version__
+
+    result = daglake("--version")
+    assert (result.code, result.out, result.err) == (0, f"daglake {__version__}\n", "")
+
+
 def test_invalid_toml_has_line_and_column(fresh: Path) -> None:
     config = fresh / "daglake.toml"
     edit(config, "workers = 4", "workers = ")
@@ -483,9 +525,9 @@ def test_invalid_json_has_line_and_column(fresh: Path) -> None:
     deps.write_text(
         '{\n  "tmp/variants.sql": ["tmp/item_purchase_prices.sql"],\n}\n', encoding="utf-8"
     )
-    result = daglake("run", fresh, "--deps", "deps.json")
+    result = daglake("run", fresh, "--deps", deps)
     assert_invalid(result)
-    message = problem_line(result, "deps.json:3:1:")
+    message = problem_line(result, f"{deps}:3:1:")
     assert "JSON" in message
     assert not (fresh / WAREHOUSE).exists()
 
@@ -535,7 +577,7 @@ def test_every_problem_is_reported_in_one_run(fresh: Path) -> None:
     )
     (fresh / "deps.json").write_text('{"tmp/variants.sql": [}\n', encoding="utf-8")
 
-    result = daglake("run", fresh, "--deps", "deps.json")
+    result = daglake("run", fresh, "--deps", fresh / "deps.json")
     assert_invalid(result)
     lines = result.err_lines()
     expected = {
@@ -543,7 +585,7 @@ def test_every_problem_is_reported_in_one_run(fresh: Path) -> None:
         "unknown dependency": f"daglake.toml:{line_of(config, 'depends_on')}:",
         "syntax error": f"res/tmp/item_purchase_prices.sql:{line_of(prices, 'AS cost_change_pct')}:",
         "duplicate output": "res/tmp/variants_hotfix.sql:1:",
-        "invalid JSON": "deps.json:1:",
+        "invalid JSON": f"{fresh / 'deps.json'}:1:",
     }
     for what, prefix in expected.items():
         assert any(line.startswith(prefix) for line in lines), (
@@ -659,6 +701,19 @@ SELECTIONS: dict[str, tuple[list[str], set[str]]] = {
         {"tmp.category_tree", "tmp.stock_levels"},
     ),
     "tag": (["-s", "tag:mart"], {"final.products"}),
+    "a,b (intersection)": (
+        ["-s", "res/tmp/*,+tmp.product_sales"],
+        {"tmp.product_sales", "tmp.sales_lines", "tmp.inventory_items"},
+    ),
+    "1+x": (
+        ["-s", "1+tmp.variants"],
+        {"tmp.variants", "tmp.inventory_items", "tmp.item_purchase_prices", "tmp.product_sales", "tmp.stock_levels"},
+    ),
+    "x+1": (
+        ["-s", "tmp.inventory_items+1"],
+        {"tmp.inventory_items", "tmp.product_sales", "tmp.supplier_summary", "tmp.variants"},
+    ),
+    "@x minus glob": (["-s", "@tmp.stock_levels", "-x", "raw.*"], ALL_TASKS - SEEDS),
 }
 
 

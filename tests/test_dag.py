@@ -31,3 +31,14 @@ def test_remaining_path_sums_the_longest_chain() -> None:
 def test_subgraph_keeps_only_edges_inside() -> None:
     dag = DAG({"a": [], "b": ["a"], "c": ["b"]}).subgraph(["b", "c"])
     assert dag.upstream == {"b": set(), "c": {"b"}}
+
+
+def test_ancestors_and_descendants_to_a_depth_take_the_shortest_distance() -> None:
+    # d reads c and a; c reads b; b reads a: a is one edge from d, though also three
+    dag = DAG({"a": [], "b": ["a"], "c": ["b"], "d": ["c", "a"]})
+    assert dag.ancestors("d", 0) == set()
+    assert dag.ancestors("d", 1) == {"c", "a"}
+    assert dag.ancestors("d", 2) == {"a", "b", "c"}
+    assert dag.descendants("a", 1) == {"b", "d"}
+    assert dag.descendants("b", 1) == {"c"}
+    assert dag.descendants("b", 5) == dag.descendants("b") == {"c", "d"}

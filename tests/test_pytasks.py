@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -223,3 +226,106 @@ def test_ctx_sql_that_is_not_the_projects_dialect_fails_at_its_line(make_project
     assert task.state == "failed"
     assert task.location == "tasks.py:6"
     assert "not bigquery SQL" in (task.error or "")
+
+
+def daglake_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``daglake`` command in ``root``."""
+    script = Path(sys.executable).with_name("daglake")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "daglake.cli"]
+    return subprocess.run([*command, *args], cwd=root, capture_output=True, text=True, timeout=120, check=False)
+
+
+RETURNS = '''
+import daglake
+import pyarrow as pa
+
+
+@daglake.task("staging.as_str")
+def as_str(ctx):
+    return "SELECT 1 AS x"
+
+
+@daglake.task("staging.as_list")
+def as_list(ctx):
+    return [1, 2]
+
+
+@daglake.task("staging.as_none")
+def as_none(ctx):
+    return None
+
+
+@daglake.task(["staging.first", "staging.second"])
+def first_only(ctx):
+    return pa.table({"x": [1]})
+
+
+@daglake.task("staging.native")
+def native(ctx):
+    ctx.native.execute("CREATE OR REPLACE TABLE staging.native AS SELECT 7 AS x")
+
+
+@daglake.task("staging.reader")
+def reader(ctx):
+    return pa.table({"x": [1, 2]}).to_reader()
+'''
+
+
+def test_return_values_are_checked_before_anything_is_written(make_project: ProjectFactory) -> None:
+    """A str is not run as SQL, a list is no table, None without writing is a failure naming the
+    table: each at the task's def line, and none of their tables exists afterwards."""
+    root = make_project({"tasks.py": RETURNS})
+    result = daglake_cli(root, "run", ".", "--json")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    tasks = {t["name"]: t for t in json.loads(result.stdout)["tasks"]}
+    failed = {name: (t["location"], t["error"]) for name, t in tasks.items() if t["state"] == "failed"}
+    assert failed == {
+        "staging.as_str": (
+            "tasks.py:6",
+            "task staging.as_str returned a str, which is not run as SQL: return ctx.sql(query), "
+            "a table (pyarrow, pandas, polars, a relation) or None after ctx.write",
+        ),
+        "staging.as_list": (
+            "tasks.py:11",
+            "task staging.as_list returned list; return a table (pyarrow, pandas, polars, a relation) "
+            "or None after ctx.write",
+        ),
+        "staging.as_none": (
+            "tasks.py:16",
+            "task staging.as_none returned None without writing staging.as_none: return its table, "
+            "or ctx.write('staging.as_none', data)",
+        ),
+        "staging.first": (
+            "tasks.py:21",
+            "task staging.first did not write staging.second: what it returns goes to staging.first, "
+            "the other outputs need ctx.write('staging.second', data)",
+        ),
+    }
+    assert tasks["staging.native"]["state"] == "success"  # written through the engine's handle
+    assert tasks["staging.reader"]["rows"] == 2
+    with duckdb.connect(str(root / ".daglake" / "warehouse.duckdb"), read_only=True) as con:
+        built = {f"{s}.{t}" for s, t in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    assert built == {"staging.native", "staging.reader"}
+
+
+def test_only_files_whose_syntax_tree_imports_daglake_are_imported(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            "notes.py": "# run after daglake has built the warehouse\nimport sys\nsys.exit(3)\n",
+            "words.py": 'TEXT = "import daglake"\nraise RuntimeError("never imported")\n',
+            "broken_note.py": "# see daglake\ndef (:\n",
+            "broken_task.py": "import os\nfrom daglake import task\n\nx = (\n",
+            "late.py": "def later():\n    import daglake.pytasks\n\nraise SystemExit\n",
+            "helper.py": "VALUE = 1 / 0\n",
+            "uses_helper.py": "import daglake\nimport helper\n",
+        }
+    )
+    result = daglake_cli(root, "validate", ".")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "broken_task.py:4:5: Python syntax error: '(' was never closed",
+        "helper.py:1: cannot import: ZeroDivisionError: division by zero",
+        'late.py:4: cannot import: it calls sys.exit at import (put that under `if __name__ == "__main__":`)',
+        "3 problems found",
+    ]

@@ -55,6 +55,16 @@ def test_at_most_workers_tasks_run_at_once() -> None:
     assert peak == 3
 
 
+def test_more_workers_than_tasks_start_no_idle_threads() -> None:
+    """``--workers 100000`` on a small project used to start 100000 threads (seconds of start-up,
+    then "can't start new thread" past the system's limit): one thread per task at most."""
+    before = threading.active_count()
+    seen: list[int] = []
+    result = execute(DAG({"a": [], "b": [], "c": ["a"]}), lambda node: seen.append(threading.active_count()), workers=100_000)
+    assert result.failed == {}
+    assert max(seen) <= before + 3
+
+
 def test_a_task_starts_the_moment_its_last_dependency_finishes() -> None:
     starts: dict[str, float] = {}
     ends: dict[str, float] = {}

@@ -332,6 +332,49 @@ def test_the_panel_shows_failing_check_rows_retried_attempts_and_metrics(tmp_pat
         screenshot(page, "retried-task")
 
 
+def test_a_run_failing_only_on_checks_shows_them_failed_and_warned(tmp_path: Path, page: Any) -> None:
+    """Every task built, one error check and one warn check failing: the legend counts them,
+    the task building the table is drawn failed (red) or outlined amber, and listed as such."""
+    from playwright.sync_api import expect
+
+    root = tmp_path / "checked"
+    files = {
+        "daglake.toml": '[checks."staging.people"]\nnot_null = ["email"]\n\n'
+        '[checks."staging.orders"]\nunique = ["person"]\nwarn = ["unique"]\n\n'
+        '[checks."staging.fine"]\nnot_null = ["id"]\n',
+        "staging/people.sql": "SELECT * FROM (VALUES (1, 'a@x.org'), (2, NULL)) AS t(id, email)",
+        "staging/orders.sql": "SELECT * FROM (VALUES (1, 1), (2, 1)) AS t(id, person)",
+        "staging/fine.sql": "SELECT 1 AS id",
+    }
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text + "\n", encoding="utf-8")
+    with serve(root) as server:
+        page.goto(f"{server.url}/?token={server.token}")
+        page.get_by_role("button", name=re.compile("Run now")).click()
+        legend = page.locator("#legend")
+        expect(legend.locator("[data-state='check-failed']")).to_have_attribute("data-count", "1", timeout=RUN_TIMEOUT)
+        expect(legend.locator("[data-state='check-warned']")).to_have_attribute("data-count", "1", timeout=RUN_TIMEOUT)
+        expect(page.locator("#run-status .badge")).to_have_text("failed", timeout=RUN_TIMEOUT)
+        for task in ("staging.people", "staging.orders", "staging.fine"):  # every table was built
+            expect(page.locator(f"li.task[data-task='{task}']")).to_have_attribute("data-state", "success")
+        expect(page.locator("li.task[data-task='staging.people'] .check-mark.failed")).to_have_text("check failed")
+        expect(page.locator("li.task[data-task='staging.orders'] .check-mark.warned")).to_have_text("check warned")
+        expect(page.locator("li.task[data-task='staging.fine'] .check-mark")).to_have_count(0)
+        drawn = page.evaluate(
+            """() => Object.fromEntries(window.daglakeGraph.nodes().map((n) => [n.id(),
+                 [n.data('checks'), n.style('background-color'), n.style('outline-color')]]))"""
+        )
+        assert drawn["staging.people"] == ["failed", "rgb(254,202,202)", "rgb(220,38,38)"]  # drawn failed
+        assert drawn["staging.orders"][0] == "warned" and drawn["staging.orders"][2] == "rgb(217,119,6)"
+        assert drawn["staging.fine"][:2] == ["", "rgb(187,247,208)"]  # green: its check passed
+
+        legend.locator("[data-state='check-failed']").click()  # narrows the list to that task
+        expect(page.locator("#tasks li.task")).to_have_count(1)
+        expect(page.locator("#tasks li.task")).to_have_attribute("data-task", "staging.people")
+        screenshot(page, "failing-checks")
+
+
 def _critical_path(bars: dict[str, tuple[float, float]], upstream: dict[str, list[str]]) -> list[str]:
     """The tasks that set the run's end: the last to end, then back through the upstream task
     that ended last, as the timeline outlines them."""

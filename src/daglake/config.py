@@ -336,15 +336,17 @@ def engine_settings(config: ProjectConfig, *, engine: str | None = None, target:
     table for it, else the project's default engine."""
     import os
 
+    given = ""
     if target is None and engine is None:
         target = os.environ.get(TARGET_ENV) or None
+        given = f" from ${TARGET_ENV}"  # said, or the user hunts for where the name came from
     if target is not None:
         if engine is not None:
             raise UsageError("--engine and --target cannot be used together (a target names its engine)")
         found = config.targets.get(target)
         if found is None:
             known = ", ".join(sorted(config.targets)) or f"none in {CONFIG_FILE}"
-            raise UsageError(f"unknown target {target!r} (known: {known})")
+            raise UsageError(f"unknown target {target!r}{given} (known: {known})")
         return found.settings
     name = engine or config.engine
     if name not in SETTINGS:

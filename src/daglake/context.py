@@ -55,6 +55,7 @@ class TaskContext:
     engine_dialect: str = "duckdb"
     metrics: dict[str, Any] = field(default_factory=dict)
     full_refresh: bool = False  # ``daglake run --full-refresh``: rebuild from scratch, not incrementally
+    written: set[str] = field(default_factory=set, repr=False)  # outputs ``write`` has written
 
     @property
     def ds(self) -> str:
@@ -111,12 +112,19 @@ class TaskContext:
             raise ValueError(f"{table} is not an output of task {self.task} (outputs: {', '.join(self.outputs)})")
         if mode not in ("replace", "overwrite_partitions"):
             raise ValueError("mode must be 'replace' or 'overwrite_partitions'")
+        if not isinstance(data, str):
+            from daglake.pytasks import TABLE_KINDS, is_table
+
+            if not is_table(data):
+                raise TypeError(f"ctx.write({table!r}, {type(data).__name__}): write {TABLE_KINDS} or a SQL string")
         output = self.targets[table]
         if partition_by is not None:
             output = replace(output, partition_by=tuple(partition_by))
         if isinstance(data, str) and con is None:
             data = self._translated(data)
-        return self.session.write(output, data, replace=mode == "replace", native=con, append=append)
+        rows = self.session.write(output, data, replace=mode == "replace", native=con, append=append)
+        self.written.add(table)
+        return rows
 
     def metric(self, name: str, value: Any) -> None:
         """Record a number about this attempt (e.g. records quarantined); stored with the run."""

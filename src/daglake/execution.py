@@ -86,7 +86,7 @@ class TaskExecutor:
             try:
                 self.faults.check(task.name, self.logical_date.isoformat())
                 rows = self._attempt(task, log, metrics, attempt)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a Python task fails it, at its line
                 attempt.state = FAILED
                 attempt.duration = time.time() - attempt.started_at
                 attempt.error, attempt.location = describe_error(exc, task, self.project.root)
@@ -114,10 +114,12 @@ class TaskExecutor:
         if task.kind == "python":
             assert task.function is not None
             with self.engine.python_session(outputs, task.path, attempt.job_ids, audit) as session:
-                value = task.function(self._context(task, session, outputs, log, metrics))
-                if value is None:
-                    return None
-                return session.write(outputs[0], value)
+                from daglake.pytasks import materialize_result
+
+                context = self._context(task, session, outputs, log, metrics)
+                value = task.function(context)
+                where = (task.path, task.analysis.output_lines.get(task.outputs[0], 0))
+                return materialize_result(value, context, session, outputs, self.existing, where)
         statements = self.statements[task.name]
         return self.engine.run_statements(
             statements, {o.table: o for o in outputs}, task.path, log, attempt.job_ids, audit
@@ -291,7 +293,12 @@ def describe_error(error: BaseException, task: Task, root: Path) -> tuple[str, s
     if task.kind == "python":
         cause = error.__cause__ if isinstance(error, TaskError) and error.__cause__ else error
         message = error.message if isinstance(error, TaskError) else f"{type(error).__name__}: {error}"
+        if isinstance(error, SystemExit):
+            code = "" if error.code is None else f"({error.code!r})"
+            message = f"the task called sys.exit{code}: raise an exception to fail a task"
         line = _traceback_line(cause, root / task.path)
+        if not line and isinstance(error, TaskError) and error.path == task.path:
+            line = error.line or 0  # daglake's own finding about the task (e.g. its return value)
         return message, f"{task.path}:{line}" if line else task.path
     if not isinstance(error, TaskError):
         return f"{type(error).__name__}: {error}", task.path

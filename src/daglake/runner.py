@@ -68,7 +68,10 @@ class RunOptions:
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
         keep = ("select", "exclude", "workers", "full_refresh", "fail_fast", "deps_file", "engine", "target")
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        chosen = {k: v for k, v in asdict(self).items() if k in keep}
+        if self.deps_file:  # relative to where the run started, not to where retry is typed
+            chosen["deps_file"] = str(Path(self.deps_file).absolute())
+        return chosen
 
 
 def _refuse_lake(project: Project, engine: str) -> None:

@@ -27,11 +27,11 @@ PathArg = Annotated[str, typer.Argument(help="Project folder.")]
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="Engine name, with its [engine.NAME] settings (default from daglake.toml).")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="A [targets.NAME] of daglake.toml (default: $DAGLAKE_TARGET).")]
 DepsOpt = Annotated[
-    str | None, typer.Option("--deps", help="JSON file of explicit dependencies.", metavar="FILE")
+    str | None, typer.Option("--deps", help="JSON file of explicit dependencies (relative to the current folder).", metavar="FILE")
 ]
 SelectOpt = Annotated[
     list[str] | None,
-    typer.Option("--select", "-s", help="Tables, paths, globs, tag:x, +x (with upstream), x+."),
+    typer.Option("--select", "-s", help="Tables, paths, globs, tag:x, +x (with upstream), x+, 2+x / x+1 (to a depth), @x, a,b (both)."),
 ]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Same forms as --select.")]
 
@@ -86,17 +86,23 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    _state["debug"] = debug
-    if version:
+def _print_version(value: bool) -> None:
+    """Eager, so ``daglake --version`` alone prints it instead of "Missing command"."""
+    if value:
         from daglake import __version__
 
         typer.echo(f"daglake {__version__}")
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    _state["debug"] = debug
 
 
 @app.command()

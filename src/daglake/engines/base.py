@@ -57,6 +57,11 @@ class PythonSession(ABC):
         ``native``: another handle to run the SQL on; ``append``: add to this task's earlier
         write of the table. Rows written when known."""
 
+    def has_table(self, output: Output) -> bool | None:
+        """Whether ``output`` exists as this session sees it (its own writes included, however
+        made); None when the engine cannot tell without a costly call."""
+        return None
+
     def record_typer(self, schema: RecordSchema) -> RecordTyper:
         """What types JSON deliveries on this engine (the lake's ingestion)."""
         raise UsageError(f"ingesting JSON files into the lake is not available on {type(self).__name__}")

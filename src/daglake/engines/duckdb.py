@@ -397,6 +397,15 @@ class _Session(PythonSession):
             )
         return self._writes.write_data(output, data, replace=replace, cursor=native, append=append)
 
+    def has_table(self, output: Output) -> bool | None:
+        schema, _, name = output.table.rpartition(".")
+        found = self.native.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND lower(table_schema) = ? AND lower(table_name) = ?",
+            [schema or "main", name],
+        ).fetchone()
+        return bool(found and found[0])
+
     def record_typer(self, schema: RecordSchema) -> RecordTyper:
         from daglake.engines.duckdb_json import DuckDBRecordTyper
 

@@ -112,21 +112,24 @@ class DAG(Generic[T]):
             groups[level].append(node)
         return [sorted(g, key=str) for g in groups]
 
-    def ancestors(self, node: T) -> set[T]:
-        return self._reach(node, self.upstream)
+    def ancestors(self, node: T, depth: int | None = None) -> set[T]:
+        """Everything ``node`` depends on, or only up to ``depth`` edges away (``2+x``)."""
+        return self._reach(node, self.upstream, depth)
 
-    def descendants(self, node: T) -> set[T]:
-        return self._reach(node, self.downstream)
+    def descendants(self, node: T, depth: int | None = None) -> set[T]:
+        """Everything that depends on ``node``, or only up to ``depth`` edges away (``x+2``)."""
+        return self._reach(node, self.downstream, depth)
 
     @staticmethod
-    def _reach(node: T, edges: Mapping[T, set[T]]) -> set[T]:
+    def _reach(node: T, edges: Mapping[T, set[T]], depth: int | None = None) -> set[T]:
+        """Breadth first, so a node is reached at its shortest distance."""
         seen: set[T] = set()
-        todo = list(edges.get(node, ()))
-        while todo:
-            current = todo.pop()
-            if current not in seen:
-                seen.add(current)
-                todo.extend(edges[current])
+        frontier = set(edges.get(node, ()))
+        distance = 1
+        while frontier and (depth is None or distance <= depth):
+            seen |= frontier
+            frontier = {n for current in frontier for n in edges[current]} - seen - {node}
+            distance += 1
         return seen
 
     def remaining_path(self, durations: Mapping[T, float], default: float = 1.0) -> dict[T, float]:

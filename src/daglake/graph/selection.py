@@ -1,13 +1,20 @@
-"""``--select`` / ``--exclude``: tables, paths, globs, ``tag:x``, and ``+x`` / ``x+`` ancestry."""
+"""``--select`` / ``--exclude`` in dbt's syntax: tables, paths, globs, ``tag:x``; ``+x`` / ``x+``
+(all ancestors / descendants), ``2+x`` / ``x+2`` (up to that many edges away), ``@x`` (x, its
+descendants and every ancestor of those, what a rebuild of x needs); ``a,b`` is the
+intersection of ``a`` and ``b``; several selectors are their union."""
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Sequence
 
 from daglake.errors import UsageError
 from daglake.graph.dag import DAG
 from daglake.project.model import Project
+
+# [@][N+]core[+N]: the core holds no "+" (names, paths, globs and tags never do)
+_SELECTOR = re.compile(r"(?P<at>@)?(?:(?P<up>\d*)\+)?(?P<core>[^+@]+?)(?:\+(?P<down>\d*))?")
 
 
 def match(project: Project, pattern: str) -> set[str]:
@@ -31,18 +38,43 @@ def match(project: Project, pattern: str) -> set[str]:
 
 
 def expand(project: Project, dag: DAG[str], selector: str) -> set[str]:
-    upstream = selector.startswith("+")
-    downstream = selector.endswith("+") and len(selector) > 1
-    core = selector[1 if upstream else 0 : -1 if downstream else None]
+    """One ``--select`` value: the intersection of its comma-separated parts."""
+    if not selector.strip():
+        raise UsageError(f"--select/--exclude {selector!r} is empty: name a table, a path, a glob or tag:x")
+    parts = [part.strip() for part in selector.split(",")]
+    if not all(parts):
+        raise UsageError(f"--select/--exclude {selector!r}: an empty part around ',' (a,b is the tasks both a and b select)")
+    chosen = _atom(project, dag, parts[0])
+    for part in parts[1:]:
+        chosen &= _atom(project, dag, part)
+    return chosen
+
+
+def _atom(project: Project, dag: DAG[str], atom: str) -> set[str]:
+    """``[@][N+]name[+N]``: the tasks ``name`` matches and the graph around them."""
+    found = _SELECTOR.fullmatch(atom)
+    if found is None:
+        raise UsageError(
+            f"--select/--exclude {atom!r} is not a selector: NAME, +NAME, NAME+, 2+NAME, NAME+2 or @NAME"
+        )
+    at, up, core, down = found.group("at"), found.group("up"), found.group("core"), found.group("down")
+    if at and (up is not None or down is not None):
+        raise UsageError(f"--select/--exclude {atom!r}: @ does not combine with + (@x already takes x's descendants and their ancestors)")
     nodes = match(project, core)
     if not nodes:
-        raise UsageError(f"--select/--exclude '{selector}' matches no task")
+        raise UsageError(f"--select/--exclude '{atom}' matches no task")
     result = set(nodes)
     for node in nodes:
-        if upstream:
-            result |= dag.ancestors(node)
-        if downstream:
-            result |= dag.descendants(node)
+        if at:
+            below = dag.descendants(node) | {node}
+            result |= below
+            for other in below:
+                result |= dag.ancestors(other)
+            continue
+        if up is not None:
+            result |= dag.ancestors(node, int(up) if up else None)
+        if down is not None:
+            result |= dag.descendants(node, int(down) if down else None)
     return result
 
 

@@ -44,7 +44,7 @@ def load_project(
         _add_task(project, relative, progress)
     for relative in project_files(root, config, ".py", problems):
         _add_python_tasks(project, relative)
-    _declared_dependencies(project, deps_file or config.dependencies_file)
+    _declared_dependencies(project, deps_file, config.dependencies_file)
     _add_checks(project)
     for name, settings in config.tasks.items():
         task = project.task_for(name)
@@ -288,15 +288,19 @@ def _add_python_tasks(project: Project, relative: str) -> None:
         _register(project, task, found.line)
 
 
-def _declared_dependencies(project: Project, deps_file: str | None) -> None:
+def _declared_dependencies(project: Project, deps_file: str | None, configured: str | None) -> None:
+    """``deps_file`` (``--deps``) is relative to the current folder, as a command's argument
+    is; ``configured`` (``dependencies_file`` in daglake.toml) to the project root."""
     for ref, settings in project.config.tasks.items():
         line = task_setting_line(project.root, ref, "depends_on")
         _declare(project, CONFIG_FILE, ref, settings.depends_on, lambda _v, n=line: n)
-    if not deps_file:
+    if deps_file:
+        full, shown = Path(deps_file).absolute(), _shown_from_cwd(deps_file)
+    elif configured:
+        path = Path(configured)
+        full, shown = (path if path.is_absolute() else project.root / path), configured
+    else:
         return
-    path = Path(deps_file)
-    full = path if path.is_absolute() else project.root / path
-    shown = str(deps_file)
     try:
         text = read_project_file(full, shown)
     except UnreadableFile as exc:
@@ -317,6 +321,17 @@ def _declared_dependencies(project: Project, deps_file: str | None) -> None:
         return
     for ref, upstream in data.items():
         _declare(project, shown, ref, upstream, lambda value: _json_line(text, value))
+
+
+def _shown_from_cwd(given: str) -> str:
+    """A path as messages name it: relative to the current folder when inside it."""
+    path = Path(given)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _declare(project: Project, source: str, ref: str, upstream: list[str], line_of: object) -> None:

@@ -90,7 +90,7 @@ def execute(
         else:
             done.put((node, value, None))
 
-    threads = _WorkerPool(workers, work)
+    threads = _WorkerPool(max(1, min(workers, len(dag))), work)  # --workers 100000: no idle threads
 
     def dispatch() -> None:
         nonlocal running

@@ -67,6 +67,21 @@ function checksOf(name) {
   return [...runs.tasks.values()].filter((task) => task.kind === "check" && task.check && outputs.has(task.check.table));
 }
 
+// A run that failed only on checks has every task green: the checks that failed (error
+// severity, "failed") or warned are counted, and the task building their table marked with
+// the worse of them, so the graph, the list and the legend say so.
+function failingChecks() {
+  const owners = new Map(); // task name → "failed" | "warned"
+  const counts = { failed: 0, warned: 0 };
+  for (const task of runs.tasks.values()) {
+    if (task.kind !== "check" || !task.check || !(task.state in counts)) continue;
+    counts[task.state] += 1;
+    const owner = ui.tableOwner.get(task.check.table);
+    if (owner && owners.get(owner) !== "failed") owners.set(owner, task.state);
+  }
+  return { owners, counts };
+}
+
 // Coalesces the bursts of task events of a big run into one repaint per frame.
 function scheduleRender() {
   if (ui.renderQueued) return;
@@ -80,20 +95,14 @@ function scheduleRender() {
 function renderAll() {
   const states = statesByNode();
   graph.setStates(states);
-  const failedChecks = new Set();
-  for (const task of runs.tasks.values()) {
-    if (task.kind === "check" && task.check && ["failed", "warned"].includes(task.state)) {
-      const owner = ui.tableOwner.get(task.check.table);
-      if (owner) failedChecks.add(owner);
-    }
-  }
-  graph.markCheckFailures(failedChecks);
+  const checks = failingChecks();
+  graph.markChecks(checks.owners);
   const pickState = (state) => {
     ui.stateFilter = state;
     scheduleRender();
   };
-  renderLegend($("#legend"), [...states.values()], ui.stateFilter, pickState, failedChecks.size);
-  renderFilteredTasks(states);
+  renderLegend($("#legend"), [...states.values()], ui.stateFilter, pickState, checks.counts);
+  renderFilteredTasks(states, checks.owners);
   renderRuns($("#runs"), runs.history(), runs.runId, (id) => runs.pick(id));
   renderStatus(states);
   renderTimeline();
@@ -317,8 +326,8 @@ function setView(view) {
 }
 
 // The task list and the graph's highlight follow the search box and the legend's state.
-function renderFilteredTasks(states) {
-  const filter = { text: ui.filter, state: ui.stateFilter };
+function renderFilteredTasks(states, checks = failingChecks().owners) {
+  const filter = { text: ui.filter, state: ui.stateFilter, checks };
   const shown = renderTaskList($("#tasks"), ui.nodes, states, filter, ui.selected, (name) => selectTask(name, { center: true }));
   graph.highlight(ui.filter.trim() || ui.stateFilter ? new Set(shown) : null);
   return shown;

@@ -64,7 +64,9 @@ function style() {
     { selector: "node[state = 'running'].breathe", style: { "border-color": "#93c5fd", "background-color": "#eff6ff" } },
     { selector: "node[state = 'failed']", style: { "border-width": 3 } },
     { selector: "node[state = 'upstream_failed'], node[state = 'not_started']", style: { "border-style": "dashed" } },
-    { selector: "node.check-failed", style: { "outline-width": 3, "outline-color": "#dc2626", "outline-offset": 2 } },
+    // a task whose table failed an error-severity check is drawn failed, a warned one amber
+    { selector: "node.check-failed", style: { "background-color": COLOURS.failed[0], "border-color": COLOURS.failed[1], color: COLOURS.failed[2], "border-width": 3, "outline-width": 3, "outline-color": COLOURS.failed[1], "outline-offset": 2 } },
+    { selector: "node.check-warned", style: { "outline-width": 3, "outline-color": COLOURS.warned[1], "outline-offset": 2 } },
     { selector: ".dim", style: { opacity: 0.18 } },
     { selector: "node.match", style: { "underlay-color": "#facc15", "underlay-opacity": 0.55, "underlay-padding": 5 } },
     { selector: "node:selected", style: { "underlay-color": "#4f46e5", "underlay-opacity": 0.35, "underlay-padding": 6 } },
@@ -170,10 +172,14 @@ export class GraphView {
     if (node.nonempty()) node.data("state", state || "none");
   }
 
-  markCheckFailures(names) {
+  // owners: task name → "failed" | "warned", the worst check of the table it builds
+  markChecks(owners) {
     this.cy.batch(() => {
       this.cy.nodes().forEach((node) => {
-        if (node.hasClass("check-failed") !== names.has(node.id())) node.toggleClass("check-failed");
+        const worst = owners.get(node.id());
+        node.toggleClass("check-failed", worst === "failed");
+        node.toggleClass("check-warned", worst === "warned");
+        node.data("checks", worst || "");
       });
     });
   }

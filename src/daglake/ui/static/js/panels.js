@@ -40,12 +40,32 @@ export function renderRuns(list, runs, selectedId, onPick) {
   );
 }
 
+// The legend's check items filter by the worst check of a task's table, not its state.
+const CHECK_ITEMS = [
+  ["check-failed", "failed", "failed checks"],
+  ["check-warned", "warned", "warned checks"],
+];
+
+function inFilter(node, states, filter) {
+  if (!filter.state) return true;
+  const byCheck = CHECK_ITEMS.find(([key]) => key === filter.state);
+  if (byCheck) return (filter.checks || new Map()).get(node.name) === byCheck[1];
+  return (states.get(node.name) || "none") === filter.state;
+}
+
+function checkMark(worst) {
+  if (!worst) return null;
+  const text = worst === "failed" ? "check failed" : "check warned";
+  return h("span", { class: `check-mark ${worst}`, title: `a data-quality ${text}` }, text);
+}
+
 export function renderTaskList(list, nodes, states, filter, selected, onPick) {
   const needle = filter.text.trim().toLowerCase();
+  const checks = filter.checks || new Map();
   const shown = nodes.filter(
     (node) =>
       (!needle || node.name.toLowerCase().includes(needle) || node.path.toLowerCase().includes(needle)) &&
-      (!filter.state || (states.get(node.name) || "none") === filter.state),
+      inFilter(node, states, filter),
   );
   const names = shown.map((node) => node.name);
   const key = names.join("\n");
@@ -53,7 +73,14 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
     // Same tasks as drawn: update states in place, keeping scroll position and focus.
     for (const item of list.children) {
       const state = states.get(item.dataset.task) || "none";
+      const worst = checks.get(item.dataset.task) || "";
       item.classList.toggle("selected", item.dataset.task === selected);
+      if ((item.dataset.checks || "") !== worst) {
+        item.dataset.checks = worst;
+        item.querySelector(".check-mark")?.remove();
+        const mark = checkMark(worst);
+        if (mark) item.append(mark);
+      }
       if (item.dataset.state === state) continue;
       item.dataset.state = state;
       item.firstChild.className = `dot st-${state}`;
@@ -70,7 +97,7 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
         "li",
         {
           class: node.name === selected ? "task selected" : "task",
-          dataset: { task: node.name, state },
+          dataset: { task: node.name, state, checks: checks.get(node.name) || "" },
           title: node.path,
           tabindex: 0,
           onclick: () => onPick(node.name),
@@ -78,6 +105,7 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
         },
         h("span", { class: `dot st-${state}`, title: stateLabel(state) }),
         h("span", { class: "task-name" }, node.name),
+        checkMark(checks.get(node.name)),
       );
     }),
   );
@@ -85,12 +113,26 @@ export function renderTaskList(list, nodes, states, filter, selected, onPick) {
 }
 
 // The state legend with counts; a state clicked narrows the task list and the graph to it.
-export function renderLegend(legend, nodeStates, active, onPick, checkFailures = 0) {
+// Failed (error) and warned checks come first, counted, when the run has any: clicked, they
+// narrow the list to the tasks whose tables they check.
+export function renderLegend(legend, nodeStates, active, onPick, checkCounts = { failed: 0, warned: 0 }) {
   const tally = new Map();
   for (const state of nodeStates) tally.set(state, (tally.get(state) || 0) + 1);
-  const checks = checkFailures
-    ? h("span", { class: "legend-item checks", dataset: { state: "check-failed", count: checkFailures } }, h("span", { class: "swatch outlined" }), "failing checks", h("b", {}, String(checkFailures)))
-    : null;
+  const checks = CHECK_ITEMS.filter(([, severity]) => checkCounts[severity]).map(([key, severity, label]) =>
+    h(
+      "button",
+      {
+        class: ["legend-item", "checks", severity, key === active ? "active" : ""].filter(Boolean).join(" "),
+        dataset: { state: key, count: checkCounts[severity] },
+        "aria-pressed": String(key === active),
+        title: key === active ? "Show every task" : `Show only the tasks whose ${label}`,
+        onclick: () => onPick(key === active ? null : key),
+      },
+      h("span", { class: `swatch outlined ${severity}` }),
+      label,
+      h("b", {}, String(checkCounts[severity])),
+    ),
+  );
   replace(
     legend,
     checks,

@@ -1,0 +1,6 @@
+import daglake
+
+
+@daglake.task
+def unnamed(ctx):
+    return None

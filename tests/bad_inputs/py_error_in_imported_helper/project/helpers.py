@@ -1,0 +1,3 @@
+import os
+
+TOKEN = os.environ["DAGLAKE_TEST_UNSET_VARIABLE"]

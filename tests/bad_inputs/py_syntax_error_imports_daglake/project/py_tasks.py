@@ -1,0 +1,6 @@
+from daglake import task
+
+
+@task("tmp.py_broken")
+def py_broken(ctx):
+    return ctx.sql("SELECT 1 AS x"

@@ -1,0 +1,6 @@
+import daglake
+
+
+@daglake.task("staging.nothing")
+def nothing():
+    return None
