@@ -4,7 +4,8 @@ Each folder under ``tests/bad_inputs/`` is one case:
 
 - ``case.toml``: ``command`` (the CLI arguments; the project is the current directory),
   ``exit`` (the expected exit code), ``stderr`` (fragments that must each appear on stderr, in
-  order of appearance not required), optionally ``absent`` (fragments that must not appear),
+  order of appearance not required), optionally ``stdout`` (the same for the standard output,
+  where a run's table of tasks goes), ``absent`` (fragments that must not appear),
   ``base`` (``"products"`` copies ``examples/products`` first, ``"empty"`` starts from nothing;
   default ``"products"``), ``prepare`` (run ``daglake run --full-refresh`` on the base before
   the case's files are laid over it, then check the warehouse is unchanged afterwards) and
@@ -91,7 +92,7 @@ def _overlay(case: Path, spec: dict[str, Any], root: Path) -> None:
             target.unlink()
     files = case / "project"
     if files.is_dir():
-        shutil.copytree(files, root, dirs_exist_ok=True)
+        shutil.copytree(files, root, dirs_exist_ok=True, symlinks=True)
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda path: path.name)
@@ -113,6 +114,8 @@ def test_bad_input(case: Path, tmp_path: Path) -> None:
     assert result.returncode == spec["exit"], output
     for fragment in spec.get("stderr", []):
         assert fragment in result.stderr, f"{fragment!r} not in stderr:\n{result.stderr}"
+    for fragment in spec.get("stdout", []):
+        assert fragment in result.stdout, f"{fragment!r} not in stdout:\n{result.stdout}"
     for fragment in spec.get("absent", []):
         assert fragment not in output, f"{fragment!r} in output:\n{output}"
     if spec.get("prepare", False):

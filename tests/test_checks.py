@@ -476,7 +476,7 @@ def test_mistakes_in_files_beside_tasks_and_in_sql_checks(make_project: ProjectF
         found,
         [
             "checks/bad_table.sql:1: -- table: must name 'dataset.table', not 'products'",
-            "checks/broken.sql:1:13: SQL syntax error: Expected table name but got 'WHERE'",
+            "checks/broken.sql:1:13: SQL syntax error: expected a table name but got 'WHERE'",
             "checks/none.sql:1: severity must be 'error' or 'warn', not 'maybe'",
             "checks/none.sql:2: the check reads no table: name the table it checks with '-- table: dataset.table'",
             "checks/two.sql:2: a check file must hold exactly one query (SELECT or WITH) returning the failing rows",

@@ -104,7 +104,7 @@ def test_every_problem_is_reported_at_once_with_its_location(make_project: Proje
         "(known: catchup, checks, dependencies_file, dialect, exclude, max_active_runs, name, schedule, seeds, start_date, timezone)",
         "daglake.toml:6: unknown task 'tmp/nope.sql' in dependencies of res/tmp/a.sql",
         "res/tmp/a.sql:1: dependency cycle: tmp.a (res/tmp/a.sql) → tmp.b (res/tmp/b.sql) → tmp.a",
-        "res/tmp/broken.sql:3:13: SQL syntax error: Expected table name but got 'WHERE'",
+        "res/tmp/broken.sql:3:13: SQL syntax error: expected a table name but got 'WHERE'",
         "res/tmp/dup2.sql:2: table final.x is written by two tasks: also by res/tmp/dup1.sql:1",
         "res/tmp/reads_missing.sql:2:8: table raw.absent does not exist and no task creates it "
         "(create it, add a seed script, or declare it under [sources] in daglake.toml)",

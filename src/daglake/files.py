@@ -39,7 +39,17 @@ def read_project_file(path: Path, shown: str, *, python: bool = False) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(_bad_byte(data, exc, shown, encoding)) from exc
+    if "\x00" in text:
+        raise UnreadableFile(_nul_byte(text, shown))
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _nul_byte(text: str, shown: str) -> Problem:
+    """A NUL character: no engine reads SQL past it, and Python refuses it."""
+    index = text.index("\x00")
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return Problem(shown, line, "a NUL byte: this is not a text file (save it as UTF-8 text)", column)
 
 
 def _bad_byte(data: bytes, exc: UnicodeDecodeError, shown: str, encoding: str) -> Problem:

@@ -98,6 +98,12 @@ def project_files(
                     walk(Path(entry.path), relative + "/")
             elif entry.name.endswith(suffix) and entry.is_file():
                 found.append(relative)
+            elif entry.name.endswith(suffix) and entry.is_symlink():
+                target = os.readlink(entry.path)
+                problem = Problem(relative, 0, f"a symbolic link to {target}, which does not exist")
+                if problems is None:
+                    raise UnreadableFile(problem)
+                problems.append(problem)
 
     walk(root, "")
     return sorted(found)
@@ -138,6 +144,12 @@ def _add_task(project: Project, relative: str, progress: Progress | None = None)
 
     for line, column, message in analysis.errors:
         project.problems.append(Problem(relative, line, f"SQL syntax error: {message}", column))
+    if not analysis.statements and not analysis.errors:
+        project.problems.append(
+            Problem(relative, 1, "no SQL statement in this file: a task builds a table (write a query, or delete the file)")
+        )
+        project.broken[relative] = set()
+        return
     if analysis.has_bare_query and not _is_table_name(output) and not analysis.errors:
         line = next(line for line, kind in analysis.statements if kind == "query")
         project.problems.append(Problem(relative, line, _bad_name(relative, output)))
@@ -211,7 +223,8 @@ def _add_checks(project: Project) -> None:
     from daglake.checks.load import load_checks  # the package's queries import sqlglot
     from daglake.sql.analysis import SqlAnalysis
 
-    task_paths = {t.path: t.name for t in project.tasks.values() if t.kind != "python"}
+    # a task's primary output (its name, unless a second writer of that table renamed it)
+    task_paths = {t.path: t.outputs[0] if t.outputs else t.name for t in project.tasks.values() if t.kind != "python"}
     task_paths.update({path: "" for path in project.broken})  # checked once the file is fixed
     specs, problems = load_checks(project.root, project.config, task_paths)
     project.problems.extend(problems)

@@ -13,7 +13,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from daglake.sql.quiet import sqlglot_warnings
-from daglake.sql.strict import statement_problem, token_problem
+from daglake.sql.strict import plain_message, statement_problem, token_problem, unclosed
 
 _TOKEN = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+.*?>")
 
@@ -69,7 +69,7 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
             expressions = impl.parser().parse(tokens, text)
     except ParseError as exc:
         for error in exc.errors[:1] or [{"line": 1, "col": 0, "description": str(exc)}]:
-            description = _TOKEN.sub(r"'\1'", str(error.get("description") or exc))
+            description = plain_message(_TOKEN.sub(r"'\1'", str(error.get("description") or exc)))
             column = int(error.get("col") or 0)  # where the offending token ends
             highlight = str(error.get("highlight") or "")
             if column and highlight:
@@ -78,9 +78,7 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
             result.errors.append(_misspelt_keyword(tokens, line, column) or (line, column, description))
         return result
     except TokenError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        message = str(exc).replace("Error tokenizing", "cannot read SQL near")
-        result.errors.append((int(found.group(1)) if found else 1, 0, message))
+        result.errors.append(unclosed(text, dialect) or _unreadable(text, exc))
         return result
     problem = token_problem(tokens)
     if problem is not None:
@@ -102,6 +100,14 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
             statement.parameters[name] = parameter_lines.get(name, line)
         result.statements.append(statement)
     return result
+
+
+def _unreadable(text: str, exc: TokenError) -> tuple[int, int, str]:
+    """sqlglot's tokenizer failed somewhere it does not say: its own context, on one line."""
+    context = str(exc).removeprefix("Error tokenizing ").strip("'")
+    line = text.count("\n", 0, max(0, len(context) - 1)) + 1 if text.startswith(context) else 1
+    tail = context.splitlines()[-1].strip() if context.strip() else ""
+    return line, 0, f"cannot read SQL near {tail[-40:]!r}"
 
 
 def _misspelt_keyword(tokens: list[Any], line: int, column: int) -> tuple[int, int, str] | None:

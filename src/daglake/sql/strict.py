@@ -5,6 +5,7 @@ reports the file instead of the engine failing at run time (or running something
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlglot import exp
@@ -63,3 +64,84 @@ def statement_problem(expression: exp.Expr, first: Any) -> Problem | None:
 def _start(token: Any) -> tuple[int, int]:
     """Line and first column of a token (sqlglot records where a token ends)."""
     return int(token.line), max(1, int(token.col) - (int(token.end) - int(token.start)))
+
+
+_QUOTE_KINDS = {"'": "a string", '"': "a string", "`": "a quoted name"}
+
+
+def unclosed(text: str, dialect: str) -> Problem | None:
+    """Where a string, quoted name or block comment that never ends was opened: sqlglot's
+    tokenizer only says it could not read the file, naming no line."""
+    backslash = dialect in ("bigquery", "spark", "databricks", "mysql")
+    hash_comment = dialect in ("bigquery", "mysql")
+    index, length = 0, len(text)
+    while index < length:
+        char, pair = text[index], text[index : index + 2]
+        if pair == "--" or (char == "#" and hash_comment):
+            end = text.find("\n", index)
+            index = length if end < 0 else end + 1
+            continue
+        if pair == "/*":
+            end = text.find("*/", index + 2)
+            if end < 0:
+                return (*_position(text, index), "a /* comment is never closed")
+            index = end + 2
+            continue
+        if char in _QUOTE_KINDS:
+            raw = index > 0 and text[index - 1] in "rR" and backslash
+            delimiter = char * 3 if text.startswith(char * 3, index) and char != "`" else char
+            end = _closing(text, index + len(delimiter), delimiter, backslash and not raw)
+            if end < 0:
+                what = _QUOTE_KINDS[char]
+                return (*_position(text, index), f"{what} opened with {delimiter} is never closed")
+            index = end
+            continue
+        index += 1
+    return None
+
+
+def _closing(text: str, index: int, delimiter: str, escapes: bool) -> int:
+    """The index after the delimiter that closes a quoted run starting at ``index``, or -1."""
+    while index < len(text):
+        if escapes and text[index] == "\\":
+            index += 2
+            continue
+        if text.startswith(delimiter, index):
+            if len(delimiter) == 1 and text.startswith(delimiter * 2, index) and not escapes:
+                index += 2  # '' inside a string is one quote
+                continue
+            return index + len(delimiter)
+        index += 1
+    return -1
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+_MISSING = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]+\.(\w+)'>")
+_CLAUSE_NAMES = {
+    "Where": "WHERE", "Having": "HAVING", "Order": "ORDER BY", "Limit": "LIMIT", "Offset": "OFFSET",
+    "Qualify": "QUALIFY", "Group": "GROUP BY", "Join": "JOIN", "Window": "WINDOW",
+}
+_OPERATORS = {
+    "EQ": "=", "NEQ": "<>", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "Add": "+", "Sub": "-",
+    "Mul": "*", "Div": "/", "Mod": "%", "And": "AND", "Or": "OR", "Like": "LIKE", "ILike": "ILIKE",
+    "In": "IN", "Between": "BETWEEN", "Is": "IS", "DPipe": "||", "Not": "NOT",
+}
+
+
+def plain_message(description: str) -> str:
+    """sqlglot's parser messages in the user's words: no Python class names, no sentinel."""
+    found = _MISSING.search(description)
+    if found:
+        name = found.group(1)
+        if name in _CLAUSE_NAMES:
+            return f"{_CLAUSE_NAMES[name]} needs an expression after it"
+        if name in _OPERATORS:
+            return f"{_OPERATORS[name]!r} needs an expression on each side"
+        return f"incomplete {name.upper()}: a part of it is missing"
+    description = description.replace("but got 'SENTINEL'", "but the SQL ends there")
+    description = description.replace("Expected table name", "expected a table name")
+    return re.sub(r"<class '[\w.]+\.(\w+)'>", lambda m: m.group(1).upper(), description)

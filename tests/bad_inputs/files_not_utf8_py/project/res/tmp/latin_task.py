@@ -1,0 +1,2 @@
+import daglake
+NAME = 'café'

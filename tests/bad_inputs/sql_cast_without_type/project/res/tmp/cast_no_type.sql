@@ -1,0 +1,1 @@
+SELECT CAST(variant_id AS) AS v FROM tmp.variants

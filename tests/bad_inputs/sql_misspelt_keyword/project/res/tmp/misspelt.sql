@@ -1,0 +1,2 @@
+-- a typo
+SELEC variant_id FROM tmp.variants

@@ -1,0 +1,3 @@
+SELECT variant_id
+FROM tmp.variants
+WHERE

@@ -1,0 +1,2 @@
+SELECT variant_id,, product_id
+FROM tmp.inventory_items

@@ -1,0 +1,2 @@
+SELECT variant_id
+FROM `tmp.variants

@@ -1,0 +1,3 @@
+SELECT 1 AS a
+  /* to do
+FROM tmp.variants

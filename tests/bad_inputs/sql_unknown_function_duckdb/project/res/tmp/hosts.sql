@@ -1,0 +1,2 @@
+SELECT
+  NET.HOST('https://example.com/x') AS host
