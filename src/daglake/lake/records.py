@@ -39,7 +39,7 @@ def careful_records(path: Path) -> Iterator[Any]:
         start, texts = 1, []
         problems: list[str | None] = []
         for line in handle:
-            ended = line.removesuffix(b"\n").removesuffix(b"\r") if line.endswith(b"\n") else line
+            ended = line.removesuffix(b"\n").removesuffix(b"\r")
             try:
                 texts.append(ended.decode("utf-8"))
                 problems.append(None)
