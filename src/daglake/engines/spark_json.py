@@ -22,6 +22,7 @@ careful path on DuckDB.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -84,7 +85,7 @@ class SparkRecordTyper(RecordTyper):
         token = secrets.token_hex(4)
         self.files_view, self.typed_view = f"_daglake_files_{token}", f"_daglake_typed_{token}"
         self.files: list[tuple[int, dt.date, str]] = []
-        self.parts: list[DataFrame] = []
+        self.paths: dict[int, Path] = {}  # line files of the batch, read together
         self.rows: list[tuple[int, int, str | None, str | None]] = []  # arrays and unreadable files
         self.typed: DataFrame | None = None
         # a key twice must parse, to be refused as such (DuckDB reads it as JSON too)
@@ -99,7 +100,7 @@ class SparkRecordTyper(RecordTyper):
         if is_array(path):
             self.rows += [(index, position, text, None) for position, text in split_array(path)]
         else:
-            self.parts.append(_numbered_lines(self.native, path, index))
+            self.paths[index] = path
         yield path.stat().st_size
 
     def add_unreadable(self, index: int, ingest_date: Any, name: str, reason: str) -> None:
@@ -108,10 +109,10 @@ class SparkRecordTyper(RecordTyper):
 
     def type_batch(self) -> tuple[int, int]:
         spark = self.native
-        parts = list(self.parts)
+        parts = [_numbered_lines(spark, self.paths)] if self.paths else []
         if self.rows:
             parts.append(spark.createDataFrame(self.rows, LINES_SCHEMA))
-        self.parts, self.rows = [], []
+        self.paths, self.rows = {}, []
         self._drop_typed()
         if not parts:
             parts = [spark.createDataFrame([], LINES_SCHEMA)]
@@ -170,37 +171,56 @@ def _columns(schema: RecordSchema) -> list[str]:
     return [identifier(schema.names[f]) for f in schema.fields]
 
 
-def _numbered_lines(spark: SparkSession, path: Path, index: int) -> DataFrame:
-    """The file's lines as ``(file_index, source_position, record, problem)``.
+def _numbered_lines(spark: SparkSession, paths: dict[int, Path]) -> DataFrame:
+    """The lines of the files ``{file_index: path}`` as ``(file_index, source_position,
+    record, problem)``, read by one scan.
 
     Each line is read by exactly one split, in order, and a split's rows get consecutive ids
     in its task; so a line's number is its row within its block (id minus the block's first
-    id) plus the lines of the blocks before it (those starting at a smaller offset)."""
-    from pyspark.sql import Window
+    id) plus the lines of the file's blocks before it (those starting at a smaller offset). Ids
+    alone are not line numbers: they jump from one task to the next. The blocks (one small row
+    each) are counted first and joined back, so the lines stay in the partitions they were read
+    in and are typed in parallel; the scan is deterministic, so reading it twice gives the same
+    ids."""
     from pyspark.sql import functions as F
 
-    text = spark.read.option("lineSep", "\n").text(_GLOB.sub(r"\\\1", str(path.absolute())))
+    text = spark.read.option("lineSep", "\n").text([_GLOB.sub(r"\\\1", str(p.absolute())) for p in paths.values()])
     rows = text.select(
-        F.col("value"), F.input_file_block_start().alias("block"), F.monotonically_increasing_id().alias("id")
+        F.col("value"),
+        F.input_file_name().alias("uri"),
+        F.input_file_block_start().alias("block"),
+        F.monotonically_increasing_id().alias("id"),
     )
-    in_block = Window.partitionBy("block")
-    before = Window.orderBy("block")  # a RANGE frame: the rows of every block up to this one
-    numbered = rows.select(
-        "value",
-        (
-            F.count(F.lit(1)).over(before) - F.count(F.lit(1)).over(in_block)
-            + F.col("id") - F.min("id").over(in_block) + 1
-        ).alias("source_position"),
+    counted = rows.groupBy("uri", "block").agg(F.min("id").alias("first"), F.count(F.lit(1)).alias("lines")).collect()
+    index_of = {_local(p): i for i, p in paths.items()}
+    blocks, base, previous = [], 0, None
+    for block in sorted(counted, key=lambda b: (b["uri"], b["block"])):
+        if block["uri"] != previous:
+            base, previous = 0, block["uri"]
+        blocks.append((block["uri"], block["block"], block["first"], base, index_of[_local(block["uri"])]))
+        base += block["lines"]
+    starts = spark.createDataFrame(blocks, "uri STRING, block BIGINT, first BIGINT, base BIGINT, file_index INT")
+    numbered = rows.join(F.broadcast(starts), ["uri", "block"]).select(
+        "value", "file_index", (F.col("base") + F.col("id") - F.col("first") + 1).alias("source_position")
     )
     valid_text = F.expr("is_valid_utf8(value)")
     record = F.regexp_replace(F.expr("make_valid_utf8(value)"), "\r\\z", "")
     record = F.when(F.col("source_position") == 1, F.regexp_replace(record, "^" + BOM, "")).otherwise(record)
     return numbered.select(
-        F.lit(index).cast("int").alias("file_index"),
+        F.col("file_index").cast("int").alias("file_index"),
         F.col("source_position").cast("bigint").alias("source_position"),
         record.alias("record"),
         F.when(~valid_text, F.lit(NOT_UTF8)).alias("problem"),
     )
+
+
+def _local(location: Path | str) -> str:
+    """A file's absolute path, from a path or from the ``file:`` URI Spark names it by."""
+    if isinstance(location, str):
+        from urllib.parse import unquote, urlparse
+
+        location = Path(unquote(urlparse(location).path))
+    return os.path.realpath(location)
 
 
 def _kind(variant: str, text: str) -> str:
