@@ -25,7 +25,6 @@ from daglake.lake.json_schema import (
     BAD_JSON,
     BAD_OFFSET,
     DATE_PATTERN,
-    DUPLICATE_KEY,
     INVALID,
     NOT_OBJECT,
     TIMESTAMP_PATTERN,
@@ -162,21 +161,15 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
             fits = f"({raw} IS NULL OR {raw} = 'null' OR {fits})"
         flags.append(fits)
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
-    # a key twice is refused (engines disagree on which value counts); the keys are only
-    # compared when there are more than the declared fields present
-    unique = (
-        "CASE WHEN len(_keys) = len(list_filter(l, lambda x: x IS NOT NULL)) THEN true "
-        "ELSE len(_keys) = len(list_distinct(_keys)) END"
-    )
-    valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", f"starts_with({_LTRIM}, '{{')", unique, *flags])
+    # a key given twice: its first value counts (json_extract's rule; Spark follows it)
+    valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", f"starts_with({_LTRIM}, '{{')", *flags])
     parsed = (
         f"SELECT file_index, source_position, record, problem, "
-        f"CASE WHEN _ok THEN json_extract(record, {_paths(schema)})::VARCHAR[] END AS l, "
-        f"CASE WHEN _ok THEN json_keys(record) END AS _keys "
-        f"FROM (SELECT *, json_valid(record) AS _ok FROM {lines})"
+        f"CASE WHEN json_valid(record) THEN json_extract(record, {_paths(schema)})::VARCHAR[] END AS l "
+        f"FROM {lines}"
     )
     typed = f"SELECT *, {', '.join(values)} FROM ({parsed})"
-    judged = f"SELECT * EXCLUDE (l, _keys), coalesce({valid}, false) AS valid FROM ({typed})"
+    judged = f"SELECT * EXCLUDE (l), coalesce({valid}, false) AS valid FROM ({typed})"
     return f"SELECT * REPLACE (CASE WHEN NOT valid THEN record END AS record) FROM ({judged})"
 
 def reason_sql(schema: RecordSchema, typed: str) -> str:
@@ -186,8 +179,6 @@ def reason_sql(schema: RecordSchema, typed: str) -> str:
         "WHEN problem IS NOT NULL THEN problem",
         f"WHEN NOT json_valid(record) THEN '{BAD_JSON}'",
         f"WHEN NOT starts_with({_LTRIM}, '{{') THEN '{NOT_OBJECT}'",
-        "WHEN len(json_keys(record)) <> len(list_distinct(json_keys(record))) THEN "
-        f"'{DUPLICATE_KEY} ' || list_filter(json_keys(record), lambda k: len(list_filter(json_keys(record), lambda j: j = k)) > 1)[1]",
     ]
     for index, field in enumerate(schema.fields, start=1):
         declared = schema.fields[field]

@@ -8,10 +8,13 @@ in, its row within the block, the lines of the blocks before), and typed by gene
 
 - the record is JSON when ``try_parse_json('[' || record || ']')`` parses to one element (the
   brackets refuse trailing text, which ``parse_json`` alone ignores);
-- the top-level keys come from ``json_object_keys`` (duplicates refused, as on DuckDB);
+- it is an object when ``json_object_keys`` lists its keys;
 - each field's JSON kind is ``schema_of_variant`` of its variant, its text ``json_tuple``'s
   (numbers as written, strings unquoted), named in DuckDB's ``json_type`` words (``varchar``,
-  ``ubigint`` for a whole number >= 0 …) so that the reasons read the same;
+  ``ubigint`` for a whole number >= 0 …) so that the reasons read the same. A key given twice:
+  its first value counts, as on DuckDB (``get_json_object``'s text; the kind is the variant's,
+  which holds the last value: the one case where the engines can differ is a key given twice
+  with values of different JSON kinds);
 - times are matched against the neutral RFC 3339 pattern, then cast and shifted by their offset
   by hand (Java's own zone parsing stops at ±18:00, the neutral rule at ±23:59).
 
@@ -34,7 +37,6 @@ from daglake.lake.json_schema import (
     BAD_JSON,
     BAD_OFFSET,
     DATE_PATTERN,
-    DUPLICATE_KEY,
     INVALID,
     NOT_OBJECT,
     NOT_UTF8,
@@ -88,7 +90,7 @@ class SparkRecordTyper(RecordTyper):
         self.paths: dict[int, Path] = {}  # line files of the batch, read together
         self.rows: list[tuple[int, int, str | None, str | None]] = []  # arrays and unreadable files
         self.typed: DataFrame | None = None
-        # a key twice must parse, to be refused as such (DuckDB reads it as JSON too)
+        # a record with a key twice is JSON (DuckDB reads it too; its first value counts)
         spark.conf.set("spark.sql.variant.allowDuplicateKeys", "true")
 
     def _file(self, index: int, ingest_date: Any, name: str) -> None:
@@ -280,7 +282,7 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
     )
     tuple_args = ", ".join(literal(f) for f in fields)
     extracted = (
-        f"SELECT p.*, {', '.join(f'j.{t}' for t in texts)} FROM ({parsed}) p "
+        f"SELECT p.*, {', '.join(_first(f, f'j.{t}') + f' AS {t}' for f, t in zip(fields, texts, strict=True))} FROM ({parsed}) p "
         f"LATERAL VIEW OUTER json_tuple(CASE WHEN p.json_ok THEN p.record END, {tuple_args}) j AS {', '.join(texts)}"
     )
     kinds, values, flags, checks = [], [], [], []
@@ -288,13 +290,11 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
         "WHEN problem IS NOT NULL THEN problem",
         f"WHEN NOT json_ok THEN {literal(BAD_JSON)}",
         f"WHEN keys IS NULL THEN {literal(NOT_OBJECT)}",
-        "WHEN size(keys) <> size(array_distinct(keys)) THEN "
-        f"concat({literal(DUPLICATE_KEY + ' ')}, filter(keys, k -> size(filter(keys, j -> j = k)) > 1)[0])",
     ]
     for index, field in enumerate(fields):
         declared, column, text = schema.fields[field], identifier(schema.names[field]), texts[index]
         kind = f"_k{index}"
-        path = literal("$[" + '"' + field.replace("\\", "\\\\").replace('"', '\\"') + '"' + "]")
+        path = _path(field)
         kinds.append(f"{_kind(f'variant_get(v, {path})', text)} AS {kind}")
         values.append(f"{_value(declared, kind, text)} AS {column}")
         present = f"({kind} IS NOT NULL AND {kind} <> 'null')"
@@ -310,13 +310,25 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
         checks.append(f"WHEN {present} AND {column} IS NULL THEN {_message(declared, label, text)}")
     checks += [f"WHEN NOT coalesce(({r.sql}), false) THEN {literal(r.reason)}" for r in schema.rules]
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
-    valid = " AND ".join(["problem IS NULL", "json_ok", "keys IS NOT NULL", "size(keys) = size(array_distinct(keys))", *flags])
+    valid = " AND ".join(["problem IS NULL", "json_ok", "keys IS NOT NULL", *flags])
     with_kinds = f"SELECT *, {', '.join(kinds)} FROM ({extracted})"
     with_values = f"SELECT *, {', '.join(values)} FROM ({with_kinds})"
     judged = f"SELECT *, coalesce({valid}, false) AS valid FROM ({with_values})"
     reason = f"CASE WHEN valid THEN NULL ELSE coalesce(CASE {' '.join(checks)} END, {literal(INVALID)}) END"
     keep = ", ".join(["file_index", "source_position", "record", "problem", *_columns(schema), "valid"])
     return f"SELECT {keep}, {reason} AS reason FROM ({judged})"
+
+
+def _path(field: str) -> str:
+    """The JSON path of a top-level field, as a Spark SQL literal."""
+    return literal('$["' + field.replace("\\", "\\\\").replace('"', '\\"') + '"]')
+
+
+def _first(field: str, text: str) -> str:
+    """The field's text from ``json_tuple`` (one parse for every field), or where the record
+    has a key twice from ``get_json_object``, which keeps the first value like DuckDB."""
+    path = literal(f"$.{field}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field) else f"$['{field}']")
+    return f"CASE WHEN size(p.keys) = size(array_distinct(p.keys)) THEN {text} ELSE get_json_object(p.record, {path}) END"
 
 
 def _message(declared: str, label: str, text: str) -> str:

@@ -23,7 +23,7 @@ DECLARED_TYPES: dict[str, tuple[str, ...]] = {
 }
 BAD_JSON = "bad JSON"
 NOT_OBJECT = "not a JSON object"
-DUPLICATE_KEY = "duplicate key"  # followed by the first key that occurs twice at the top level
+# A key given twice in a record: its first value counts, on every engine.
 # Times as RFC 3339 writes them (``T``/``t`` or a space between date and time, ``Z``/``z`` or an
 # offset up to ±23:59; fractions of a second truncated to microseconds), and without an offset
 # (read as UTC); a date as RFC 3339's full-date. The calendar (Feb 30) is the engine's cast.
