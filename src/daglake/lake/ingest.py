@@ -1,10 +1,14 @@
 """Typed ingestion of JSON files: valid records into a raw table, every invalid one into
 quarantine with its reason, its file and its position, so ``input = accepted + quarantined``.
 
-The engine does the work (its :class:`~daglake.engines.base.RecordTyper`, DuckDB's in
-:mod:`daglake.engines.duckdb_json`): the files' records (with their positions) are gathered a
-batch at a time, typed, and the accepted and quarantined rows written from there with
-``ctx.write``; this module decides what is read, when a batch is typed, and what is counted.
+The engine does the typing (its :class:`~daglake.engines.base.RecordTyper`: DuckDB's in
+:mod:`daglake.engines.duckdb_json`, Spark's in :mod:`daglake.engines.spark_json`, with the same
+rules and reasons): the files' records (with their positions) are gathered a batch at a time,
+typed, and the accepted and quarantined rows written from there with ``ctx.write``. What is
+engine-neutral lives in ``daglake.lake``: landing and manifests (:mod:`.landing`), what a
+record and its position are and whether a ``.gz`` is readable (:mod:`.records`), the declared
+types, time patterns and reason words (:mod:`.json_schema`), and here what is read, when a
+batch is typed, and what is counted (``input = accepted + quarantined``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What a JSON source declares, whatever engine types it: its fields and their declared types,
 column names, optional fields, record rules, and the quarantine reasons every engine gives.
 
-The SQL that types records is the engine's (``daglake.engines.duckdb_json`` for DuckDB)."""
+The SQL that types records is the engine's (``daglake.engines.duckdb_json``,
+``daglake.engines.spark_json``); both follow the patterns and words defined here."""
 
 from __future__ import annotations
 
