@@ -4,7 +4,7 @@ reasons and the same file and position for every bad record on DuckDB and on Spa
 ``tests/fixtures/ingest_golden/input/`` holds wrong JSON types, blank and whitespace lines, a
 truncated line, a byte order mark, integers beyond INT64 and UINT64, objects and arrays where
 scalars belong, times RFC 3339 accepts and refuses, keys given twice (the first value counts),
-a line that is not UTF-8, CRLF endings, a JSON array, a good, a truncated and a not-really-gzip ``.gz`` and an empty file.
+a line that is not UTF-8, CRLF endings, JSON arrays (one opening with a byte order mark), a good, a truncated and a not-really-gzip ``.gz`` and an empty file.
 ``expected.json`` is what both engines must give (regenerate it with ``DAGLAKE_GOLDEN=write``
 on DuckDB, then read the diff: it is the contract)."""
 
