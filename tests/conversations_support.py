@@ -175,13 +175,13 @@ def expected_conversations(messages: Iterable[Delivered], orders: Iterable[Deliv
                 events.setdefault(record["orderId"], set()).add(
                     tuple(record[f] for f in MESSAGE_TYPES)
                 )
-    cities: dict[int, tuple[tuple[str, str, int], str]] = {}
+    cities: dict[int, tuple[tuple[str, str], str]] = {}
     for delivery in orders:
-        for position, text in enumerate(delivery.records, start=1):
+        for text in delivery.records:
             record = parse(text, ORDER_TYPES)
             if record is None:
                 continue
-            received = (delivery.ingest_date, delivery.file, position)
+            received = (delivery.ingest_date, record["cityCode"])  # the latest run, then the greatest city
             known = cities.get(record["orderId"])
             if known is None or known[0] < received:
                 cities[record["orderId"]] = (received, record["cityCode"])

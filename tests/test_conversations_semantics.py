@@ -268,7 +268,7 @@ def test_invalid_records_are_quarantined_with_reason_and_position(project: Path)
 def test_checks_pass_and_the_missing_city_warns(built: tuple[Path, RunSummary]) -> None:
     summary = built[1]
     checks = {n: t for n, t in summary.tasks.items() if t.check is not None}
-    assert len(checks) == 9
+    assert len(checks) == 10
     warned = {n for n, t in checks.items() if t.state == "warned"}
     assert warned == {
         "curated.customer_courier_conversations: orders without a city (not in any orders file yet)"

@@ -262,3 +262,104 @@ def test_empty_files_and_lists_in_line_files_lose_nothing(project: Path) -> None
     ]
     again = run(project)  # the empty files were landed and do not block later runs
     assert again.state == "success"
+
+
+def test_an_unreadable_gz_is_quarantined_whole_and_later_runs_go_on(project: Path) -> None:
+    """A truncated, a corrupt and a not-really-gzip ``.gz``: each one quarantined record of
+    position 0 naming the problem and its byte offset, the rest of the delivery ingested, the
+    counts reconciled, and the next run ingests only what is new."""
+    (project / "input").mkdir()
+    packed = gzip.compress(ndjson([GOOD | {"orderId": n} for n in range(200)]).encode(), mtime=0)
+    flipped = bytearray(packed)
+    flipped[40] ^= 0xFF
+    (project / "input" / "messages-good.jsonl").write_text(ndjson([GOOD, "{bad"]))
+    (project / "input" / "messages-cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
+    (project / "input" / "messages-flip.jsonl.gz").write_bytes(bytes(flipped))
+    (project / "input" / "messages-plain.json.gz").write_text(ndjson([GOOD]))
+    summary = run(project, RunOptions(logical_date="2024-01-31"))
+    task = summary.tasks["raw.messages"]
+    assert summary.state == "success", task.error
+    assert task.metrics == {"input": 5, "accepted": 1, "quarantined": 4, "unreadable_files": 3}
+    rows = lake(project, "SELECT source_file, source_position, reason, record FROM QUARANTINE ORDER BY 1")
+    assert rows[0][0] == "messages-cut.jsonl.gz" and rows[0][1:] == (
+        0, f"truncated gzip data: the file ends at byte {len(packed) // 2}, inside the member that starts at byte 0", None
+    )
+    assert rows[1][0] == "messages-flip.jsonl.gz" and rows[1][1] == 0
+    assert rows[1][2].startswith("corrupt gzip data (") and " at byte " in rows[1][2]
+    assert 40 <= int(rows[1][2].rpartition(" ")[2]) < len(packed) and rows[1][3] is None  # where it shows
+    assert rows[2] == ("messages-good.jsonl", 2, "bad JSON", "{bad")
+    assert rows[3] == ("messages-plain.json.gz", 0, "not gzip data: the file does not start with a gzip header", None)
+    log = (project / task.attempts[-1].log_path).read_text()
+    assert "messages-cut.jsonl.gz: quarantined as a whole: truncated gzip data" in log
+
+    (project / "input" / "messages-next.jsonl").write_text(ndjson([GOOD | {"orderId": 9}]))
+    again = run(project, RunOptions(logical_date="2024-02-29"))
+    assert again.state == "success", again.tasks["raw.messages"].error
+    assert again.tasks["raw.messages"].metrics == {"input": 1, "accepted": 1, "quarantined": 0}
+
+
+def test_timestamps_follow_rfc_3339(project: Path) -> None:
+    """Lowercase ``t``/``z``, a space, no offset (UTC), offsets up to ±23:59 and fractions
+    truncated to microseconds are times; an offset beyond ±23:59, hour 24, a date alone or a
+    zone name are not, and the reason says which."""
+    sent = [
+        "2019-08-19t08:01:47z",
+        "2019-08-19 08:01:47",
+        "2019-08-19T09:01:47.1234569+01:00",
+        "2019-08-19T08:01:47-23:59",
+        "2019-08-19T08:01:47+24:00",
+        "2019-08-19T08:01:47-25:30",
+        "2019-08-19T24:00:00Z",
+        "2019-08-19",
+        "2019-08-19T08:01:47 UTC",
+        "2019-02-30T08:01:47Z",
+    ]
+    (project / "input").mkdir()
+    (project / "input" / "messages-t.jsonl").write_text(ndjson([GOOD | {"orderId": n, "sent": s} for n, s in enumerate(sent)]))
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT order_id, strftime(sent, '%Y-%m-%d %H:%M:%S.%f') FROM RAW ORDER BY 1") == [
+        (0, "2019-08-19 08:01:47.000000"),
+        (1, "2019-08-19 08:01:47.000000"),
+        (2, "2019-08-19 08:01:47.123456"),
+        (3, "2019-08-20 08:00:47.000000"),
+    ]
+    offset = "field sent: not a valid TIMESTAMP (its UTC offset is beyond ±23:59): "
+    assert lake(project, "SELECT source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        (5, offset + sent[4]),
+        (6, offset + sent[5]),
+        *[(n + 1, f"field sent: not a valid TIMESTAMP: {sent[n]}") for n in range(6, 10)],
+    ]
+
+
+@pytest.mark.parametrize("names", [("orders-a.jsonl", "orders-b.jsonl"), ("orders-b.jsonl", "orders-a.jsonl")])
+def test_an_order_in_two_orders_files_of_one_run_gets_the_greatest_city_and_a_warning(
+    tmp_path: Path, names: tuple[str, str]
+) -> None:
+    """Whatever the files are called, the city is the greatest code of the run's records for
+    the order, and the warning check names the order, both cities and both files; a later run's
+    record wins over it."""
+    from tests.conversations_support import MESSAGES, copy_example, deliver, run_pipeline
+    from tests.conversations_support import lake as lake_table
+
+    root = copy_example(tmp_path / "conversations")
+    message = json.dumps({
+        "senderAppType": "Courier App", "customerId": 2, "fromId": 1, "toId": 2, "chatStartedByMessage": True,
+        "orderId": 7, "orderStage": "ACCEPTED", "courierId": 1, "messageSentTime": "2024-01-05T10:00:00Z",
+    })
+    first, second = names
+    deliver(root, {f"{MESSAGES}.jsonl": [message], first: [json.dumps({"orderId": 7, "cityCode": "MAD"})],
+                   second: [json.dumps({"orderId": 7, "cityCode": "BCN"})]})
+    summary = run_pipeline(root, "2024-01-31")
+    assert lake_table(root, "curated.customer_courier_conversations", "SELECT order_id, city_code FROM t") == [(7, "MAD")]
+    [warning] = [t for n, t in summary.tasks.items() if n.startswith("checks/orders_with_two_cities")]
+    assert warning.state == "warned" and warning.check is not None
+    assert [(r["city_code"], r["source_file"]) for r in warning.check["sample"]] == [
+        ("BCN", second),
+        ("MAD", first),
+    ]
+    later_orders = [json.dumps({"orderId": 7, "cityCode": "BCN"}), json.dumps({"orderId": 8, "cityCode": "LIS"})]
+    deliver(root, {"orders-c.jsonl": later_orders})  # a later run's record wins
+    later = run_pipeline(root, "2024-02-29")
+    assert lake_table(root, "curated.customer_courier_conversations", "SELECT order_id, city_code FROM t") == [(7, "BCN")]
+    assert [t.state for n, t in later.tasks.items() if n.startswith("checks/orders_with_two_cities")] == ["success"]

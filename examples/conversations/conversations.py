@@ -49,7 +49,9 @@ SELECT 'orders', CAST(ingest_date AS DATE), source_file, count(*) FROM {ORDERS} 
 # customer's (ingestion quarantined every other sender). The struct minimum picks the earliest
 # message, on a tie the one with chatStartedByMessage, then 'courier' before 'customer'; the
 # struct maximum picks the latest message, on a tie the greatest stage. An order's city comes
-# from its most recently received orders record. It reads the orders being (re)computed from
+# from the latest run's orders records (greatest ingest_date); when that run's records disagree
+# (two files, or two lines), the greatest city code in string order, whatever the files are
+# called (checks/orders_with_two_cities.sql warns). It reads the orders being (re)computed from
 # the temporary views conversation_messages and conversation_orders.
 CONVERSATIONS = """
 WITH events AS (
@@ -83,8 +85,7 @@ per_order AS (
 cities AS (
     SELECT
         order_id,
-        max({'ingest_date': ingest_date, 'source_file': source_file,
-             'source_position': source_position, 'city_code': city_code}).city_code AS city_code
+        max({'ingest_date': ingest_date, 'city_code': city_code}).city_code AS city_code
     FROM conversation_orders
     GROUP BY order_id
 )

@@ -122,7 +122,7 @@ class ConsoleObserver(RunObserver):
             details = f"{task.location}: {task.error}"
         else:
             rows = f"{_rows(task.rows)} row{'s' if task.rows != 1 else ''}" if task.rows is not None else ""
-            details = " ".join(x for x in (_duration(task.duration), rows, task.reason or "") if x)
+            details = " ".join(x for x in (_duration(task.duration), rows, task.reason or "", quarantined(task)) if x)
         if self.live is None:
             self.console.file.write(f"{task.state:>15} {task.name} {details}\n")
             return
@@ -174,6 +174,16 @@ class ConsoleObserver(RunObserver):
         )
 
 
+def quarantined(task: TaskRun) -> str:
+    """What an ingestion task quarantined (its metrics), so a bad delivery shows in the run."""
+    count = task.metrics.get("quarantined") or 0
+    if not count:
+        return ""
+    whole = task.metrics.get("unreadable_files") or 0
+    files = f" ({whole} unreadable file{'s' if whole != 1 else ''} whole)" if whole else ""
+    return f"{count} quarantined{files}"
+
+
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=None, show_edge=False, header_style="bold")
     table.add_column("task")
@@ -188,7 +198,7 @@ def summary_table(summary: RunSummary) -> Table:
         slowest = sorted((t for t in tasks if t.state == SUCCESS), key=lambda t: -(t.duration or 0))
         shown = (problems + slowest)[:SUMMARY_ROWS]
     for task in shown:
-        detail = f"{task.location}: {task.error}" if task.error else (task.reason or "")
+        detail = f"{task.location}: {task.error}" if task.error else " ".join(filter(None, (task.reason, quarantined(task))))
         table.add_row(
             escape(task.name),
             f"[{STYLES.get(task.state, '')}]{task.state}[/]",

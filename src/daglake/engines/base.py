@@ -118,6 +118,11 @@ class RecordTyper(ABC):
         piece, so the caller may type a batch between pieces of a large file."""
 
     @abstractmethod
+    def add_unreadable(self, index: int, ingest_date: Any, name: str, reason: str) -> None:
+        """Gather a file that cannot be read at all (a corrupt ``.gz``) as one invalid record
+        of position 0 with ``reason`` and no text: it is quarantined whole."""
+
+    @abstractmethod
     def type_batch(self) -> tuple[int, int]:
         """Type what was gathered since the last batch: ``(valid, invalid)`` records."""
 

@@ -21,8 +21,16 @@ from typing import Any
 import duckdb
 
 from daglake.engines.base import RecordTyper
-from daglake.lake.json_schema import BAD_JSON, INVALID, RecordSchema
-from daglake.lake.records import careful_records, is_array
+from daglake.lake.json_schema import (
+    BAD_JSON,
+    BAD_OFFSET,
+    DATE_PATTERN,
+    INVALID,
+    NOT_OBJECT,
+    TIMESTAMP_PATTERN,
+    RecordSchema,
+)
+from daglake.lake.records import WHOLE_FILE, careful_records, is_array
 from daglake.lake.tables import quote_identifier, quote_literal
 
 # declared type -> (DuckDB type, DuckDB's json_type() names accepted for it)
@@ -35,7 +43,8 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "TIMESTAMP": ("TIMESTAMPTZ", ("VARCHAR",)),
     "DATE": ("DATE", ("VARCHAR",)),
 }
-NOT_BLANK = "trim(record, ' ' || chr(9) || chr(13)) <> ''"
+_LTRIM = "ltrim(record, ' ' || chr(9) || chr(13))"
+NOT_BLANK = "(problem IS NOT NULL OR trim(record, ' ' || chr(9) || chr(13)) <> '')"  # a file unreadable as a whole has no text
 LINE_DELIMITER = "'\x1f\x1e\x1d\x1c'"  # control characters a JSON text never holds raw
 _NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
 
@@ -68,6 +77,10 @@ class DuckDBRecordTyper(RecordTyper):
                 finally:
                     self.native.unregister(registered)
                 yield part.nbytes
+
+    def add_unreadable(self, index: int, ingest_date: Any, name: str, reason: str) -> None:
+        self.native.execute("INSERT INTO files VALUES (?, ?, ?)", [index, ingest_date, name])
+        self.native.execute("INSERT INTO lines VALUES (?, ?, NULL, ?)", [index, WHOLE_FILE, reason])
 
     def _insert(self, index: int, source: str, problem: str) -> None:
         self.native.execute(f"INSERT INTO lines SELECT {index}, source_position, record, {problem} FROM {source}")
@@ -148,7 +161,8 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
             fits = f"({raw} IS NULL OR {raw} = 'null' OR {fits})"
         flags.append(fits)
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
-    valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", "starts_with(ltrim(record), '{')", *flags])
+    # a key given twice: its first value counts (json_extract's rule; Spark follows it)
+    valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", f"starts_with({_LTRIM}, '{{')", *flags])
     parsed = (
         f"SELECT file_index, source_position, record, problem, "
         f"CASE WHEN json_valid(record) THEN json_extract(record, {_paths(schema)})::VARCHAR[] END AS l "
@@ -164,7 +178,7 @@ def reason_sql(schema: RecordSchema, typed: str) -> str:
     checks = [
         "WHEN problem IS NOT NULL THEN problem",
         f"WHEN NOT json_valid(record) THEN '{BAD_JSON}'",
-        "WHEN NOT starts_with(ltrim(record), '{') THEN 'not a JSON object'",
+        f"WHEN NOT starts_with({_LTRIM}, '{{') THEN '{NOT_OBJECT}'",
     ]
     for index, field in enumerate(schema.fields, start=1):
         declared = schema.fields[field]
@@ -179,7 +193,15 @@ def reason_sql(schema: RecordSchema, typed: str) -> str:
             f"WHEN {present} AND json_type({raw}) NOT IN ({accepted}) THEN "
             f"'field {label}: expected {declared}, got ' || lower(json_type({raw}))"
         )
-        if declared in ("TIMESTAMP", "DATE"):
+        if declared == "TIMESTAMP":  # say so when only the offset is wrong
+            text = f"({raw}->>'$')"
+            shape = f"regexp_full_match(regexp_replace({text}, '[+-][0-9][0-9]:[0-9][0-9]$', '+00:00'), {quote_literal(TIMESTAMP_PATTERN)})"
+            message = (
+                f"'field {label}: not a valid {declared}' || CASE WHEN {shape} AND NOT "
+                f"regexp_full_match({text}, {quote_literal(TIMESTAMP_PATTERN)}) THEN ' ({BAD_OFFSET})' ELSE '' END "
+                f"|| ': ' || {text}"
+            )
+        elif declared == "DATE":
             message = f"'field {label}: not a valid {declared}: ' || ({raw}->>'$')"
         elif declared == "INT64":
             message = f"'field {label}: not an INT64 (out of range or not a whole number): ' || {raw}"
@@ -207,8 +229,10 @@ def _value_sql(declared: str, raw: str) -> str:
     )
     if declared == "STRING":
         return text
-    if declared in ("TIMESTAMP", "DATE"):
-        return f"TRY_CAST({text} AS {duck})"
+    if declared == "TIMESTAMP":  # RFC 3339 (lowercase t/z too); DuckDB's cast alone takes far more
+        return f"CASE WHEN regexp_full_match({text}, {quote_literal(TIMESTAMP_PATTERN)}) THEN TRY_CAST(upper({text}) AS {duck}) END"
+    if declared == "DATE":
+        return f"CASE WHEN regexp_full_match({text}, {quote_literal(DATE_PATTERN)}) THEN TRY_CAST({text} AS {duck}) END"
     if declared == "BOOL":
         return f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
     if declared == "INT64":  # a JSON number without fraction or exponent, in range

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.engine_settings import SparkSettings
-from daglake.engines.base import MATERIALIZE, Audit, Engine, Output, PythonSession, Statement
+from daglake.engines.base import MATERIALIZE, Audit, Engine, Output, PythonSession, RecordTyper, Statement
 from daglake.engines.spark_session import LOG_FILE, preflight, spark_session
 from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
 from daglake.engines.spark_tables import (
@@ -36,6 +36,8 @@ from daglake.lake.tables import LakeTable, crash_point
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from daglake.lake.json_schema import RecordSchema
 
 _owner_lock = threading.Lock()
 _owner: list[Path] = []  # the warehouse whose tables the process's session has registered
@@ -273,6 +275,11 @@ class _Session(PythonSession):
         args = params if params is not None else self.engine._args(sql=sql)
         frame: DataFrame = self.native.sql(sql, args=args or None)
         return frame
+
+    def record_typer(self, schema: RecordSchema) -> RecordTyper:
+        from daglake.engines.spark_json import SparkRecordTyper
+
+        return SparkRecordTyper(self.native, schema)
 
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False

@@ -1,10 +1,14 @@
 """Typed ingestion of JSON files: valid records into a raw table, every invalid one into
 quarantine with its reason, its file and its position, so ``input = accepted + quarantined``.
 
-The engine does the work (its :class:`~daglake.engines.base.RecordTyper`, DuckDB's in
-:mod:`daglake.engines.duckdb_json`): the files' records (with their positions) are gathered a
-batch at a time, typed, and the accepted and quarantined rows written from there with
-``ctx.write``; this module decides what is read, when a batch is typed, and what is counted.
+The engine does the typing (its :class:`~daglake.engines.base.RecordTyper`: DuckDB's in
+:mod:`daglake.engines.duckdb_json`, Spark's in :mod:`daglake.engines.spark_json`, with the same
+rules and reasons): the files' records (with their positions) are gathered a batch at a time,
+typed, and the accepted and quarantined rows written from there with ``ctx.write``. What is
+engine-neutral lives in ``daglake.lake``: landing and manifests (:mod:`.landing`), what a
+record and its position are and whether a ``.gz`` is readable (:mod:`.records`), the declared
+types, time patterns and reason words (:mod:`.json_schema`), and here what is read, when a
+batch is typed, and what is counted (``input = accepted + quarantined``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from daglake.lake.json_schema import DECLARED_TYPES, RecordSchema, Rule, snake_case
 from daglake.lake.landing import LandedFile, wait_landed
+from daglake.lake.records import gzip_problem, is_gzip
 
 if TYPE_CHECKING:
     from daglake.context import TaskContext
@@ -55,7 +60,10 @@ def ingest_json(
     plus ``ingest_date``, ``source_file`` and ``source_position``. A record is quarantined for
     bad JSON, a missing or mistyped field (not in ``optional``), an unparseable time, or a
     failed ``rule``; the reason names the first problem found. Both tables are partitioned by
-    ``ingest_date`` and ``source_file``, so re-ingesting a file replaces exactly its rows.
+    ``ingest_date`` and ``source_file``, so re-ingesting a file replaces exactly its rows. A
+    ``.gz`` file that cannot be decompressed to its end (corrupt, truncated, not gzip) is one
+    quarantined record of position 0 whose reason names the problem and its byte offset; the
+    other files are ingested, and the file counts as done for later runs.
     """
     record_schema = RecordSchema.of(schema, optional, rules, rename)
     files = list({f.path: f for f in files}.values())  # a file listed twice is read once
@@ -76,6 +84,8 @@ def ingest_json(
     result = IngestResult(total, batches.accepted, batches.quarantined, [f.path for f in files])
     for name, value in result.as_metrics().items():
         ctx.metric(name, ctx.metrics.get(name, 0) + value)
+    if batches.unreadable:
+        ctx.metric("unreadable_files", ctx.metrics.get("unreadable_files", 0) + batches.unreadable)
     ctx.log.info(
         "ingested %d records from %d files: %d accepted, %d quarantined",
         result.input, len(files), result.accepted, result.quarantined,
@@ -89,11 +99,17 @@ class _Batches:
 
     def __init__(self, ctx: TaskContext, typer: RecordTyper, table: str, quarantine: str | None) -> None:
         self.ctx, self.typer, self.table, self.quarantine = ctx, typer, table, quarantine
-        self.pending, self.accepted, self.quarantined = 0, 0, 0
+        self.pending, self.accepted, self.quarantined, self.unreadable = 0, 0, 0, 0
         self.read_since = time.perf_counter()
 
     def add_file(self, index: int, file: LandedFile) -> None:
         path = file.absolute(self.ctx.lake.root)
+        problem = gzip_problem(path) if is_gzip(path) else None
+        if problem is not None:  # quarantined whole; the rest of the delivery goes on
+            self.ctx.log.warning("%s: quarantined as a whole: %s", file.name, problem)
+            self.typer.add_unreadable(index, file.ingest_date, file.name, problem)
+            self.unreadable += 1
+            return
         for gathered in self.typer.add_file(index, path, file.ingest_date, file.name):
             self.pending += gathered
             if self.pending >= BATCH_BYTES:

@@ -1,7 +1,8 @@
 """What a JSON source declares, whatever engine types it: its fields and their declared types,
 column names, optional fields, record rules, and the quarantine reasons every engine gives.
 
-The SQL that types records is the engine's (``daglake.engines.duckdb_json`` for DuckDB)."""
+The SQL that types records is the engine's (``daglake.engines.duckdb_json``,
+``daglake.engines.spark_json``); both follow the patterns and words defined here."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ DECLARED_TYPES: dict[str, tuple[str, ...]] = {
     "DATE": ("string",),
 }
 BAD_JSON = "bad JSON"
+NOT_OBJECT = "not a JSON object"
+# A key given twice in a record: its first value counts, on every engine.
+# Times as RFC 3339 writes them (``T``/``t`` or a space between date and time, ``Z``/``z`` or an
+# offset up to ±23:59; fractions of a second truncated to microseconds), and without an offset
+# (read as UTC); a date as RFC 3339's full-date. The calendar (Feb 30) is the engine's cast.
+TIMESTAMP_PATTERN = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+BAD_OFFSET = "its UTC offset is beyond ±23:59"
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 NOT_UTF8 = "not UTF-8 text (the record shows the bad bytes as U+FFFD)"
 INVALID = "invalid record"  # never expected: the second pass always names a reason
 
