@@ -66,7 +66,9 @@ def execute(
     """Run ``run(node)`` for every node on ``workers`` threads, dependencies first.
 
     A node whose dependency failed is not run (``upstream_failed``); independent branches go on
-    unless ``fail_fast``, which stops starting new nodes after the first failure.
+    unless ``fail_fast``, which stops starting new nodes after the first failure. A node's
+    dependents start only after ``on_finish`` has returned for it (the run records its end
+    there); the next node to start is then the ready one with the longest remaining path.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -110,10 +112,6 @@ def execute(
             blocked: list[T] = []
             if error is None:
                 result.succeeded[node] = value
-                for child in dag.downstream[node]:
-                    remaining[child] -= 1
-                    if remaining[child] == 0 and child not in result.upstream_failed:
-                        ready.push(child)
             else:
                 result.failed[node] = error
                 blocked = [d for d in sorted(dag.descendants(node), key=str) if d not in result.upstream_failed]
@@ -121,9 +119,14 @@ def execute(
                     result.upstream_failed[name] = node
                 if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
                     stopping = True
-            dispatch()  # workers first: observers must not delay the next task
-            if on_finish is not None:
+            if on_finish is not None:  # first: readers start once the end is recorded
                 on_finish(node, value, error)
+            if error is None:
+                for child in dag.downstream[node]:
+                    remaining[child] -= 1
+                    if remaining[child] == 0 and child not in result.upstream_failed:
+                        ready.push(child)
+            dispatch()
             if on_blocked is not None:
                 for name in blocked:
                     on_blocked(name, node)
