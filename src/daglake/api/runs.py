@@ -64,7 +64,15 @@ class RunManager:
                 return self._current
             return self._finished.get(run_id)
 
-    def start(self, *, logical_date: str | None = None, trigger: str = "api") -> ActiveRun:
+    def start(
+        self,
+        *,
+        logical_date: str | None = None,
+        trigger: str = "api",
+        select: list[str] | None = None,
+        exclude: list[str] | None = None,
+        full_refresh: bool = False,
+    ) -> ActiveRun:
         """Take the run lock and start the run; :class:`ApiError` 409 when one is going."""
         from daglake.runner import RunOptions, new_run_id
 
@@ -78,7 +86,14 @@ class RunManager:
             except RunInProgressError as exc:
                 raise from_daglake(exc) from None
             active = ActiveRun(run_id, FeedObserver(self.feed))
-            options = RunOptions(trigger=trigger, run_id=run_id, logical_date=logical_date)
+            options = RunOptions(
+                trigger=trigger,
+                run_id=run_id,
+                logical_date=logical_date,
+                select=list(select or []),
+                exclude=list(exclude or []),
+                full_refresh=full_refresh,
+            )
             thread = threading.Thread(
                 target=self._run, args=(active, lock, options), name=f"daglake-run-{run_id}", daemon=False
             )
