@@ -245,6 +245,7 @@ def test_post_run_takes_date_select_and_full_refresh(client: httpx.Client) -> No
         ({"date": "2024-1-1"}, "invalid_option", "date: not a date in the form YYYY-MM-DD"),
         ({"date": "2024-02-30"}, "invalid_option", "date: not a date"),
         ({"full_refresh": "perhaps"}, "invalid_request", "full_refresh"),
+        ({"wait": "true", "select": "no.such"}, "invalid_option", "'no.such' matches no task"),
     ],
 )
 def test_post_run_refuses_options_it_does_not_take(client: httpx.Client, params: dict[str, str], code: str, words: str) -> None:

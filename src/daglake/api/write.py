@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 from daglake.api.app import ApiContext, context
 from daglake.api.auth import require_token
 from daglake.api.errors import ApiError, from_daglake
-from daglake.errors import DaglakeError
+from daglake.errors import DaglakeError, UsageError
 
 log = logging.getLogger("daglake.api")
 router = APIRouter(dependencies=[Depends(require_token)])
@@ -64,6 +64,8 @@ async def start_run(
     try:
         summary = await asyncio.wrap_future(active.outcome)
     except DaglakeError as exc:
+        if type(exc) is UsageError:  # an option the run refused: a selector matching no task
+            raise ApiError(422, "invalid_option", str(exc)) from None
         raise from_daglake(exc) from None
     return JSONResponse(summary.as_dict(), status_code=200)
 
