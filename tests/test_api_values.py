@@ -11,6 +11,7 @@ import decimal
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_from_bytes
 
@@ -29,11 +30,7 @@ TABLE = "CREATE OR REPLACE TABLE raw.typed (\n  " + ",\n  ".join(f"{c} {t}" for 
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    import uvicorn
-
-    from daglake.api.app import create_app
-    from daglake.api.protocol import protocol_class
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from daglake.runner import run
 
     root = tmp_path_factory.mktemp("values") / "typed"
@@ -41,6 +38,17 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     (root / "daglake.toml").write_text('[project]\nname = "typed"\ndialect = "duckdb"\n')
     (root / "db_init" / "typed.sql").write_text(TABLE)
     assert run(root).state == "success"
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(project: Path) -> Iterator[httpx.Client]:
+    import uvicorn
+
+    from daglake.api.app import create_app
+    from daglake.api.protocol import protocol_class
+
+    root = project
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     app = create_app(root, token=TOKEN)
@@ -254,3 +262,21 @@ def test_post_run_refuses_options_it_does_not_take(client: httpx.Client, params:
     body = response.json()["error"]
     assert body["code"] == code and words in body["message"], body
     assert client.get("/health").json()["run_in_progress"] is None  # nothing started
+
+
+def test_a_run_whose_process_died_is_shown_failed_not_running(client: httpx.Client, project: Path) -> None:
+    """What ``kill -9`` leaves behind: a run recorded ``running`` with a task running, and no
+    process holding the run lock. The API shows it failed, as ``daglake runs`` does."""
+    from daglake.events import RUNNING, TaskRun
+    from daglake.state import RunRecord, StateStore
+
+    store = StateStore(f"sqlite:///{project / '.daglake' / 'state.db'}")
+    try:
+        record = RunRecord(id="20260101T000000-dead00", project="typed", logical_date="2026-01-01", selection={},
+                           state=RUNNING, pid=2**22 + 1)
+        store.begin_run(record, [TaskRun(name="raw.typed", path="db_init/typed.sql", state=RUNNING)])
+    finally:
+        store.close()
+    shown = client.get(f"/runs/{record.id}").json()
+    assert shown["state"] == "failed" and "died" in shown["error"]
+    assert [(t["name"], t["state"]) for t in shown["tasks"]] == [("raw.typed", "failed")]

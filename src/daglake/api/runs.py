@@ -21,6 +21,7 @@ from daglake.lock import RunLock
 
 if TYPE_CHECKING:
     from daglake.runner import RunOptions
+    from daglake.state import StateStore
 
 log = logging.getLogger("daglake.api")
 KEEP_OUTCOMES = 50
@@ -105,6 +106,27 @@ class RunManager:
                 self._current = None
                 raise
         return active
+
+    def reap(self, store: StateStore, project: str) -> None:
+        """Mark failed the runs left ``running`` by a process that died (``kill -9``), as the
+        CLI's history does: only when no run holds the lock. Under this manager's lock, so
+        it never makes a ``POST /run`` of this server find the run lock taken."""
+        from daglake.lock import holder
+        from daglake.runner import DEAD_RUN
+
+        state_dir = self.root / ".daglake"
+        with self._lock:
+            if (self._current is not None and not self._current.outcome.done()) or holder(state_dir):
+                return
+            lock = RunLock(state_dir)
+            try:
+                lock.acquire("history")
+            except RunInProgressError:
+                return
+            try:
+                store.mark_dead_runs(project, DEAD_RUN)
+            finally:
+                lock.release()
 
     def _run(self, active: ActiveRun, lock: RunLock, options: RunOptions) -> None:
         from daglake.runner import run
