@@ -133,6 +133,9 @@ def test_client_mistakes_are_json_errors(client: httpx.Client) -> None:
     error(client.get("/no/such/page"), 404, "not_found")
     error(client.delete("/health"), 405, "method_not_allowed")
     error(client.post("/run", params={"wait": "perhaps"}), 422, "invalid_request")
+    error(client.patch("/runs"), 405, "method_not_allowed")
+    error(client.put("/products", params={"id": "1"}), 405, "method_not_allowed")
+    error(client.post("/health/deeper", params={"id": "1"}), 404, "not_found")
 
 
 # --- auth --------------------------------------------------------------------------------------
@@ -211,6 +214,48 @@ def test_append_refuses_unknown_tables_columns_and_bad_values(client: httpx.Clie
         assert field in bad["message"], bad
     error(client.post("/products?id=1&id=2"), 422, "duplicate_column")
     error(client.post("/products"), 422, "no_values")
+
+
+def test_append_stores_exactly_or_refuses_naming_the_column(client: httpx.Client) -> None:
+    """No rounding (``1.5`` in an INT64), no replacement characters, no NUL (issue 13)."""
+    for query, column, why in [
+        ("id=1.5", "id", "is not an integer"),
+        ("id=99999999999999999999", "id", "is out of range"),
+        ("name=caf%E9", "name", "not valid UTF-8 (byte 0xe9 at offset 3)"),
+        ("name=a%00b", "name", "contains a NUL character"),
+        ("is_discontinued=yes", "is_discontinued", "is not a boolean"),
+        ("launched_on=2024-02-30", "launched_on", "is not a date of the calendar"),
+    ]:
+        bad = error(client.post(f"/products?{query}"), 422, "invalid_value")
+        assert bad["column"] == column and why in bad["message"], bad
+    stored = client.post("/products?id=9200&name=caf%C3%A9&is_discontinued=0").json()
+    assert (stored["id"], stored["name"], stored["is_discontinued"]) == (9200, "caf\u00e9", False)
+
+
+@pytest.mark.parametrize("size", [100_000, 1_000_000])
+def test_a_huge_query_string_is_a_json_413(server: Server, size: int) -> None:
+    """Over uvicorn's own limit the server answers before the app: still JSON."""
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            f"POST /products?name={'x' * size} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {server.token}\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert httpx.Response(413, content=body).json()["error"]["code"] == "request_too_large"
+
+
+def test_post_run_refuses_an_option_it_does_not_take(client: httpx.Client) -> None:
+    refused = error(client.post("/run", params={"select": "final.products", "dry_run": "true"}), 422, "unknown_option")
+    assert refused["options"] == ["wait", "date", "select", "exclude", "full_refresh"]
+    assert client.get("/health").json()["run_in_progress"] is None
 
 
 @pytest.mark.parametrize(

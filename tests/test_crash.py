@@ -169,3 +169,126 @@ def test_simultaneous_starts_one_wins(
     assert [r["state"] for r in runs] == ["success"]
     assert fingerprints(root, tables) == expected
     assert os.path.exists(root / ".daglake" / "run.lock")
+
+
+# --- kill -9 at chosen moments: the history tells what finished, retry redoes the rest ---------
+
+GATED_TASK = '''
+"""Test hook: at the gate named by DAGLAKE_TEST_GATE, say so and wait for the file ``release``."""
+import os
+import time
+
+import daglake
+
+
+def gate(ctx):
+    root = ctx.project_root
+    if ctx.task == os.environ.get("DAGLAKE_TEST_GATE") and not (root / "release").exists():
+        (root / "reached.tmp").write_text(ctx.run_id)
+        (root / "reached.tmp").rename(root / "reached")
+        deadline = time.monotonic() + 120
+        while not (root / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return ctx.sql("SELECT 1 AS done")
+
+
+@daglake.task("gate.early", inputs=["raw.seed_a"])
+def early(ctx):
+    return gate(ctx)
+
+
+@daglake.task("gate.middle", inputs=["l1.a", "l1.b"])
+def middle(ctx):
+    return gate(ctx)
+
+
+@daglake.task("gate.late", inputs=["l2.c", "gate.middle"])
+def late(ctx):
+    return gate(ctx)
+'''
+GATES = ("gate.early", "gate.middle", "gate.late")
+GATED_SQL = {
+    "db_init/seed_a.sql": "CREATE OR REPLACE TABLE raw.seed_a AS SELECT range AS id FROM range(100)",
+    "db_init/seed_b.sql": "CREATE OR REPLACE TABLE raw.seed_b AS SELECT range AS id FROM range(50)",
+    "res/l1/a.sql": "SELECT id FROM raw.seed_a WHERE id % 2 = 0",
+    "res/l1/b.sql": "SELECT id FROM raw.seed_b",
+    "res/l1/side.sql": "SELECT id FROM raw.seed_b WHERE id < 10",
+    "res/l2/c.sql": "SELECT a.id FROM l1.a AS a JOIN l1.b AS b ON a.id = b.id",
+    "res/l3/after_early.sql": "SELECT done FROM gate.early",
+    "res/l3/final.sql": "SELECT c.id FROM l2.c AS c CROSS JOIN gate.late AS g",
+}
+
+
+def write_gated_project(root: Path) -> None:
+    """Seeds, SQL layers and three Python gate tasks at different depths of the graph."""
+    for relative, text in GATED_SQL.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    (root / "res" / "gates.py").write_text(GATED_TASK)
+    (root / "daglake.toml").write_text('[project]\nname = "gated"\ndialect = "duckdb"\n[run]\nworkers = 2\n')
+
+
+UPSTREAM = {  # what each gate reads, transitively: all finished (and recorded) when it starts
+    "gate.early": {"raw.seed_a"},
+    "gate.middle": {"l1.a", "l1.b", "raw.seed_a", "raw.seed_b"},
+    "gate.late": {"l2.c", "gate.middle", "l1.a", "l1.b", "raw.seed_a", "raw.seed_b"},
+}
+
+
+def recorded(root: Path, run_id: str) -> dict[str, tuple[str, int]]:
+    """Each task's state and number of recorded attempts, straight from the state database."""
+    with sqlite3.connect(root / ".daglake" / "state.db") as con:
+        states = dict(con.execute("SELECT task, state FROM task_runs WHERE run_id = ?", (run_id,)).fetchall())
+        tries = dict(con.execute("SELECT task, count(*) FROM attempts WHERE run_id = ? GROUP BY task", (run_id,)).fetchall())
+    return {task: (state, int(tries.get(task, 0))) for task, state in states.items()}
+
+
+@pytest.mark.parametrize("gate", GATES)
+@pytest.mark.parametrize("full_refresh", [False, True], ids=["run", "full_refresh"])
+def test_kill_9_at_a_gate_records_what_finished_and_retry_redoes_only_the_rest(
+    tmp_path: Path, gate: str, full_refresh: bool
+) -> None:
+    root = tmp_path / "gated"
+    write_gated_project(root)
+    env = {**os.environ, "DAGLAKE_TEST_GATE": gate}
+    if full_refresh:  # seeds built once, so a full refresh is what reloads them
+        (root / "release").touch()
+        assert daglake("run", root, env=env).returncode == 0
+        (root / "release").unlink()
+    args = ["run", str(root), *(["--full-refresh"] if full_refresh else [])]
+    process = subprocess.Popen([*DAGLAKE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (root / "reached").exists():
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the run never reached its gate"
+            time.sleep(0.01)
+        run_id = (root / "reached").read_text()
+        at_kill = recorded(root, run_id)  # read while the run is alive and held at the gate
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+
+    finished = {t for t, (state, _) in at_kill.items() if state in ("success", "skipped")}
+    assert UPSTREAM[gate] <= finished, at_kill  # every task the gate read was recorded as finished
+    assert at_kill[gate][0] in ("running", "pending")
+    assert all(at_kill[t][1] == 1 for t in finished if at_kill[t][0] == "success"), at_kill
+
+    shown = json.loads(daglake("runs", "-p", root, run_id, "--json").stdout)
+    assert shown["state"] == "failed"  # the dead run is not left running
+    states = {t["name"]: t["state"] for t in shown["tasks"]}
+    assert {t for t, s in states.items() if s in ("success", "skipped")} == finished
+    assert states[gate] == "failed"
+
+    (root / "release").touch()
+    resumed = daglake("retry", "-p", root, run_id, "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    after = recorded(root, run_id)
+    assert set(after) == set(at_kill) and {s for s, _ in after.values()} <= {"success", "skipped"}
+    ran = {t for t in after if after[t][1] > at_kill[t][1] or (after[t][0] != at_kill[t][0])}
+    assert ran == set(at_kill) - finished, (at_kill, after)  # exactly what had not finished
+    summary = json.loads(resumed.stdout)
+    assert summary["run_id"] == run_id and summary["state"] == "success"

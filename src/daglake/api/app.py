@@ -59,6 +59,7 @@ class ApiContext:
         with self._store_lock:
             if self._store is None:
                 self._store = StateStore(state_url(self.root, self.config.state_url))
+            self.runs.reap(self._store, self.project)  # a killed run is not shown running
             yield self._store
 
     def close(self) -> None:

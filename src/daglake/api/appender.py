@@ -3,8 +3,9 @@
 Requests queue up; the writer takes everything queued (up to a limit) and writes it with one
 insert per table (one transaction each) through the engine's
 :class:`~daglake.engines.base.RowWriter`, and hands each request its stored row. Names are
-checked against the engine's catalogue and values bound as strings the engine casts to the
-column types, never spliced into SQL. An insert that fails is retried row by row, so one bad
+checked against the engine's catalogue and values checked against their column's type
+(:mod:`daglake.api.values`: stored exactly or refused) and bound as strings the engine casts
+to the column types, never spliced into SQL. An insert that fails is retried row by row, so one bad
 value fails one request. The writer holds the warehouse only while rows keep coming, sharing
 the database of a run in progress.
 """
@@ -197,7 +198,7 @@ class Appender:
                 continue
             inserts[item.table.lower()] = insert
             try:
-                values = _checked(item, insert)
+                values = _checked(item, insert, self.settings.engine)
             except ApiError as exc:
                 fresh = self._schema(writer, item.table, fresh=True) if exc.code == "unknown_column" else None
                 if fresh is None:
@@ -206,7 +207,7 @@ class Appender:
                 fresh.rows.extend(insert.rows)  # a run may have added the column: check again
                 insert = inserts[item.table.lower()] = fresh
                 try:
-                    values = _checked(item, insert)
+                    values = _checked(item, insert, self.settings.engine)
                 except ApiError as again:
                     item.future.set_exception(again)
                     continue
@@ -214,9 +215,13 @@ class Appender:
         return [insert for insert in inserts.values() if insert.rows]
 
 
-def _checked(item: Append, insert: _Insert) -> dict[str, str]:
-    """The append's values by catalogue column name; 422 for what no column takes."""
+def _checked(item: Append, insert: _Insert, engine: str) -> dict[str, str]:
+    """The append's values by catalogue column name, each spelt as the engine reads it back
+    unchanged; 422 for what no column takes."""
+    from daglake.api.values import checked_value
+
     by_name = {c.name.lower(): c.name for c in insert.columns}
+    types = {c.name: c.type for c in insert.columns}
     valid = [c.name for c in insert.columns]
     if not item.values:
         raise ApiError(422, "no_values", f"give at least one column of {APPENDABLE_SCHEMA}.{insert.table}", columns=valid)
@@ -229,7 +234,7 @@ def _checked(item: Append, insert: _Insert) -> dict[str, str]:
             )
         if column in values:
             raise ApiError(422, "duplicate_column", f"column {column!r} is given more than once", columns=valid)
-        values[column] = value
+        values[column] = checked_value(engine, column, types[column], value)
     return values
 
 

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from daglake.api.appender import Appender
 from daglake.api.auth import check_token
 from daglake.api.errors import ApiError
+from daglake.api.query import parse_query
 
 log = logging.getLogger("daglake.api")
 NOT_TABLES = frozenset({"/run", "/backfill"})  # POST routes of their own
@@ -44,7 +44,7 @@ class FastAppend:
             return
         try:
             check_token(Headers(scope=scope), self.token)
-            values = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            values = parse_query(scope.get("query_string", b""))
             row = await asyncio.wrap_future(self.appender.submit(path[1:], values))
             await _answer(send, 201, row)
         except ApiError as exc:

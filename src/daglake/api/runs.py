@@ -21,6 +21,7 @@ from daglake.lock import RunLock
 
 if TYPE_CHECKING:
     from daglake.runner import RunOptions
+    from daglake.state import StateStore
 
 log = logging.getLogger("daglake.api")
 KEEP_OUTCOMES = 50
@@ -64,7 +65,15 @@ class RunManager:
                 return self._current
             return self._finished.get(run_id)
 
-    def start(self, *, logical_date: str | None = None, trigger: str = "api") -> ActiveRun:
+    def start(
+        self,
+        *,
+        logical_date: str | None = None,
+        trigger: str = "api",
+        select: list[str] | None = None,
+        exclude: list[str] | None = None,
+        full_refresh: bool = False,
+    ) -> ActiveRun:
         """Take the run lock and start the run; :class:`ApiError` 409 when one is going."""
         from daglake.runner import RunOptions, new_run_id
 
@@ -78,7 +87,14 @@ class RunManager:
             except RunInProgressError as exc:
                 raise from_daglake(exc) from None
             active = ActiveRun(run_id, FeedObserver(self.feed))
-            options = RunOptions(trigger=trigger, run_id=run_id, logical_date=logical_date)
+            options = RunOptions(
+                trigger=trigger,
+                run_id=run_id,
+                logical_date=logical_date,
+                select=list(select or []),
+                exclude=list(exclude or []),
+                full_refresh=full_refresh,
+            )
             thread = threading.Thread(
                 target=self._run, args=(active, lock, options), name=f"daglake-run-{run_id}", daemon=False
             )
@@ -90,6 +106,27 @@ class RunManager:
                 self._current = None
                 raise
         return active
+
+    def reap(self, store: StateStore, project: str) -> None:
+        """Mark failed the runs left ``running`` by a process that died (``kill -9``), as the
+        CLI's history does: only when no run holds the lock. Under this manager's lock, so
+        it never makes a ``POST /run`` of this server find the run lock taken."""
+        from daglake.lock import holder
+        from daglake.runner import DEAD_RUN
+
+        state_dir = self.root / ".daglake"
+        with self._lock:
+            if (self._current is not None and not self._current.outcome.done()) or holder(state_dir):
+                return
+            lock = RunLock(state_dir)
+            try:
+                lock.acquire("history")
+            except RunInProgressError:
+                return
+            try:
+                store.mark_dead_runs(project, DEAD_RUN)
+            finally:
+                lock.release()
 
     def _run(self, active: ActiveRun, lock: RunLock, options: RunOptions) -> None:
         from daglake.runner import run

@@ -56,8 +56,11 @@ def serve(
     sock.listen(2048)
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]
+    from daglake.api.protocol import protocol_class
+
     config = uvicorn.Config(
         app,
+        http=protocol_class(),  # requests it cannot parse answered as JSON
         log_level=log_level,
         access_log=False,
         proxy_headers=False,  # served to this machine or a trusted network, not behind a proxy

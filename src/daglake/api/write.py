@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 from daglake.api.app import ApiContext, context
 from daglake.api.auth import require_token
 from daglake.api.errors import ApiError, from_daglake
-from daglake.errors import DaglakeError
+from daglake.errors import DaglakeError, UsageError
 
 log = logging.getLogger("daglake.api")
 router = APIRouter(dependencies=[Depends(require_token)])
@@ -23,17 +23,40 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "Started: `{\"run_id\", \"state\": \"running\", \"url\"}`"},
     401: {"description": "Missing or wrong token"},
     409: {"description": "A run is in progress: `error.run_id` names it"},
+    422: {"description": "An option `daglake run` does not take here, or a value it refuses"},
 }
+RUN_OPTIONS = ("wait", "date", "select", "exclude", "full_refresh")
 
 
 @router.post("/run", tags=["runs"], status_code=202, responses=RUN_RESPONSES)
 async def start_run(
     ctx: Context,
+    request: Request,
     wait: Annotated[bool, Query(description="Answer when the run ends, with its summary.")] = False,
+    date: Annotated[str | None, Query(description="Logical date, YYYY-MM-DD (`--date`).")] = None,
+    select: Annotated[list[str] | None, Query(description="Tasks to run, repeatable (`--select`).")] = None,
+    exclude: Annotated[list[str] | None, Query(description="Tasks to leave out, repeatable (`--exclude`).")] = None,
+    full_refresh: Annotated[bool, Query(description="Rebuild seeds too (`--full-refresh`).")] = False,
 ) -> JSONResponse:
-    """Start an ordinary run of the project (seeds run only when their tables are missing, so
-    appended rows survive), as ``daglake run`` does."""
-    active = ctx.runs.start()
+    """Start a run of the project as ``daglake run`` does, with its options ``date``, ``select``,
+    ``exclude`` and ``full_refresh`` (seeds run only when their tables are missing unless
+    ``full_refresh``, so appended rows survive). Any other parameter is refused (422)."""
+    unknown = sorted({name for name, _ in request.query_params.multi_items()} - set(RUN_OPTIONS))
+    if unknown:
+        raise ApiError(
+            422, "unknown_option", f"POST /run takes no option {unknown[0]!r} (it takes: {', '.join(RUN_OPTIONS)})",
+            options=list(RUN_OPTIONS),
+        )
+    if date is not None:
+        import datetime as dt
+
+        try:
+            date = dt.date.fromisoformat(date).isoformat() if len(date) == 10 else None
+        except ValueError:
+            date = None
+        if date is None:
+            raise ApiError(422, "invalid_option", "date: not a date in the form YYYY-MM-DD", option="date")
+    active = ctx.runs.start(logical_date=date, select=select or [], exclude=exclude or [], full_refresh=full_refresh)
     if not wait:
         body = {"run_id": active.run_id, "state": "running", "url": f"/runs/{active.run_id}"}
         return JSONResponse(body, status_code=202, background=BackgroundTask(active.go))
@@ -41,6 +64,8 @@ async def start_run(
     try:
         summary = await asyncio.wrap_future(active.outcome)
     except DaglakeError as exc:
+        if type(exc) is UsageError:  # an option the run refused: a selector matching no task
+            raise ApiError(422, "invalid_option", str(exc)) from None
         raise from_daglake(exc) from None
     return JSONResponse(summary.as_dict(), status_code=200)
 
@@ -103,7 +128,9 @@ async def append_row(
     """Append one row to ``raw.<table_name>``: every query parameter is a column and its value
     (``?id=7&name=Tent``); columns not given are NULL. (Served by
     :class:`daglake.api.fast_append.FastAppend`; this route documents it and is its fallback.)"""
-    values = request.query_params.multi_items()
+    from daglake.api.query import parse_query
+
+    values = parse_query(request.scope.get("query_string", b""))
     future = ctx.appender.submit(table_name, values)
     try:
         row = await asyncio.wrap_future(future)

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.engine_settings import SparkSettings
-from daglake.engines.base import MATERIALIZE, Audit, Engine, Output, PythonSession, RecordTyper, Statement
+from daglake.engines.base import (
+    MATERIALIZE,
+    Audit,
+    Engine,
+    Output,
+    PythonSession,
+    RecordTyper,
+    Statement,
+)
 from daglake.engines.spark_session import LOG_FILE, preflight, spark_session
 from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
 from daglake.engines.spark_tables import (

@@ -67,7 +67,9 @@ def execute(
 
     A node whose dependency failed is not run (``upstream_failed``); independent branches go on
     unless ``fail_fast``, which stops starting new nodes after the first failure. A failure
-    whose exception lists direct dependents in ``released`` lets those run all the same.
+    whose exception lists direct dependents in ``released`` lets those run all the same. A
+    node's dependents start only after ``on_finish`` has returned for it (the run records its
+    end there); the next node to start is then the ready one with the longest remaining path.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -109,12 +111,9 @@ def execute(
             node, value, error = done.get()
             running -= 1
             blocked: list[T] = []
+            released: set[T] = set()
             if error is None:
                 result.succeeded[node] = value
-                for child in dag.downstream[node]:
-                    remaining[child] -= 1
-                    if remaining[child] == 0 and child not in result.upstream_failed:
-                        ready.push(child)
             else:
                 result.failed[node] = error
                 # dependents the failure names as still to run (they report on it)
@@ -125,15 +124,16 @@ def execute(
                 ]
                 for name in blocked:
                     result.upstream_failed[name] = node
-                for child in sorted(released, key=str):
-                    remaining[child] -= 1
-                    if remaining[child] == 0 and child not in result.upstream_failed:
-                        ready.push(child)
                 if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
                     stopping = True
-            dispatch()  # workers first: observers must not delay the next task
-            if on_finish is not None:
+            if on_finish is not None:  # first: readers start once the end is recorded
                 on_finish(node, value, error)
+            freed = list(dag.downstream[node]) if error is None else sorted(released, key=str)
+            for child in freed:
+                remaining[child] -= 1
+                if remaining[child] == 0 and child not in result.upstream_failed:
+                    ready.push(child)
+            dispatch()
             if on_blocked is not None:
                 for name in blocked:
                     on_blocked(name, node)
