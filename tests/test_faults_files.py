@@ -173,7 +173,7 @@ def test_a_full_disk_under_the_lake_fails_the_run_and_records_it(products: Path,
 def test_a_full_disk_under_the_state_database_is_one_line(products: Path, tmp_path: Path) -> None:
     """SQLite needs room for its write-ahead log to open at all: the run is refused before it
     starts (nothing to record it in), with the database named."""
-    with tmpfs(tmp_path / "state", "512k") as mount:
+    with tmpfs(tmp_path / "state", "8m") as mount:
         (products / "daglake.toml").write_text(
             (products / "daglake.toml").read_text() + f'\n[state]\nurl = "sqlite:///{mount}/state.db"\n'
         )

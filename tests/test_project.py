@@ -72,7 +72,7 @@ def test_configured_seed_folders(make_project: ProjectFactory) -> None:
     assert not project.tasks["raw.other"].is_seed
 
 
-def test_explicit_dependencies_from_toml_and_json(make_project: ProjectFactory) -> None:
+def test_explicit_dependencies_from_toml_and_json(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_project(
         {
             "daglake.toml": '[tasks."tmp/b.sql"]\ndepends_on = ["res/tmp/a.sql"]\n',
@@ -82,6 +82,7 @@ def test_explicit_dependencies_from_toml_and_json(make_project: ProjectFactory) 
             "res/tmp/c.sql": "SELECT 3 AS x",
         }
     )
+    monkeypatch.chdir(root)  # --deps is relative to the current folder
     project = load_project(root, deps_file="deps.json")
     assert project.problems == []
     assert project.dependencies() == {"tmp.a": set(), "tmp.b": {"tmp.a"}, "tmp.c": {"tmp.a", "tmp.b"}}
@@ -129,7 +130,7 @@ def test_declared_sources_are_not_missing(make_project: ProjectFactory) -> None:
     assert validate(root).tasks.keys() == {"tmp.a"}
 
 
-def test_invalid_toml_and_json_give_line_and_column(make_project: ProjectFactory) -> None:
+def test_invalid_toml_and_json_give_line_and_column(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_project(
         {
             "daglake.toml": '[project]\ndialect = "bigquery\n',
@@ -137,12 +138,13 @@ def test_invalid_toml_and_json_give_line_and_column(make_project: ProjectFactory
             "res/tmp/a.sql": "SELECT 1 AS x",
         }
     )
+    monkeypatch.chdir(root)  # --deps is relative to the current folder
     found = messages(root, deps_file="deps.json")
     assert found[0].startswith("daglake.toml:2:20: invalid TOML: ")
     assert found[1].startswith("deps.json:2:21: invalid JSON: Expecting value")
 
 
-def test_strict_reports_declared_versus_inferred(make_project: ProjectFactory) -> None:
+def test_strict_reports_declared_versus_inferred(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_project(
         {
             "deps.json": '{"tmp/c.sql": ["tmp/a.sql"]}',
@@ -151,6 +153,7 @@ def test_strict_reports_declared_versus_inferred(make_project: ProjectFactory) -
             "res/tmp/c.sql": "SELECT * FROM tmp.b",
         }
     )
+    monkeypatch.chdir(root)  # --deps is relative to the current folder
     assert validate(root, RunOptions(deps_file="deps.json")).tasks
     assert messages(root, deps_file="deps.json", strict=True) == [
         "res/tmp/c.sql: declared dependency on tmp.a (res/tmp/a.sql) is not read by the SQL",
@@ -158,10 +161,11 @@ def test_strict_reports_declared_versus_inferred(make_project: ProjectFactory) -
     ]
 
 
-def test_unknown_task_in_a_json_dependencies_file(make_project: ProjectFactory) -> None:
+def test_unknown_task_in_a_json_dependencies_file(make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_project(
         {"deps.json": '{\n  "tmp/a.sql": [\n    "tmp/ghost.sql"\n  ]\n}', "res/tmp/a.sql": "SELECT 1 AS x"}
     )
+    monkeypatch.chdir(root)  # --deps is relative to the current folder
     assert messages(root, deps_file="deps.json") == [
         "deps.json:3: unknown task 'tmp/ghost.sql' in dependencies of res/tmp/a.sql"
     ]

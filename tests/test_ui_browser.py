@@ -333,8 +333,9 @@ def test_the_panel_shows_failing_check_rows_retried_attempts_and_metrics(tmp_pat
 
 
 def test_a_run_failing_only_on_checks_shows_them_failed_and_warned(tmp_path: Path, page: Any) -> None:
-    """Every task built, one error check and one warn check failing: the legend counts them,
-    the task building the table is drawn failed (red) or outlined amber, and listed as such."""
+    """One error check and one warn check failing: the legend counts them, the task whose new
+    version the error check refused (not published) is drawn failed (red), the warned one is
+    outlined amber, and both are listed as such."""
     from playwright.sync_api import expect
 
     root = tmp_path / "checked"
@@ -356,11 +357,19 @@ def test_a_run_failing_only_on_checks_shows_them_failed_and_warned(tmp_path: Pat
         expect(legend.locator("[data-state='check-failed']")).to_have_attribute("data-count", "1", timeout=RUN_TIMEOUT)
         expect(legend.locator("[data-state='check-warned']")).to_have_attribute("data-count", "1", timeout=RUN_TIMEOUT)
         expect(page.locator("#run-status .badge")).to_have_text("failed", timeout=RUN_TIMEOUT)
-        for task in ("staging.people", "staging.orders", "staging.fine"):  # every table was built
+        for task in ("staging.orders", "staging.fine"):  # built; staging.people's audit refused it
             expect(page.locator(f"li.task[data-task='{task}']")).to_have_attribute("data-state", "success")
+        expect(page.locator("li.task[data-task='staging.people']")).to_have_attribute("data-state", "failed")
         expect(page.locator("li.task[data-task='staging.people'] .check-mark.failed")).to_have_text("check failed")
         expect(page.locator("li.task[data-task='staging.orders'] .check-mark.warned")).to_have_text("check warned")
         expect(page.locator("li.task[data-task='staging.fine'] .check-mark")).to_have_count(0)
+        # the colours change with a 200 ms transition: wait until the drawn fill settles
+        page.wait_for_function(
+            """() => window.daglakeGraph.getElementById('staging.people').style('background-color')
+                 === 'rgb(254,202,202)' && window.daglakeGraph.getElementById('staging.fine')
+                 .style('background-color') === 'rgb(187,247,208)'""",
+            timeout=RUN_TIMEOUT,
+        )
         drawn = page.evaluate(
             """() => Object.fromEntries(window.daglakeGraph.nodes().map((n) => [n.id(),
                  [n.data('checks'), n.style('background-color'), n.style('outline-color')]]))"""
