@@ -132,7 +132,7 @@ def test_a_read_only_state_database_fails_the_run_with_one_line(products: Path) 
     (products / ".daglake/state.db").chmod(0o444)
     result = daglake(products, "run", ".")
     assert result.returncode == 1
-    assert _error_lines(result) == ["error: state database: attempt to write a readonly database"]
+    assert _error_lines(result) == ["error: state database sqlite:///.daglake/state.db: attempt to write a readonly database"]
 
 
 def test_a_full_disk_under_the_warehouse_fails_the_run_and_records_it(products: Path, tmp_path: Path) -> None:
@@ -182,3 +182,86 @@ def test_a_full_disk_under_the_state_database_is_one_line(products: Path, tmp_pa
         result = daglake(products, "run", ".", "--full-refresh", unprivileged=False)
     assert result.returncode == 2, result.stderr
     assert _error_lines(result) == [f"error: cannot open the state database sqlite:///{mount}/state.db: disk I/O error"]
+
+
+FILL_TASK = '''import contextlib
+from pathlib import Path
+
+import daglake
+
+
+@daglake.task("tmp.fill", inputs=["tmp.variants"])
+def fill(ctx):
+    """Takes every free byte of the state database's disk, once, in the middle of the run."""
+    marker = Path("{mount}/filled")
+    if not marker.exists():
+        marker.touch()
+        with contextlib.suppress(OSError), open("{mount}/filler", "wb", buffering=0) as handle:
+            while True:
+                handle.write(bytes(4096))
+    return ctx.sql("SELECT 1 AS x")
+'''
+
+
+def test_the_state_disk_filling_during_a_run_fails_it_and_retry_finishes_it(products: Path, tmp_path: Path) -> None:
+    """A task fills the state database's disk mid-run: the run stops with one line naming the
+    database, exit 1; once there is room again the run shows failed (its process is gone),
+    what finished before stays recorded as success, and ``retry`` runs exactly the rest."""
+    with tmpfs(tmp_path / "state", "8m") as mount:
+        (products / "daglake.toml").write_text(
+            (products / "daglake.toml").read_text() + f'\n[state]\nurl = "sqlite:///{mount}/state.db"\n'
+        )
+        (products / "res/tmp/fill.py").write_text(FILL_TASK.replace("{mount}", str(mount)))
+        (products / "res/final/after_fill.sql").write_text("SELECT x FROM tmp.fill\n")
+        result = daglake(products, "run", ".", unprivileged=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert _error_lines(result) == [f"error: state database sqlite:///{mount}/state.db: database or disk is full"]
+
+        (mount / "filler").unlink()  # room again
+        run = _last_run(products)
+        assert run["state"] == "failed"
+        shown = daglake(products, "runs", str(run["run_id"]), unprivileged=False)
+        assert shown.returncode == 0, shown.stderr
+        details = json.loads(daglake(products, "runs", str(run["run_id"]), "--json", unprivileged=False).stdout)
+        states = {t["name"]: t["state"] for t in details["tasks"]}
+        done = {name for name, state in states.items() if state == "success"}
+        assert "raw.products" in done and "tmp.variants" in done
+        assert states["final.after_fill"] == "pending"
+
+        retried = daglake(products, "retry", "--json", unprivileged=False)
+        assert retried.returncode == 0, retried.stdout + retried.stderr
+        summary = json.loads(retried.stdout)
+        assert {t["state"] for t in summary["tasks"]} == {"success"}
+        # the summary shows the whole run: what ran now started after the retry did
+        again = {t["name"] for t in summary["tasks"] if t["started_at"] >= summary["started_at"]}
+        assert sorted(again) == sorted(set(states) - done), retried.stdout  # exactly what had not finished
+
+
+def test_a_run_through_the_api_on_a_full_state_disk_ends_failed(products: Path, tmp_path: Path) -> None:
+    """The server's machine refusing (not the client's mistake): the run started by ``POST /run``
+    ends failed in the history and the live feed with the database named, and the server goes on."""
+    from tests.api_support import EventReader, start_server
+
+    with tmpfs(tmp_path / "state", "8m") as mount:
+        (products / "daglake.toml").write_text(
+            (products / "daglake.toml").read_text() + f'\n[state]\nurl = "sqlite:///{mount}/state.db"\n'
+        )
+        (products / "res/tmp/fill.py").write_text(FILL_TASK.replace("{mount}", str(mount)))
+        server = start_server(products)
+        try:
+            events = EventReader(server)
+            with server.client() as client:
+                answer = client.post("/run")
+                assert answer.status_code == 202, answer.text
+                run_id = answer.json()["run_id"]
+                ended = events.until(lambda kind, data: kind == "run" and "error" in data)
+                assert ended[-1][1]["state"] == "failed"
+                error = ended[-1][1]["error"]
+                assert error["code"] == "environment"
+                assert error["message"] == f"state database sqlite:///{mount}/state.db: database or disk is full"
+                (mount / "filler").unlink()
+                assert server.finished_run(run_id)["state"] == "failed"
+                assert client.get("/health").status_code == 200
+            events.close()
+        finally:
+            server.stop()

@@ -181,8 +181,16 @@ class Observers(RunObserver):
             o.task_finished(task)
 
     def run_finished(self, summary: RunSummary) -> None:
+        """Every observer hears the end, even when one fails to (the state database's disk is
+        full): the first failure is raised after."""
+        failure: BaseException | None = None
         for o in self.observers:
-            o.run_finished(summary)
+            try:
+                o.run_finished(summary)
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 Progress = Callable[[str], None]  # one line for whoever watches: the CLI prints it on stderr

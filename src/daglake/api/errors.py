@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from daglake.errors import DaglakeError, ProjectError, RunInProgressError, ValidationError
+from daglake.errors import DaglakeError, EnvironmentProblem, ProjectError, RunInProgressError, ValidationError
 
 log = logging.getLogger("daglake.api")
 
@@ -48,6 +48,8 @@ def from_daglake(exc: DaglakeError) -> ApiError:
         status = 409
     elif isinstance(exc, ValidationError | ProjectError):
         status = 422
+    elif isinstance(exc, EnvironmentProblem):  # the server's machine refused (a full disk): not the client's fault
+        status = 503
     body = exc.as_dict()["error"]
     assert isinstance(body, dict)
     fields = {k: v for k, v in body.items() if k not in ("code", "message")}

@@ -158,8 +158,9 @@ class RunManager:
 
     def _refused(self, active: ActiveRun, error: Any) -> None:
         """A run that ended before or outside the runner's own events still tells the feed."""
-        if active.summary is None:
-            self.feed.publish("run", {"run_id": active.run_id, "state": "failed", "counts": {}, "error": error})
+        summary = active.summary  # a run that failed on the way (its state database's disk full) has one
+        counts = summary.counts() if summary is not None else {}
+        self.feed.publish("run", {"run_id": active.run_id, "state": "failed", "counts": counts, "error": error})
 
 
 def _in_progress(run_id: str, what: str) -> ApiError:

@@ -20,7 +20,8 @@ def _when(timestamp: float | None) -> str:
 
 
 def _state(state: str) -> str:
-    return f"[{STYLES.get(state, '')}]{state}[/]"
+    style = STYLES.get(state)  # pending (a run that died before the task started) has none
+    return f"[{style}]{escape(state)}[/]" if style else escape(state)
 
 
 def print_runs(records: list[RunRecord]) -> None:

@@ -124,6 +124,16 @@ class StateStore:
                     migrate(self._connection)
         except sa.exc.OperationalError as exc:
             raise UsageError(f"cannot open the state database {_safe(url)}: {exc.orig}") from None
+        sa.event.listen(self._engine, "handle_error", self._refused)
+
+    def _refused(self, context: sa.engine.ExceptionContext) -> None:
+        """Once open, the machine refusing a write (a full disk, a file made read-only, the
+        server gone) is one line naming the database, for whoever runs: a run fails with it."""
+        if isinstance(context.sqlalchemy_exception, sa.exc.OperationalError):
+            from daglake.errors import EnvironmentProblem
+
+            cause = str(context.original_exception).splitlines()[0] or type(context.original_exception).__name__
+            raise EnvironmentProblem(f"state database {_safe(self.url)}: {cause}")
 
     def close(self) -> None:
         self._connection.close()
