@@ -294,6 +294,7 @@ def test_the_api_appends_on_bigquery_and_post_run_carries_the_rows_to_final_prod
     from tests.test_api import PRODUCT
 
     root = copy_products(tmp_path, checks=False)
+    (root / "db_init/photos.sql").write_text("CREATE TABLE raw.photos (id INT64, data BYTES);\n")
     bigquery_target(root, bq_emulator.url, bq_emulator.prefix())
     server = start_server(root, "--target", "emu")
     try:
@@ -306,6 +307,11 @@ def test_the_api_appends_on_bigquery_and_post_run_carries_the_rows_to_final_prod
             assert client.post("/products", params={"colour": "red"}).status_code == 422
             bad = client.post("/products", params={"id": "abc"})
             assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_value"
+            photo = client.post("/photos", params={"id": "1", "data": "AAH/"})  # bytes as base64, both ways
+            assert photo.status_code == 201, photo.text
+            assert photo.json() == {"id": 1, "data": "AAH/"}
+            not_base64 = client.post("/photos", params={"id": "2", "data": "not base64!"})
+            assert not_base64.status_code == 422 and "is not base64 (BYTES)" in not_base64.json()["error"]["message"]
             tables = {t["name"]: t for t in client.get("/tables").json()["tables"]}
             assert tables["raw.products"]["appendable"] and not tables["final.products"]["appendable"]
             assert client.post("/run", params={"wait": "true"}).json()["state"] == "success"

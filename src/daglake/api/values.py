@@ -57,7 +57,7 @@ DUCKDB: dict[str, tuple[str, Any]] = {
     "TIMESTAMP_MS": ("timestamp", (3, False)),
     "TIMESTAMP_S": ("timestamp", (0, False)),
     "TIMESTAMP WITH TIME ZONE": ("timestamp", (6, True)),
-    "BLOB": ("bytes", None),
+    "BLOB": ("bytes", "escapes"),
 }
 BIGQUERY: dict[str, tuple[str, Any]] = {
     **{name: ("integer", _bits(64)) for name in ("INTEGER", "INT64")},
@@ -69,6 +69,7 @@ BIGQUERY: dict[str, tuple[str, Any]] = {
     "DATE": ("date", None),
     "DATETIME": ("timestamp", (6, False)),
     "TIMESTAMP": ("timestamp", (6, True)),
+    "BYTES": ("bytes", "base64"),
 }
 TYPES = {"duckdb": DUCKDB, "bigquery": BIGQUERY}
 
@@ -207,12 +208,15 @@ def _timestamp(text: str, detail: Any, _type: str) -> str:
     return spelt + ("+00:00" if zoned else "")
 
 
-def _bytes(text: str, _detail: Any, _type: str) -> str:
-    """Base64 in, as the API answers bytes; DuckDB's cast reads ``\\xHH`` escapes."""
+def _bytes(text: str, spelling: Any, _type: str) -> str:
+    """Base64 in, as the API answers bytes; DuckDB's cast reads ``\\xHH`` escapes, BigQuery
+    decodes canonical base64 (``FROM_BASE64``)."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise _Refused("is not base64") from None
+    if spelling == "base64":
+        return base64.b64encode(raw).decode("ascii")
     return "".join(f"\\x{byte:02X}" for byte in raw)
 
 

@@ -157,7 +157,9 @@ class BigQueryRowWriter(RowWriter):
                     continue
                 j, name = given[column.name.lower()]
                 parameters.append(bigquery.ScalarQueryParameter(f"v{i}_{j}", "STRING", row.get(name)))
-                values.append(f"CAST(@v{i}_{j} AS {kind}) AS `{column.name}`")
+                # bytes come as base64 (checked by the API), as the API answers them
+                typed_value = f"FROM_BASE64(@v{i}_{j})" if kind == "BYTES" else f"CAST(@v{i}_{j} AS {kind})"
+                values.append(f"{typed_value} AS `{column.name}`")
             selects.append("SELECT " + ", ".join(values))
         typed = " UNION ALL ".join(selects)
         sent = Sent.generated(f"{schema}.{table}")
