@@ -243,6 +243,13 @@ def test_post_run_takes_date_select_and_full_refresh(client: httpx.Client) -> No
     assert [(t["name"], t["state"]) for t in body["tasks"]] == [("raw.typed", "success")]  # reloaded: full refresh
     again = client.post("/run", params={"wait": "true", "exclude": "raw.typed"}).json()
     assert again["state"] == "success" and again["tasks"] == []
+    started = client.post("/run", params={"select": "raw.typed"})  # a selector that matches: 202 at once
+    assert started.status_code == 202, started.text
+    assert started.json()["state"] == "running"
+    run_id = started.json()["run_id"]
+    ended = wait_for(lambda: (r := client.get(f"/runs/{run_id}").json())["state"] != "running" and r, "the run to end")
+    assert ended["state"] == "success"
+    wait_for(lambda: client.get("/health").json()["run_in_progress"] is None or None, "the run lock to be let go")
 
 
 @pytest.mark.parametrize(
@@ -254,6 +261,8 @@ def test_post_run_takes_date_select_and_full_refresh(client: httpx.Client) -> No
         ({"date": "2024-02-30"}, "invalid_option", "date: not a date"),
         ({"full_refresh": "perhaps"}, "invalid_request", "full_refresh"),
         ({"wait": "true", "select": "no.such"}, "invalid_option", "'no.such' matches no task"),
+        ({"select": "no.such"}, "invalid_option", "'no.such' matches no task"),  # refused before the 202
+        ({"exclude": "no.such"}, "invalid_option", "'no.such' matches no task"),
     ],
 )
 def test_post_run_refuses_options_it_does_not_take(client: httpx.Client, params: dict[str, str], code: str, words: str) -> None:

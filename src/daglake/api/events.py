@@ -101,9 +101,11 @@ class FeedObserver(RunObserver):
     def __init__(self, feed: EventFeed) -> None:
         self.feed = feed
         self.summary: RunSummary | None = None
+        self.planned = threading.Event()  # the run has chosen its tasks (a selector matched)
 
     def run_started(self, summary: RunSummary, plan: Plan) -> None:
         self.summary = summary
+        self.planned.set()
         self.feed.publish("run", run_event(summary, "running"))
 
     def task_started(self, task: TaskRun) -> None:

@@ -39,6 +39,12 @@ class ActiveRun:
         202 should not wait for it."""
         self.answered.set()
 
+    def wait_planned(self, timeout: float) -> None:
+        """Block until the run has chosen its tasks, or ended before it could (a selector
+        matching nothing), or ``timeout`` seconds."""
+        self.outcome.add_done_callback(lambda _ended: self.observer.planned.set())
+        self.observer.planned.wait(timeout)
+
     @property
     def summary(self) -> RunSummary | None:
         """The live summary, once the run has been planned."""

@@ -26,6 +26,7 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "An option `daglake run` does not take here, or a value it refuses"},
 }
 RUN_OPTIONS = ("wait", "date", "select", "exclude", "full_refresh")
+PLAN_TIMEOUT_S = 60.0  # a run given selectors answers once it has chosen its tasks
 
 
 @router.post("/run", tags=["runs"], status_code=202, responses=RUN_RESPONSES)
@@ -57,11 +58,15 @@ async def start_run(
         if date is None:
             raise ApiError(422, "invalid_option", "date: not a date in the form YYYY-MM-DD", option="date")
     active = ctx.runs.start(logical_date=date, select=select or [], exclude=exclude or [], full_refresh=full_refresh)
-    if not wait:
-        body = {"run_id": active.run_id, "state": "running", "url": f"/runs/{active.run_id}"}
+    body = {"run_id": active.run_id, "state": "running", "url": f"/runs/{active.run_id}"}
+    if not wait and not (select or exclude):
         return JSONResponse(body, status_code=202, background=BackgroundTask(active.go))
     active.go()
     try:
+        if not wait:  # a selector that matches nothing is refused now, not in the run's history
+            await asyncio.to_thread(active.wait_planned, PLAN_TIMEOUT_S)
+            if not active.outcome.done() or active.outcome.exception() is None:
+                return JSONResponse(body, status_code=202)
         summary = await asyncio.wrap_future(active.outcome)
     except DaglakeError as exc:
         if type(exc) is UsageError:  # an option the run refused: a selector matching no task
