@@ -59,9 +59,12 @@ class TaskExecutor:
     full_refresh: bool
     previous_attempts: dict[str, int]
     faults: _Faults = field(default_factory=lambda: _Faults(os.environ.get(INJECT_FAILURES_ENV, "")))
+    skip: dict[str, str] = field(default_factory=dict)  # unchanged tasks -> why (SPEC §4)
 
     def __call__(self, name: str) -> Done:
         task = self.project.tasks[name]
+        if name in self.skip:
+            return Done(None, [], skipped=self.skip[name])
         if task.is_seed and not self.full_refresh and all(o in self.existing for o in task.outputs):
             return Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
         policy = retry_policy(self.project.config, task.settings)

@@ -64,6 +64,7 @@ class RunOptions:
     trigger: str = "cli"
     run_id: str | None = None  # chosen by the caller: the API answers with it before the run starts
     progress: Progress | None = None  # hears what slow preparation is doing (parsing a big file)
+    force: list[str] = field(default_factory=list)  # selectors of tasks run even when unchanged
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
@@ -325,7 +326,11 @@ def _execute(
     # transactions is a write-write conflict in DuckDB
     engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
     engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
-    observers = Observers(StateRecorder(store, record, resumed=resumed), observer)
+    from daglake.changes import BuildRecorder, decisions_for, engine_key
+
+    decisions = decisions_for(session, plan.order, store, summary.logical_date, summary.run_id, options)
+    builds = BuildRecorder(store, project.config.name, engine_key(engine), decisions, summary.run_id)
+    observers = Observers(StateRecorder(store, record, resumed=resumed), builds, observer)
     work = TaskExecutor(
         engine=engine,
         project=project,
@@ -335,6 +340,7 @@ def _execute(
         existing=session.existing,
         full_refresh=options.full_refresh,
         previous_attempts={name: len(summary.tasks[name].attempts) for name in chosen},
+        skip={name: d.reason for name, d in decisions.items() if d.action == "skip"},
     )
     started = time.perf_counter()
     observers.run_started(summary, plan)

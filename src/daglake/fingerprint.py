@@ -1,0 +1,242 @@
+"""Each task's fingerprint, and whether it must run: only what changed runs (SPEC §4).
+
+A fingerprint hashes what decides a task's result: its normalised SQL (or its Python file and
+declared tables), its settings, the engine and target, the logical date when it reads ``@ds``,
+and the versions of the tables it reads. A table built by a task has that task's fingerprint
+as version (so a change flows down the graph, Merkle style), plus the count of API appends to
+it; a lake table the version folder it points at; any other table what the engine knows of it
+(:meth:`Engine.source_versions`). Engine-neutral: the engine is reached through a callable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daglake.project import Project, Task
+    from daglake.state.builds import Build
+
+RUN, SKIP = "run", "skip"
+SEED_EXISTS = "seed tables exist (use --full-refresh to reload)"
+_CHECK_VOLATILE = re.compile(r"\b(current_(date|time|timestamp|datetime)|now|rand|random|uuid|generate_uuid)\b", re.IGNORECASE)
+
+SourceVersions = Callable[[list[str]], Mapping[str, str | None]]
+
+
+@dataclass
+class Decision:
+    """``run`` or ``skip`` for one task, why, and the fingerprint a successful build records."""
+
+    task: str
+    action: str
+    reason: str
+    fingerprint: str
+    parts: dict[str, Any] = field(default_factory=dict)
+    since: str | None = None  # the run that built what a skipped task keeps
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "action": self.action, "reason": self.reason, "fingerprint": self.fingerprint}
+
+
+@dataclass
+class Inputs:
+    """What the decisions read besides the project: the state's builds and append counters,
+    the tables that exist, and the engine's view of tables daglake did not build."""
+
+    builds: Mapping[str, Build]
+    appends: Mapping[str, int]
+    existing: Collection[str]
+    source_versions: SourceVersions
+    engine: str  # the engine and target: "duckdb:3f2a…"
+    logical_date: str
+    run_id: str
+    full_refresh: bool = False
+    forced: Collection[str] = ()
+
+
+def decide(project: Project, order: list[str], inputs: Inputs) -> dict[str, Decision]:
+    """A decision per task of ``order`` (dependencies first), each reader seeing what its
+    inputs' decisions make of them."""
+    versions: dict[str, str] = {}  # task -> the version of what its tables hold after this run
+    chosen = set(order)
+    wanted = _sources_needed(project, order, chosen, inputs)
+    sources = dict(inputs.source_versions(sorted(wanted))) if wanted else {}
+    decisions: dict[str, Decision] = {}
+    for name in order:
+        task = project.tasks[name]
+        parts = _parts(project, task, inputs, versions, sources, chosen)
+        volatile = parts.pop("volatile", None)
+        if volatile:
+            parts["run"] = inputs.run_id  # its readers change with it
+        fingerprint = _hash(parts)
+        decision = _decision(task, fingerprint, parts, volatile, inputs)
+        decisions[name] = decision
+        build = inputs.builds.get(name)
+        kept = decision.action == SKIP and task.is_seed and build is not None
+        versions[name] = build.fingerprint if kept and build is not None else fingerprint
+    return decisions
+
+
+def _decision(task: Task, fingerprint: str, parts: dict[str, Any], volatile: str | None, inputs: Inputs) -> Decision:
+    build = inputs.builds.get(task.name)
+    missing = sorted(o for o in task.outputs if o not in inputs.existing)
+
+    def run(reason: str) -> Decision:
+        return Decision(task.name, RUN, reason, fingerprint, parts)
+
+    if task.name in inputs.forced:
+        return run("forced (--force)")
+    if inputs.full_refresh:
+        return run("--full-refresh")
+    if task.is_seed:
+        return run(f"table {missing[0]} does not exist") if missing else Decision(task.name, SKIP, SEED_EXISTS, fingerprint, parts)
+    if volatile:
+        return run(f"volatile: {volatile}")
+    if missing:
+        return run(f"table {missing[0]} does not exist")
+    if build is None:
+        return run("new task")
+    if build.fingerprint != fingerprint:
+        return run(changed(task, build.parts, parts))
+    return Decision(task.name, SKIP, f"unchanged since run {build.run_id}", fingerprint, parts, build.run_id)
+
+
+def changed(task: Task, before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """What differs between two fingerprints' parts, in words."""
+    if before.get("code") != now.get("code"):
+        return f"{task.path} changed"
+    old, new = before.get("inputs", {}), now.get("inputs", {})
+    tables = sorted(t for t in {*old, *new} if old.get(t) != new.get(t))
+    if tables:
+        shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+        return f"input{'s' if len(tables) > 1 else ''} {shown} changed"
+    if before.get("date") != now.get("date"):
+        return f"logical date changed ({before.get('date')} → {now.get('date')}; it reads @ds)"
+    if before.get("settings") != now.get("settings"):
+        return "its settings changed"
+    if before.get("engine") != now.get("engine"):
+        return "the engine or target changed"
+    return "its fingerprint changed"
+
+
+def _parts(
+    project: Project,
+    task: Task,
+    inputs: Inputs,
+    versions: Mapping[str, str],
+    sources: Mapping[str, str | None],
+    chosen: set[str],
+) -> dict[str, Any]:
+    code, volatile, dated = _code(project, task)
+    tables: dict[str, str] = {}
+    for read in task.reads:
+        tables[read.table] = _table_version(project, read.table, inputs, versions, sources, chosen)
+    for upstream in sorted(task.declared):
+        tables[f"task:{upstream}"] = versions.get(upstream) or _built(inputs, upstream) or "unbuilt"
+    unknown = sorted(t for t, v in tables.items() if v == "unknown")
+    if unknown and not volatile:
+        volatile = f"cannot tell whether {unknown[0]} changed"
+    settings = {
+        "kind": task.kind,
+        "outputs": task.outputs,
+        "zone": task.zone,
+        "partition_by": task.partition_by,
+        "views": task.analysis.views,
+    }
+    return {
+        "code": code,
+        "settings": _hash(settings),
+        "engine": inputs.engine,
+        "date": inputs.logical_date if dated else None,
+        "inputs": tables,
+        "volatile": volatile,
+    }
+
+
+def _code(project: Project, task: Task) -> tuple[str, str | None, bool]:
+    """The hash of what the task runs, why it is not deterministic, and whether it reads @ds."""
+    if task.check is not None:
+        spec = task.check
+        described = json.dumps(
+            [spec.name, spec.table, spec.kind, spec.severity, dict(spec.params), list(spec.reads), spec.source_dialect],
+            sort_keys=True,
+            default=str,
+        )
+        volatile = None
+        if spec.kind == "freshness":
+            volatile = "a freshness check depends on the time"
+        elif _CHECK_VOLATILE.search(described):
+            volatile = "its SQL reads the time or random values"
+        return _hash(described), volatile, False
+    if task.kind == "python":
+        try:
+            source = (project.root / task.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            source = ""
+        return _hash([source, task.outputs, sorted(r.table for r in task.reads)]), None, False
+    analysis = task.analysis
+    normal = analysis.normal or _hash(task.text)  # an analysis cached before normal forms
+    return normal, analysis.volatile, "ds" in analysis.parameters
+
+
+def _table_version(
+    project: Project,
+    table: str,
+    inputs: Inputs,
+    versions: Mapping[str, str],
+    sources: Mapping[str, str | None],
+    chosen: set[str],
+) -> str:
+    producer = project.producers.get(table)
+    base: str | None
+    if producer is not None and producer in versions:
+        base = versions[producer]
+    elif producer is not None and producer not in chosen and _built(inputs, producer):
+        base = _built(inputs, producer)
+    else:
+        base = _lake_version(project, table) or sources.get(table)
+    if base is None:
+        return "unknown"
+    appended = inputs.appends.get(table)
+    return f"{base}+{appended}" if appended else base
+
+
+def _sources_needed(project: Project, order: list[str], chosen: set[str], inputs: Inputs) -> set[str]:
+    """Tables read whose version only the engine knows: no task of this run or earlier build
+    made them, and they are not lake tables."""
+    wanted: set[str] = set()
+    for name in order:
+        for read in project.tasks[name].reads:
+            producer = project.producers.get(read.table)
+            if producer is not None and (producer in chosen or _built(inputs, producer)):
+                continue
+            if read.table in inputs.existing and _lake_version(project, read.table) is None:
+                wanted.add(read.table)
+    return wanted
+
+
+def _built(inputs: Inputs, task: str) -> str | None:
+    build = inputs.builds.get(task)
+    return build.fingerprint if build is not None else None
+
+
+def _lake_version(project: Project, table: str) -> str | None:
+    """The version folder a lake table's link points at: a new one at every publish."""
+    if "." not in table:
+        return None
+    from daglake.lake.tables import ZONES, lake_table
+
+    if table.split(".")[0] not in ZONES:
+        return None
+    current = lake_table(project.root / project.config.lake_root, table).current_version()
+    return f"lake:{current.name}" if current is not None else None
+
+
+def _hash(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
