@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.events import SUCCESS, WARNED, RunObserver, RunSummary, TaskRun
-from daglake.fingerprint import RUN, SKIP, Decision, Inputs, decide
+from daglake.fingerprint import RUN, SKIP, Decider, Decision, Inputs, decide
 
 if TYPE_CHECKING:
     from daglake.engines.base import Engine
@@ -29,7 +30,18 @@ def engine_key(engine: Engine) -> str:
 def decisions_for(
     session: Session, order: list[str], store: StateStore | None, logical_date: str, run_id: str, options: RunOptions
 ) -> dict[str, Decision]:
-    """Run or skip, for each task of ``order``; ``store`` None: nothing was built yet."""
+    """Run or skip, for each task of ``order`` at once; ``store`` None: nothing was built yet."""
+    return decide(session.project, order, _inputs(session, store, logical_date, run_id, options))
+
+
+def decider_for(
+    session: Session, order: list[str], store: StateStore, logical_date: str, run_id: str, options: RunOptions
+) -> Decider:
+    """What decides each task of a run as it is about to start."""
+    return Decider(session.project, set(order), _inputs(session, store, logical_date, run_id, options))
+
+
+def _inputs(session: Session, store: StateStore | None, logical_date: str, run_id: str, options: RunOptions) -> Inputs:
     from daglake.state.builds import last_builds, table_versions_of
 
     assert session.engine is not None
@@ -42,7 +54,7 @@ def decisions_for(
         from daglake.graph.selection import select
 
         forced = select(project, session.dag, options.force, [])
-    inputs = Inputs(
+    return Inputs(
         builds=builds,
         appends=appends,
         existing=session.existing,
@@ -53,13 +65,12 @@ def decisions_for(
         full_refresh=options.full_refresh,
         forced=forced,
     )
-    return decide(project, order, inputs)
 
 
 class BuildRecorder(RunObserver):
     """Records the fingerprint of every task that succeeds, in batches and at the end."""
 
-    def __init__(self, store: StateStore, project: str, engine: str, decisions: dict[str, Decision], run_id: str) -> None:
+    def __init__(self, store: StateStore, project: str, engine: str, decisions: Mapping[str, Decision], run_id: str) -> None:
         self.store, self.project, self.engine = store, project, engine
         self.decisions, self.run_id = decisions, run_id
         self._pending: list[Any] = []

@@ -60,26 +60,49 @@ class Inputs:
 
 
 def decide(project: Project, order: list[str], inputs: Inputs) -> dict[str, Decision]:
-    """A decision per task of ``order`` (dependencies first), each reader seeing what its
-    inputs' decisions make of them."""
-    versions: dict[str, str] = {}  # task -> the version of what its tables hold after this run
-    chosen = set(order)
-    wanted = _sources_needed(project, order, chosen, inputs)
-    sources = dict(inputs.source_versions(sorted(wanted))) if wanted else {}
-    decisions: dict[str, Decision] = {}
-    for name in order:
-        task = project.tasks[name]
-        parts = _parts(project, task, inputs, versions, sources, chosen)
+    """A decision per task of ``order`` (dependencies first), all at once: ``--explain``."""
+    decider = Decider(project, set(order), inputs)
+    return {name: decider(name) for name in order}
+
+
+class Decider:
+    """Decides a task when it is about to start, its upstream tasks done: a seed table (which
+    rows may reach other than by daglake's run) is then read as it now is. Called from the
+    workers; a task's upstream decisions are always made before its own."""
+
+    def __init__(self, project: Project, chosen: set[str], inputs: Inputs) -> None:
+        import threading
+
+        self.project, self.chosen, self.inputs = project, chosen, inputs
+        self.decisions: dict[str, Decision] = {}
+        self._versions: dict[str, str] = {}  # task -> the version of what its tables hold after this run
+        self._lock = threading.Lock()
+        wanted = _sources_needed(project, sorted(chosen), chosen, inputs)
+        self._sources: dict[str, str | None] = dict(inputs.source_versions(sorted(wanted))) if wanted else {}
+
+    def __call__(self, name: str) -> Decision:
+        task = self.project.tasks[name]
+        seeds = sorted({r.table for r in task.reads if self._is_seed_table(r.table)} - set(self._sources))
+        if seeds:  # read now: a seed of this run has just been built
+            found = self.inputs.source_versions(seeds)
+            with self._lock:
+                self._sources.update(found)
+        parts = _parts(self.project, task, self.inputs, self._versions, self._sources, self.chosen)
         volatile = parts.pop("volatile", None)
         if volatile:
-            parts["run"] = inputs.run_id  # its readers change with it
+            parts["run"] = self.inputs.run_id  # its readers change with it
         fingerprint = _hash(parts)
-        decision = _decision(task, fingerprint, parts, volatile, inputs)
-        decisions[name] = decision
-        build = inputs.builds.get(name)
+        decision = _decision(task, fingerprint, parts, volatile, self.inputs)
+        build = self.inputs.builds.get(name)
         kept = decision.action == SKIP and task.is_seed and build is not None
-        versions[name] = build.fingerprint if kept and build is not None else fingerprint
-    return decisions
+        with self._lock:
+            self.decisions[name] = decision
+            self._versions[name] = build.fingerprint if kept and build is not None else fingerprint
+        return decision
+
+    def _is_seed_table(self, table: str) -> bool:
+        producer = self.project.producers.get(table)
+        return producer is not None and self.project.tasks[producer].is_seed
 
 
 def _decision(task: Task, fingerprint: str, parts: dict[str, Any], volatile: str | None, inputs: Inputs) -> Decision:
@@ -194,7 +217,9 @@ def _table_version(
 ) -> str:
     producer = project.producers.get(table)
     base: str | None
-    if producer is not None and producer in versions:
+    if producer is not None and project.tasks[producer].is_seed and sources.get(table):
+        base = f"{sources[table]}/{versions.get(producer) or _built(inputs, producer)}"  # rows added by anyone
+    elif producer is not None and producer in versions:
         base = versions[producer]
     elif producer is not None and producer not in chosen and _built(inputs, producer):
         base = _built(inputs, producer)

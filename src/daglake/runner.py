@@ -326,10 +326,10 @@ def _execute(
     # transactions is a write-write conflict in DuckDB
     engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
     engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
-    from daglake.changes import BuildRecorder, decisions_for, engine_key
+    from daglake.changes import BuildRecorder, decider_for, engine_key
 
-    decisions = decisions_for(session, plan.order, store, summary.logical_date, summary.run_id, options)
-    builds = BuildRecorder(store, project.config.name, engine_key(engine), decisions, summary.run_id)
+    decider = decider_for(session, plan.order, store, summary.logical_date, summary.run_id, options)
+    builds = BuildRecorder(store, project.config.name, engine_key(engine), decider.decisions, summary.run_id)
     observers = Observers(StateRecorder(store, record, resumed=resumed), builds, observer)
     work = TaskExecutor(
         engine=engine,
@@ -340,7 +340,7 @@ def _execute(
         existing=session.existing,
         full_refresh=options.full_refresh,
         previous_attempts={name: len(summary.tasks[name].attempts) for name in chosen},
-        skip={name: d.reason for name, d in decisions.items() if d.action == "skip"},
+        decide=decider,
     )
     started = time.perf_counter()
     observers.run_started(summary, plan)
