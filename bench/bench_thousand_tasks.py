@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         serial[1], cursors[1],
     ]
     extra = [
-        Contender("daglake run --json, re-run (no console output)", lambda: run_timed([*daglake, "--json"])),
+        Contender("daglake run --json, re-run (no console output)", lambda: run_timed([*daglake, "--json", "--full-refresh"])),
         Contender("daglake run, re-run, on a terminal (live view)", lambda: run_timed_tty([*daglake, "--full-refresh"])),
         # only what changed runs: nothing, then one file of the middle layer and its downstream
         Contender("daglake run, unchanged re-run (every task skipped)", lambda: run_timed(daglake)),

@@ -201,7 +201,10 @@ def _code(project: Project, task: Task) -> tuple[str, str | None, bool]:
             source = (project.root / task.path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             source = ""
-        return _hash([source, task.outputs, sorted(r.table for r in task.reads)]), None, False
+        # one reading no table makes its data from what daglake cannot see (files, the
+        # network, the environment): it always runs
+        volatile = None if task.reads else "a Python task reading no table (what it fetches is not tracked)"
+        return _hash([source, task.outputs, sorted(r.table for r in task.reads)]), volatile, False
     analysis = task.analysis
     normal = analysis.normal or _hash(task.text)  # an analysis cached before normal forms
     return normal, analysis.volatile, "ds" in analysis.parameters

@@ -34,7 +34,7 @@ from daglake.events import (
 from daglake.execution import Done, Failed, TaskExecutor
 from daglake.graph.dag import DAG
 from daglake.graph.selection import select
-from daglake.lake.catalog import lake_tables, update_catalog
+from daglake.lake.catalog import catalog_path, lake_tables, update_catalog
 from daglake.lock import RunLock
 from daglake.logs import prune as prune_logs
 from daglake.project import Project, Task, load_project
@@ -359,7 +359,9 @@ def _execute(
             task_run = summary.tasks[name]
             task_run.state, task_run.reason = NOT_STARTED, "the run stopped early (--fail-fast)"
             observers.task_finished(task_run)
-        update_catalog(project, engine.table_info, summary.run_id, set(result.succeeded), engine.lake_columns)
+        built = {n for n in result.succeeded if summary.tasks[n].state != SKIPPED}
+        if built or not catalog_path(project.root / config.lake_root).is_file():  # nothing rebuilt: nothing to describe
+            update_catalog(project, engine.table_info, summary.run_id, built, engine.lake_columns)
         prune_logs(project.root)
     finally:
         summary.duration = time.perf_counter() - started
