@@ -51,9 +51,13 @@ def _inputs(session: Session, store: StateStore | None, logical_date: str, run_i
     appends = table_versions_of(store, project.config.name) if store is not None else {}
     forced: set[str] = set()
     if options.force:
+        from daglake.errors import UsageError
         from daglake.graph.selection import select
 
-        forced = select(project, session.dag, options.force, [])
+        try:
+            forced = select(project, session.dag, options.force, [])
+        except UsageError as exc:  # the selector's message names --select: this one is --force
+            raise UsageError(str(exc).replace("--select/--exclude", "--force", 1)) from None
     return Inputs(
         builds=builds,
         appends=appends,
