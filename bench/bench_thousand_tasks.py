@@ -192,6 +192,19 @@ def remove(*paths: Path) -> Callable[[], None]:
     return prepare
 
 
+def edit(path: Path) -> Callable[[], None]:
+    """A real change of ``path`` before each run (a different constant each time, never only
+    layout or comments, which change nothing that runs)."""
+    original = path.read_text(encoding="utf-8")
+    count = [0]
+
+    def prepare() -> None:
+        count[0] += 1
+        path.write_text(original.replace("SELECT ", f"SELECT {count[0]} AS edit, ", 1), encoding="utf-8")
+
+    return prepare
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
@@ -220,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} workers, {args.repeat} repetitions (medians, order rotated each repetition)"
     )
     daglake = [daglake_exe(), "run", str(project), "--workers", str(args.workers)]
+    middle = project / f"l{args.layers // 2}" / f"{table_name((args.layers // 2, 0))}.sql"
     state = project / ".daglake"
 
     def floor(label: str, workers: int) -> tuple[Contender, Contender]:
@@ -237,13 +251,16 @@ def main(argv: list[str] | None = None) -> int:
         Contender("daglake run, first (no .daglake/)", lambda: run_timed(daglake), remove(state)),
         serial[0], cursors[0],
     ]
-    rerun = [
-        Contender("daglake run, re-run (cache kept)", lambda: run_timed(daglake)),
+    rerun = [  # --full-refresh: every task runs again, as the floor's re-run does
+        Contender("daglake run --full-refresh, re-run (cache kept)", lambda: run_timed([*daglake, "--full-refresh"])),
         serial[1], cursors[1],
     ]
     extra = [
-        Contender("daglake run --json, re-run (no console output)", lambda: run_timed([*daglake, "--json"])),
-        Contender("daglake run, re-run, on a terminal (live view)", lambda: run_timed_tty(daglake)),
+        Contender("daglake run --json, re-run (no console output)", lambda: run_timed([*daglake, "--json", "--full-refresh"])),
+        Contender("daglake run, re-run, on a terminal (live view)", lambda: run_timed_tty([*daglake, "--full-refresh"])),
+        # only what changed runs: nothing, then one file of the middle layer and its downstream
+        Contender("daglake run, unchanged re-run (every task skipped)", lambda: run_timed(daglake)),
+        Contender("daglake run, one middle-layer file changed", lambda: run_timed(daglake), edit(middle)),
     ]
     alternate([first, [*rerun, *extra]], args.repeat, label="daglake/floor")
 

@@ -35,14 +35,14 @@ import time
 import daglake
 
 
-@daglake.task("tmp.gate", inputs=["raw.products"])
+@daglake.task("tmp.gate")  # reads no table: it runs every time (only what changed runs)
 def gate(ctx):
     hold = ctx.project_root / "hold"
     (ctx.project_root / "gate-reached").write_text(ctx.run_id)
     deadline = time.monotonic() + 120
     while hold.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return ctx.sql("SELECT count(*) AS products FROM raw.products")
+    return ctx.sql("SELECT 1 AS products")
 '''
 
 

@@ -105,6 +105,29 @@ def test_duckdb_keeps_the_previous_warehouse_table(tmp_path: Path) -> None:
     _audit_keeps_the_previous_version(root, daglake, lambda t: _rows(read_table(root, t)), "tmp.orders")
 
 
+def test_checks_of_an_unchanged_table_are_not_run_again(tmp_path: Path) -> None:
+    """An unchanged table is not audited again, and its check tasks are skipped; a changed one
+    is audited once, its check tasks reusing the audit's results."""
+    root = _project(tmp_path / "audit")
+    first = daglake("run", root, "--json")
+    assert first.code == 0, first.output
+    checks = {name for name, task in _states(first).items() if task["kind"] == "check"}
+    assert len(checks) == 3 and all(_states(first)[c]["state"] == "success" for c in checks)
+
+    again = _states(daglake("run", root, "--json"))
+    assert {c: again[c]["state"] for c in checks} == dict.fromkeys(checks, "skipped")
+    assert all(again[c]["reason"].startswith("unchanged since run ") for c in checks)
+    logs = list((root / ".daglake" / "logs").rglob("*.log"))
+    audited = [p for p in logs if "-- audit " in p.read_text(encoding="utf-8")]
+    assert len(audited) == 1  # the first run's only
+
+    _deliver(root, NULL_CITY)
+    refused = _states(daglake("run", root, "--json"))
+    assert refused["tmp.orders"]["state"] == "failed"
+    states = {c.split(": ")[1]: refused[c]["state"] for c in checks}  # the audited ones ran, once
+    assert states == {"not_null(city)": "failed", "unique(id)": "success", "expression(amount >= 0)": "upstream_failed"}
+
+
 def _lake_rows(root: Path) -> list[tuple[Any, ...]]:
     glob = str(root / "lake" / "staging" / "orders" / "**" / "*.parquet")
     found = duckdb.sql(f"SELECT id, city, amount FROM read_parquet('{glob}', hive_partitioning = true)").fetchall()

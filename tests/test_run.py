@@ -77,9 +77,9 @@ def test_a_failed_task_keeps_its_previous_table_and_blocks_downstream(
     assert states(summary) == {
         "raw.items": "skipped",
         "tmp.prices": "failed",
-        "tmp.names": "success",
+        "tmp.names": "skipped",  # unchanged: only what changed runs
         "final.products": "upstream_failed",
-        "other.lonely": "success",
+        "other.lonely": "skipped",
     }
     failed = summary.tasks["tmp.prices"]
     assert failed.location == "res/tmp/prices.sql:2"

@@ -25,7 +25,10 @@ from daglake.logs import TaskLog, log_path
 from daglake.project import Project, Task
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from daglake.checks import CheckResult, CheckSpec
+    from daglake.fingerprint import Decision
     from daglake.graph.dag import DAG
 
 INJECT_FAILURES_ENV = "DAGLAKE_INJECT_FAILURES"  # test hook: "task=N,..." fails N attempts
@@ -63,6 +66,7 @@ class TaskExecutor:
     full_refresh: bool
     previous_attempts: dict[str, int]
     faults: _Faults = field(default_factory=lambda: _Faults(os.environ.get(INJECT_FAILURES_ENV, "")))
+    decide: Callable[[str], Decision] | None = None  # run or skip: only what changed runs (SPEC §4)
     _audited: dict[str, CheckResult] = field(default_factory=dict)  # check task -> its audit's result
     _audited_lock: threading.Lock = field(default_factory=threading.Lock)
     _specs: dict[str, list[CheckSpec]] | None = None
@@ -70,6 +74,9 @@ class TaskExecutor:
 
     def __call__(self, name: str) -> Done:
         task = self.project.tasks[name]
+        decision = self.decide(name) if self.decide is not None else None
+        if decision is not None and decision.action == "skip":
+            return Done(None, [], skipped=decision.reason)
         if task.is_seed and not self.full_refresh and all(o in self.existing for o in task.outputs):
             return Done(None, [], skipped="seed tables exist (use --full-refresh to reload)")
         policy = retry_policy(self.project.config, task.settings)

@@ -34,7 +34,7 @@ from daglake.events import (
 from daglake.execution import Done, Failed, TaskExecutor
 from daglake.graph.dag import DAG
 from daglake.graph.selection import select
-from daglake.lake.catalog import lake_tables, update_catalog
+from daglake.lake.catalog import catalog_path, lake_tables, update_catalog
 from daglake.lock import RunLock
 from daglake.logs import prune as prune_logs
 from daglake.project import Project, Task, load_project
@@ -64,6 +64,7 @@ class RunOptions:
     trigger: str = "cli"
     run_id: str | None = None  # chosen by the caller: the API answers with it before the run starts
     progress: Progress | None = None  # hears what slow preparation is doing (parsing a big file)
+    force: list[str] = field(default_factory=list)  # selectors of tasks run even when unchanged
 
     def selection(self) -> dict[str, Any]:
         """What ``daglake retry`` needs to run the same tasks the same way."""
@@ -328,7 +329,11 @@ def _execute(
     # transactions is a write-write conflict in DuckDB
     engine.create_schemas({t.split(".")[0] for n in chosen for t in project.tasks[n].outputs if "." in t})
     engine.set_variables({"ds": dt.date.fromisoformat(summary.logical_date), "run_id": summary.run_id})
-    observers = Observers(StateRecorder(store, record, resumed=resumed), observer)
+    from daglake.changes import BuildRecorder, decider_for, engine_key
+
+    decider = decider_for(session, plan.order, store, summary.logical_date, summary.run_id, options)
+    builds = BuildRecorder(store, project.config.name, engine_key(engine), decider.decisions, summary.run_id)
+    observers = Observers(StateRecorder(store, record, resumed=resumed), builds, observer)
     work = TaskExecutor(
         engine=engine,
         project=project,
@@ -338,6 +343,7 @@ def _execute(
         existing=session.existing,
         full_refresh=options.full_refresh,
         previous_attempts={name: len(summary.tasks[name].attempts) for name in chosen},
+        decide=decider,
     )
     started = time.perf_counter()
     observers.run_started(summary, plan)
@@ -356,7 +362,9 @@ def _execute(
             task_run = summary.tasks[name]
             task_run.state, task_run.reason = NOT_STARTED, "the run stopped early (--fail-fast)"
             observers.task_finished(task_run)
-        update_catalog(project, engine.table_info, summary.run_id, set(result.succeeded), engine.lake_columns)
+        built = {n for n in result.succeeded if summary.tasks[n].state != SKIPPED}
+        if built or not catalog_path(project.root / config.lake_root).is_file():  # nothing rebuilt: nothing to describe
+            update_catalog(project, engine.table_info, summary.run_id, built, engine.lake_columns)
         prune_logs(project.root)
     finally:
         summary.duration = time.perf_counter() - started

@@ -28,6 +28,7 @@ from daglake.errors import WarehouseBusy
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
+    from daglake.state import StateStore
 
 log = logging.getLogger("daglake.api")
 CONFLICT_RETRIES = 5
@@ -71,6 +72,8 @@ class Appender:
         self._stopping = threading.Event()
         self._accepting = threading.Lock()
         self._schemas: dict[str, tuple[str, list[Column]]] = {}  # writer thread only
+        self._versions: StateStore | None = None  # the state, while rows keep coming
+        self._project = ""
 
     def start(self) -> None:
         self._thread.start()
@@ -149,6 +152,22 @@ class Appender:
     def _close(self, opened: _Open | None) -> None:
         if opened is not None:
             opened.engine.close()
+        if self._versions is not None:
+            self._versions.close()
+            self._versions = None
+
+    def _changed(self, table: str) -> None:
+        """One more change of ``raw.<table>`` in the state: the next run rebuilds its readers
+        (only what changed runs), and only them."""
+        from daglake.config import load_config
+        from daglake.state import StateStore, state_url
+        from daglake.state.builds import bump_versions
+
+        if self._versions is None:
+            config = load_config(self.root, [])
+            self._project = config.name
+            self._versions = StateStore(state_url(self.root, config.state_url))
+        bump_versions(self._versions, self._project, [f"{APPENDABLE_SCHEMA}.{table}"])
 
     def _append(self, writer: RowWriter, batch: list[Append], *, alone: bool = False) -> None:
         """One insert (one transaction) per table for the batch; when one fails, each of its
@@ -156,7 +175,9 @@ class Appender:
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 for insert in self._inserts(writer, batch):
-                    for item, row in _insert(writer, insert, precise=alone):
+                    stored = _insert(writer, insert, precise=alone)
+                    self._changed(insert.table)  # before answering: a run started next sees it
+                    for item, row in stored:
                         item.future.set_result(row)
                 return
             except AppendError as exc:

@@ -131,7 +131,9 @@ def run(
     exclude: ExcludeOpt = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Tasks run at once.")] = None,
     date: Annotated[str | None, typer.Option(help="Logical date YYYY-MM-DD (default: today).")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Reload seeds too.")] = False,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Run every task, unchanged or not, and reload seeds.")] = False,
+    force: Annotated[list[str] | None, typer.Option("--force", help="Run these tasks even if unchanged (same forms as --select).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print why each task would run or be skipped; run nothing.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; touch nothing.")] = False,
     engine: EngineOpt = None,
@@ -155,9 +157,29 @@ def run(
         target=target,
         logical_date=date,
         progress=None if json_output else _progress,
+        force=force or [],
     )
+    if explain:
+        _explain(path, options, json_output)
+        return
     summary = run_project(path, options, _observer(json_output))
     _finish(summary, json_output)
+
+
+def _explain(path: str, options: Any, json_output: bool) -> None:
+    """``run --explain``: a line per task, ``run`` or ``skip`` and why."""
+    import json
+
+    from daglake.changes import explain
+
+    found = explain(path, options)
+    if json_output:
+        typer.echo(json.dumps(found.as_dict(), indent=2))
+        return
+    for name, _path, decision in found.tasks:
+        typer.echo(f"{decision.action:<4}  {name}  {decision.reason}")
+    counts = found.counts()
+    typer.echo(f"{counts['run']} to run, {counts['skip']} to skip ({found.engine}, logical date {found.logical_date}); nothing was run")
 
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project folder.")]

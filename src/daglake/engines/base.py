@@ -209,6 +209,12 @@ class Engine(ABC):
         function for, found without running anything; empty when the engine cannot tell."""
         return set()
 
+    def source_versions(self, tables: list[str]) -> dict[str, str | None]:
+        """A version of each of ``tables`` (``dataset.table``, not built by daglake) that
+        changes whenever its content does, found cheaply; None for a table the engine cannot
+        tell about (its readers then always run)."""
+        return dict.fromkeys(tables)
+
     def price_per_tib(self) -> float | None:
         """What a TiB scanned costs on this engine, when its queries are priced by bytes."""
         return None

@@ -25,6 +25,10 @@ class SqlAnalysis:
     parameters: dict[str, int] = field(default_factory=dict)  # @name -> first line
     # a table the statement creating it reads, before the file wrote it: (line, column)
     self_reads: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # a hash of the SQL as sqlglot regenerates it, without comments or layout: an edit of
+    # only those changes nothing that runs; None in an entry cached before it existed
+    normal: str | None = None
+    volatile: str | None = None  # why the SQL's result changes by itself ("calls RAND")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,8 @@ class SqlAnalysis:
             "views": self.views,
             "parameters": self.parameters,
             "self_reads": {k: list(v) for k, v in self.self_reads.items()},
+            "normal": self.normal,
+            "volatile": self.volatile,
         }
 
     @classmethod
@@ -51,6 +57,8 @@ class SqlAnalysis:
             views=list(data["views"]),
             parameters=dict(data["parameters"]),
             self_reads={k: (v[0], v[1]) for k, v in data["self_reads"].items()},
+            normal=data.get("normal"),
+            volatile=data.get("volatile"),
         )
 
 
@@ -97,5 +105,24 @@ def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, 
             result.parameters.setdefault(name, line)
     for name in [*result.outputs, *local]:
         result.reads.pop(name, None)
+    result.normal, result.volatile = _normal_form(parsed, dialect, result.parameters)
     return result, parsed
+
+
+def _normal_form(parsed: ParsedFile, dialect: str, parameters: dict[str, int]) -> tuple[str, str | None]:
+    """The hash of the file's statements as sqlglot writes them (no comments, one layout),
+    and why they are not deterministic, if they are not."""
+    import hashlib
+
+    from daglake.sql.volatile import reads_variable, volatile_reason
+
+    digest = hashlib.blake2b(digest_size=16)
+    volatile = None
+    for statement in parsed.statements:
+        digest.update(statement.expression.sql(dialect=dialect, comments=False).encode())
+        digest.update(b"\0")
+        volatile = volatile or volatile_reason(statement.expression, parameters)
+        if "ds" not in parameters and reads_variable(statement.expression, "ds"):
+            parameters["ds"] = statement.line  # DuckDB's getvariable('ds') reads the date too
+    return digest.hexdigest(), volatile
 

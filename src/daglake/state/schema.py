@@ -95,6 +95,27 @@ check_results = sa.Table(
     sa.Column("checked_at", sa.Float, nullable=False),
 )
 
+builds = sa.Table(
+    "builds",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("target", sa.String(255), primary_key=True),  # engine and target: "duckdb", "bigquery:prod"
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("parts", sa.Text, nullable=False),  # JSON: what the fingerprint hashes, to say what changed
+)
+
+table_versions = sa.Table(
+    "table_versions",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("table_name", sa.String(512), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),  # bumped by every append through the API
+    sa.Column("changed_at", sa.Float, nullable=False),
+)
+
 
 def _v1(connection: sa.Connection) -> None:
     """Runs, task runs and attempts."""
@@ -127,7 +148,14 @@ def _v4(connection: sa.Connection) -> None:
         connection.execute(sa.text("ALTER TABLE attempts ADD COLUMN job_ids TEXT"))
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(connection: sa.Connection) -> None:
+    """The last successful build of each task (its fingerprint: only what changed runs), and
+    a change counter per table that rows are appended to through the API."""
+    builds.create(connection, checkfirst=True)
+    table_versions.create(connection, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

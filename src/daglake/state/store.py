@@ -139,6 +139,11 @@ class StateStore:
         self._connection.close()
         self._engine.dispose()
 
+    @property
+    def connection(self) -> sa.Connection:
+        """The store's connection, for the tables other modules own (``state.builds``)."""
+        return self._connection
+
     # -- writing a run ---------------------------------------------------------------------
 
     def begin_run(self, record: RunRecord, tasks: Iterable[TaskRun]) -> None:

@@ -10,7 +10,7 @@ const COLOURS = {
   pending: ["#f1f5f9", "#94a3b8", "#475569"],
   running: ["#dbeafe", "#2563eb", "#1e3a8a"],
   success: ["#bbf7d0", "#16a34a", "#14532d"],
-  skipped: ["#e7f5ec", "#6fbf8e", "#166534"],
+  skipped: ["#e5e7eb", "#9ca3af", "#6b7280"],  // grey: unchanged, not rebuilt (the reason is in the task panel)
   warned: ["#fde68a", "#d97706", "#78350f"],
   failed: ["#fecaca", "#dc2626", "#7f1d1d"],
   upstream_failed: ["#fed7aa", "#ea580c", "#7c2d12"],
