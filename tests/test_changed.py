@@ -182,3 +182,6 @@ def test_the_normal_form_ignores_layout_and_comments_only() -> None:
     assert normal("-- x\nselect  a\n  from t /* y */ where d=@ds") == base
     assert normal("SELECT a FROM t WHERE d = @ds AND a > 1") != base
     assert normal("SELECT 'a  b' AS a FROM t") != normal("SELECT 'a b' AS a FROM t")
+    assert normal("SELECT 'select' AS a FROM t") != normal("SELECT 'SELECT' AS a FROM t")  # data keeps its case
+    assert normal("SELECT `A` FROM t") != normal("SELECT `a` FROM t")
+    assert normal("SELECT a FROM t WHERE d = @ds") == normal("Select a From t Where d = @ds")  # keywords do not

@@ -339,3 +339,23 @@ def test_translation_warnings_are_returned_not_printed(
 def test_bare_query_becomes_its_table() -> None:
     con = run_bigquery("SELECT 1 AS one", default_output="final.things")
     assert rows(con, "final.things") == [(1,)]
+
+
+def test_literal_rows_of_a_seed_insert_translate_as_the_rows_of_any_statement() -> None:
+    """The rows of ``INSERT … VALUES`` are kept out of the rewrites (a big seed file's cost);
+    the same rows in a query, which goes through every rewrite, give the same values."""
+    rows = "(1, 'a', -2.5, DATE '2024-01-31', TIMESTAMP '2024-01-31 10:00:00+00', NULL, TRUE)"
+    seed = (
+        "CREATE TABLE raw.t (i INT64, s STRING, f FLOAT64, d DATE, ts TIMESTAMP, n STRING, b BOOL);\n"
+        f"INSERT INTO raw.t (i, s, f, d, ts, n, b) VALUES {rows}, {rows.replace('1,', '2,', 1)}"
+    )
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA raw")
+    for _, sql in translate(parse_file(seed, "bigquery"), "bigquery", "duckdb", "raw.t"):
+        connection.execute(sql)
+    assert connection.execute("SELECT i, s, f, d, CAST(ts AS VARCHAR), n, b FROM raw.t ORDER BY i").fetchall() == [
+        (1, "a", -2.5, date(2024, 1, 31), "2024-01-31 10:00:00+00", None, True),
+        (2, "a", -2.5, date(2024, 1, 31), "2024-01-31 10:00:00+00", None, True),
+    ]
+    [(_, mixed)] = translate(parse_file("INSERT INTO raw.t (s) VALUES (CAST(1.5 AS STRING))", "bigquery"), "bigquery", "duckdb", "raw.t")
+    assert "1.5" in mixed and mixed != "INSERT INTO raw.t (s) VALUES (CAST(1.5 AS TEXT))"  # a rewritten cast: not set aside

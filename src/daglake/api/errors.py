@@ -12,7 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from daglake.errors import DaglakeError, EnvironmentProblem, ProjectError, RunInProgressError, ValidationError
+from daglake.errors import (
+    DaglakeError,
+    EnvironmentProblem,
+    ProjectError,
+    RunInProgressError,
+    ValidationError,
+)
 
 log = logging.getLogger("daglake.api")
 

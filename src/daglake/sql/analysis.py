@@ -110,19 +110,15 @@ def analyze(text: str, dialect: str, default_output: str) -> tuple[SqlAnalysis, 
 
 
 def _normal_form(parsed: ParsedFile, dialect: str, parameters: dict[str, int]) -> tuple[str, str | None]:
-    """The hash of the file's statements as sqlglot writes them (no comments, one layout),
-    and why they are not deterministic, if they are not."""
-    import hashlib
-
+    """The hash of the file's tokens (no comments, no layout: see :func:`parse.normal_form`;
+    regenerating the SQL with sqlglot instead costs more than the parse on a big seed file),
+    and why the statements are not deterministic, if they are not."""
     from daglake.sql.volatile import reads_variable, volatile_reason
 
-    digest = hashlib.blake2b(digest_size=16)
     volatile = None
     for statement in parsed.statements:
-        digest.update(statement.expression.sql(dialect=dialect, comments=False).encode())
-        digest.update(b"\0")
         volatile = volatile or volatile_reason(statement.expression, parameters)
         if "ds" not in parameters and reads_variable(statement.expression, "ds"):
             parameters["ds"] = statement.line  # DuckDB's getvariable('ds') reads the date too
-    return digest.hexdigest(), volatile
+    return f"{dialect}:{parsed.normal}", volatile
 

@@ -12,7 +12,7 @@ from typing import Any
 from daglake import __version__
 from daglake.sql.compiled import Statement
 
-CACHE_FORMAT = 8  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads; 7: functions called; 8: normal form and volatility
+CACHE_FORMAT = 9  # 4: structured statements (kind, query, line, target, parameters); 5: verbatim text; 6: self reads; 7: functions called; 8: normal form and volatility; 9: the normal form hashes tokens
 
 
 def content_key(text: str, dialect: str, default_output: str) -> str:

@@ -37,6 +37,25 @@ class Statement:
 class ParsedFile:
     statements: list[Statement] = field(default_factory=list)
     errors: list[tuple[int, int, str]] = field(default_factory=list)
+    normal: str = ""  # the hash of its tokens: the same for a change of layout, comments or keyword case
+
+
+# tokens whose text is data (names, literals): kept as written; any other token is a keyword or
+# an operator, whose case does not matter
+_TEXT_TOKENS = {
+    "VAR", "IDENTIFIER", "STRING", "NUMBER", "PARAMETER", "BIT_STRING", "HEX_STRING", "BYTE_STRING",
+    "NATIONAL_STRING", "RAW_STRING", "HEREDOC_STRING", "UNICODE_STRING", "SESSION_PARAMETER",
+}
+
+
+def normal_form(tokens: list[Any]) -> str:
+    """A hash of the tokens, comments and layout aside (one pass over what the parse read)."""
+    import hashlib
+
+    spelt = "\0".join(
+        f"{t.token_type.name}\1{t.text}" if t.token_type.name in _TEXT_TOKENS else t.text.upper() for t in tokens
+    )
+    return hashlib.blake2b(spelt.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def table_name(table: exp.Table) -> str | None:
@@ -84,6 +103,7 @@ def parse_file(text: str, dialect: str) -> ParsedFile:
     if problem is not None:
         result.errors.append(problem)
         return result
+    result.normal = normal_form(tokens)
 
     for chunk, expression in zip(_statement_lines(tokens), expressions, strict=False):
         if expression is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -124,6 +126,12 @@ def _expression_sql(
         )
     if source == target:
         return expression.sql(dialect=_dialect(target), copy=False), []  # already a private copy
+    with _literal_rows_aside(expression):
+        expression, warnings = _rewritten(expression, source, target)
+    return expression.sql(dialect=_dialect(target), copy=False), warnings
+
+
+def _rewritten(expression: exp.Expr, source: str, target: str) -> tuple[exp.Expr, list[str]]:
     warnings: list[str] = []
     expression = expression.transform(_drop_catalog, copy=False)
     if target != "bigquery" and isinstance(expression, exp.Create):
@@ -138,7 +146,42 @@ def _expression_sql(
         expression = _column_list_as_casts(expression)
     if target == "duckdb":
         expression = expression.transform(_parameter_as_variable, copy=False)
-    return expression.sql(dialect=_dialect(target), copy=False), warnings
+    return expression, warnings
+
+
+_PLAIN_VALUES = (exp.Literal, exp.Null, exp.Boolean)
+
+
+# typed literals (``DATE '2024-01-01'``, a cast of a string) no rewrite changes; casts to
+# strings, integers and decimals are rewritten
+_PLAIN_CASTS = {
+    exp.DataType.Type.DATE, exp.DataType.Type.DATETIME, exp.DataType.Type.TIMESTAMP,
+    exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIME,
+}
+
+
+def _plain(value: exp.Expr) -> bool:
+    if isinstance(value, exp.Cast) and type(value) is exp.Cast and not value.args.get("format"):
+        return value.to.this in _PLAIN_CASTS and isinstance(value.this, exp.Literal) and value.this.is_string
+    return isinstance(value, _PLAIN_VALUES) or (isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal))
+
+
+@contextlib.contextmanager
+def _literal_rows_aside(expression: exp.Expr) -> Iterator[None]:
+    """An ``INSERT … VALUES`` of literal rows (a seed file of 84,000 rows) keeps its rows out of
+    the rewrites, none of which touches a literal in a VALUES row: walking them costs more than
+    parsing them. They are put back before the SQL is written in the target dialect."""
+    values = expression.args.get("expression") if isinstance(expression, exp.Insert) else None
+    rows = values.expressions if isinstance(values, exp.Values) else []
+    if not rows or not all(isinstance(r, exp.Tuple) and all(_plain(v) for v in r.expressions) for r in rows):
+        yield
+        return
+    assert isinstance(values, exp.Values)
+    values.set("expressions", [])
+    try:
+        yield
+    finally:
+        values.set("expressions", rows)
 
 
 @functools.cache
