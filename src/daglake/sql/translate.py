@@ -55,6 +55,7 @@ def translate_task(
     than the translation on a big file): ``parsed`` is not used afterwards."""
     statements: list[Statement] = []
     warnings: list[tuple[int, str]] = []
+    skeleton: list[str] = []
     with _sqlglot_warnings() as logged:
         for statement in parsed.statements:
             bare = statement.kind == "query"
@@ -62,9 +63,10 @@ def translate_task(
             sql, messages, before = "", list[str](), len(logged)
             if not verbatim:
                 expression = statement.expression if consume else statement.expression.copy()
-                sql, messages = _expression_sql(expression, statement.kind, source, target, default_output, True)
+                sql, messages = _expression_sql(expression, statement.kind, source, target, default_output, True, skeleton)
             caught = logged[before:]
-            called, defined = called_functions(statement.text if verbatim else sql, target)
+            # functions are looked for in the statement without its literal rows, when set aside
+            called, defined = called_functions(statement.text if verbatim else (skeleton.pop() if skeleton else sql), target)
             statements.append(
                 Statement(
                     kind=MATERIALIZE if bare else EXECUTE,
@@ -115,8 +117,16 @@ def _statement_sql(
 
 
 def _expression_sql(
-    expression: exp.Expr, kind: str, source: str, target: str, default_output: str, query_only: bool
+    expression: exp.Expr,
+    kind: str,
+    source: str,
+    target: str,
+    default_output: str,
+    query_only: bool,
+    skeleton: list[str] | None = None,
 ) -> tuple[str, list[str]]:
+    """The statement in ``target``'s SQL; ``skeleton`` gets the SQL without the literal rows
+    of a seed ``INSERT … VALUES`` when they were set aside (what to look for functions in)."""
     if kind == "query" and not query_only:
         expression = exp.Create(
             this=exp.to_table(default_output),
@@ -126,8 +136,10 @@ def _expression_sql(
         )
     if source == target:
         return expression.sql(dialect=_dialect(target), copy=False), []  # already a private copy
-    with _literal_rows_aside(expression):
+    with _literal_rows_aside(expression) as aside:
         expression, warnings = _rewritten(expression, source, target)
+        if aside and skeleton is not None:
+            skeleton.append(expression.sql(dialect=_dialect(target), copy=False))
     return expression.sql(dialect=_dialect(target), copy=False), warnings
 
 
@@ -167,19 +179,19 @@ def _plain(value: exp.Expr) -> bool:
 
 
 @contextlib.contextmanager
-def _literal_rows_aside(expression: exp.Expr) -> Iterator[None]:
+def _literal_rows_aside(expression: exp.Expr) -> Iterator[bool]:
     """An ``INSERT … VALUES`` of literal rows (a seed file of 84,000 rows) keeps its rows out of
     the rewrites, none of which touches a literal in a VALUES row: walking them costs more than
     parsing them. They are put back before the SQL is written in the target dialect."""
     values = expression.args.get("expression") if isinstance(expression, exp.Insert) else None
     rows = values.expressions if isinstance(values, exp.Values) else []
     if not rows or not all(isinstance(r, exp.Tuple) and all(_plain(v) for v in r.expressions) for r in rows):
-        yield
+        yield False
         return
     assert isinstance(values, exp.Values)
     values.set("expressions", [])
     try:
-        yield
+        yield True
     finally:
         values.set("expressions", rows)
 
