@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,12 +49,21 @@ _TEXT_TOKENS = {
 }
 
 
+@functools.cache
+def _token_names() -> tuple[dict[Any, str], frozenset[Any]]:
+    """Each token type's name, and the types whose text is data (an enum's ``.name`` is a
+    slow descriptor: looked up once here, not for each of a million tokens)."""
+    names = {kind: kind.name for kind in TokenType}
+    return names, frozenset(kind for kind, name in names.items() if name in _TEXT_TOKENS)
+
+
 def normal_form(tokens: list[Any]) -> str:
     """A hash of the tokens, comments and layout aside (one pass over what the parse read)."""
     import hashlib
 
+    names, data = _token_names()
     spelt = "\0".join(
-        f"{t.token_type.name}\1{t.text}" if t.token_type.name in _TEXT_TOKENS else t.text.upper() for t in tokens
+        [names[t.token_type] + "\1" + t.text if t.token_type in data else t.text.upper() for t in tokens]
     )
     return hashlib.blake2b(spelt.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 

@@ -32,24 +32,38 @@ _LIST_AFTER = {TokenType.IN, TokenType.EXCEPT, TokenType.REPLACE}  # ``IN ()`` l
 _WATCHED = {TokenType.COMMA, TokenType.L_PAREN, TokenType.DISTINCT, *_NEEDS}
 
 
+def _ids(kinds: set[Any]) -> frozenset[int]:
+    return frozenset(id(kind) for kind in kinds)
+
+
+# the sets above by identity: an enum member hashes in Python, which a million tokens feel
+_WATCHED_IDS, _OPENER_IDS, _LIST_AFTER_IDS = _ids(_WATCHED), _ids(_OPENERS), _ids(_LIST_AFTER)
+_NEEDS_IDS = {id(kind): (_ids(after), what) for kind, (after, what) in _NEEDS.items()}
+_COMMA, _L_PAREN, _R_PAREN, _DISTINCT, _SELECT = (
+    id(TokenType.COMMA), id(TokenType.L_PAREN), id(TokenType.R_PAREN), id(TokenType.DISTINCT), id(TokenType.SELECT)
+)
+_LIST_END = {id(TokenType.SEMICOLON), id(None)}
+
+
 def token_problem(tokens: list[Any]) -> Problem | None:
     """The first place where the tokens cannot be SQL although sqlglot parses them."""
-    kinds = [token.token_type for token in tokens]
-    kinds.append(None)  # what follows the last token
+    kinds = [id(token.token_type) for token in tokens]
+    kinds.append(id(None))  # what follows the last token
     for index, kind in enumerate(kinds):
-        if kind not in _WATCHED:
+        if kind not in _WATCHED_IDS:
             continue
         token, after = tokens[index], kinds[index + 1]
-        before = kinds[index - 1] if index else None
-        if kind == TokenType.COMMA and before in _OPENERS:
+        before = kinds[index - 1] if index else id(None)
+        if kind == _COMMA and before in _OPENER_IDS:
             return (*_start(token), "empty item in a list: ',' with nothing before it")
-        if kind == TokenType.COMMA and after in (TokenType.SEMICOLON, None):
+        if kind == _COMMA and after in _LIST_END:
             return (*_start(token), "a list ends with ',' and nothing after it")
-        if kind == TokenType.DISTINCT and before == TokenType.SELECT:
-            kind = TokenType.SELECT  # not ``IS DISTINCT FROM``
-        if kind in _NEEDS and after in _NEEDS[kind][0]:
-            return (*_start(token), f"{token.text.upper()} needs {_NEEDS[kind][1]} after it")
-        if kind == TokenType.L_PAREN and before in _LIST_AFTER and after == TokenType.R_PAREN:
+        if kind == _DISTINCT and before == _SELECT:
+            kind = _SELECT  # not ``IS DISTINCT FROM``
+        needs = _NEEDS_IDS.get(kind)
+        if needs is not None and after in needs[0]:
+            return (*_start(token), f"{token.text.upper()} needs {needs[1]} after it")
+        if kind == _L_PAREN and before in _LIST_AFTER_IDS and after == _R_PAREN:
             return (*_start(tokens[index - 1]), f"{tokens[index - 1].text.upper()} () lists nothing")
     return None
 
