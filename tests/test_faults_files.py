@@ -265,3 +265,30 @@ def test_a_run_through_the_api_on_a_full_state_disk_ends_failed(products: Path, 
             events.close()
         finally:
             server.stop()
+
+
+def test_an_append_on_a_full_state_disk_is_a_json_503(products: Path, tmp_path: Path) -> None:
+    """An append bumps the table's change counter in the state database: with its disk full
+    the answer is 503 naming the database (the server's machine, not the client, refused),
+    saying that the row was stored (a client must not send it again)."""
+    from tests.api_support import start_server
+
+    with tmpfs(tmp_path / "state", "8m") as mount:
+        (products / "daglake.toml").write_text(
+            (products / "daglake.toml").read_text() + f'\n[state]\nurl = "sqlite:///{mount}/state.db"\n'
+        )
+        assert daglake(products, "run", ".", unprivileged=False).returncode == 0
+        server = start_server(products)
+        try:
+            with server.client() as client:
+                fill(mount)
+                answer = client.post("/products", params={"id": "901", "name": "Tent"})
+                assert answer.status_code == 503, answer.text
+                error = answer.json()["error"]
+                assert error["code"] == "environment"
+                assert f"state database sqlite:///{mount}/state.db: " in error["message"]
+                assert error["stored"] is True and "daglake run --force" in error["message"]  # honest: the row is in
+                (mount / "filler").unlink()
+                assert client.get("/health").status_code == 200
+        finally:
+            server.stop()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from daglake.api.errors import ApiError
 from daglake.api.warehouse import APPENDABLE_SCHEMA, busy, json_value
 from daglake.engines.base import AppendError, Column, Engine, RowWriter
-from daglake.errors import WarehouseBusy
+from daglake.errors import EnvironmentProblem, UsageError, WarehouseBusy
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
@@ -166,7 +166,10 @@ class Appender:
         if self._versions is None:
             config = load_config(self.root, [])
             self._project = config.name
-            self._versions = StateStore(state_url(self.root, config.state_url))
+            try:
+                self._versions = StateStore(state_url(self.root, config.state_url))
+            except UsageError as exc:  # the server's machine refused (a full disk): not the client
+                raise EnvironmentProblem(str(exc)) from None
         bump_versions(self._versions, self._project, [f"{APPENDABLE_SCHEMA}.{table}"])
 
     def _append(self, writer: RowWriter, batch: list[Append], *, alone: bool = False) -> None:
@@ -176,7 +179,15 @@ class Appender:
             try:
                 for insert in self._inserts(writer, batch):
                     stored = _insert(writer, insert, precise=alone)
-                    self._changed(insert.table)  # before answering: a run started next sees it
+                    try:
+                        self._changed(insert.table)  # before answering: a run started next sees it
+                    except EnvironmentProblem as exc:  # the state's disk is full: say what happened
+                        refused = ApiError(
+                            503, exc.code, f"{exc}; the row was stored, but the next run will not know to rebuild the "
+                            f"readers of {APPENDABLE_SCHEMA}.{insert.table} (use daglake run --force)", stored=True,
+                        )
+                        _fail([item for item, _ in stored], refused)
+                        continue
                     for item, row in stored:
                         item.future.set_result(row)
                 return
