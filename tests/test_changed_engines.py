@@ -1,0 +1,123 @@
+"""Only what changed runs (SPEC §4) on BigQuery (the emulator) and Spark (local mode): the
+project of tests/test_changed.py, its scenarios in one sequence per engine, since a first run
+there costs seconds. A source daglake did not build is changed behind its back the way a user
+would: DML through BigQuery's client, ``INSERT INTO`` through Spark's catalog."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from tests.bigquery_emulator import PROJECT, Emulator, bigquery_target
+from tests.spark_support import daglake_in_process, spark_target
+from tests.test_changed import FILES, VOLATILE, ran
+from tests.test_cli_e2e import Result, daglake
+
+Cli = Callable[..., Result]
+
+
+def _files(root: Path) -> Path:
+    for name, text in FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    return root
+
+
+def _run(cli: Cli, root: Path, *args: str) -> dict[str, Any]:
+    done = cli("run", root, "--json", *args)
+    assert done.code == 0, done.output
+    summary: dict[str, Any] = json.loads(done.out)
+    return summary
+
+
+def _explained(cli: Cli, root: Path) -> dict[str, tuple[str, str]]:
+    done = cli("run", root, "--explain", "--json")
+    assert done.code == 0, done.output
+    return {t["task"]: (t["action"], t["reason"]) for t in json.loads(done.out)["tasks"]}
+
+
+def _only_what_changed_runs(cli: Cli, root: Path, change_source: Callable[[], None]) -> None:
+    """What every engine must do: a first run builds all; an unchanged re-run skips all but
+    the CURRENT_DATE task; a changed file runs it and its downstream; a source changed behind
+    daglake's back runs its reader, which ``--explain`` names without running anything."""
+    first = _run(cli, root)
+    assert ran(first) == {t["name"] for t in first["tasks"]}
+
+    again = _run(cli, root)
+    assert ran(again) == VOLATILE
+    reasons = {t["name"]: t["reason"] for t in again["tasks"]}
+    assert reasons["tmp.ext"] == f"unchanged since run {first['run_id']}"
+
+    (root / "res/tmp/b.sql").write_text("SELECT id, id * 2 AS twice FROM tmp.a\n")
+    assert ran(_run(cli, root)) == {"tmp.b", "tmp.c"} | VOLATILE
+
+    change_source()
+    explained = _explained(cli, root)
+    assert {t for t, (action, _) in explained.items() if action == "run"} == {"tmp.ext"} | VOLATILE
+    assert explained["tmp.ext"][1] == "input ext.outside changed"
+    assert explained["tmp.today"][1] == "volatile: calls CURRENT_DATE"
+    assert explained["tmp.a"] == ("skip", f"unchanged since run {first['run_id']}")
+    assert ran(_run(cli, root)) == {"tmp.ext"} | VOLATILE  # --explain ran nothing
+    assert ran(_run(cli, root)) == VOLATILE
+
+
+def _client(emulator: Emulator) -> bigquery.Client:
+    options = ClientOptions(api_endpoint=emulator.url)
+    return bigquery.Client(project=PROJECT, credentials=AnonymousCredentials(), client_options=options)  # type: ignore[no-untyped-call]
+
+
+def test_only_what_changed_runs_on_bigquery(bq_emulator: Emulator, tmp_path: Path) -> None:
+    from tests.api_support import start_server
+
+    root = _files(tmp_path / "p")
+    prefix = bq_emulator.prefix()
+    bigquery_target(root, bq_emulator.url, prefix)
+    client = _client(bq_emulator)
+    client.create_dataset(f"{prefix}ext")
+    client.query(f"CREATE TABLE `{prefix}ext.outside` AS SELECT 1 AS x").result()
+
+    def on_bigquery(*args: object) -> Result:
+        return daglake(*args, "--target", "emu") if args[0] == "run" else daglake(*args)
+
+    def insert() -> None:  # DML: the emulator's metadata does not follow it, the content does
+        client.query(f"INSERT INTO `{prefix}ext.outside` VALUES (2)").result()
+
+    _only_what_changed_runs(on_bigquery, root, insert)
+
+    server = start_server(root, "--target", "emu")  # an append rebuilds the readers of its table
+    try:
+        with server.client() as api:
+            assert api.post("/events", params={"id": "3", "kind": "c"}).status_code == 201
+            assert ran(api.post("/run", params={"wait": "true"}).json()) == {"tmp.a", "tmp.b", "tmp.c"} | VOLATILE
+            assert ran(api.post("/run", params={"wait": "true"}).json()) == VOLATILE
+    finally:
+        server.stop()
+
+
+def test_only_what_changed_runs_on_spark(spark: Any, tmp_path: Path) -> None:
+    from daglake.engines.spark_tables import Warehouse
+    from daglake.lake.tables import new_version, publish
+
+    root = _files(tmp_path / "p")
+    spark_target(root)
+    outside = Warehouse(root / ".daglake" / "spark-warehouse").table("ext.outside")  # another tool's table
+    version = new_version(outside)
+    pq.write_table(pa.table({"x": pa.array([1], pa.int64())}), version / "part-0.parquet")
+    publish(outside, version)
+
+    def on_spark(*args: object) -> Result:
+        return daglake_in_process(*args, "--target", "spark") if args[0] == "run" else daglake_in_process(*args)
+
+    def insert() -> None:  # into the published folder, through the table daglake registered
+        spark.sql("INSERT INTO ext.outside VALUES (2)").collect()
+
+    _only_what_changed_runs(on_spark, root, insert)
