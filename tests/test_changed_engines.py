@@ -121,3 +121,35 @@ def test_only_what_changed_runs_on_spark(spark: Any, tmp_path: Path) -> None:
         spark.sql("INSERT INTO ext.outside VALUES (2)").collect()
 
     _only_what_changed_runs(on_spark, root, insert)
+
+
+def test_builds_are_keyed_by_where_the_tables_are_not_by_how_they_are_reached() -> None:
+    """A build on one target says nothing of another's tables; new credentials, limits,
+    retries, threads or a Spark master say nothing of any table (nothing is rebuilt)."""
+    from dataclasses import replace
+
+    from daglake.changes import engine_key
+    from daglake.engine_settings import (
+        BigQuerySettings,
+        DuckDBSettings,
+        EngineSettings,
+        SparkSettings,
+    )
+
+    same: list[tuple[EngineSettings, dict[str, Any]]] = [
+        (BigQuerySettings(project="p"), {"credentials": "key.json", "retry_deadline": 5, "maximum_bytes_billed": 10, "price_per_tib": 1}),
+        (DuckDBSettings(), {"threads": 2, "memory_limit": "1GB"}),
+        (SparkSettings(), {"master": "spark://cluster:7077"}),
+    ]
+    for settings, changes in same:
+        assert engine_key(replace(settings, **changes)) == engine_key(settings)
+    other: list[tuple[EngineSettings, dict[str, Any]]] = [
+        (BigQuerySettings(project="p"), {"project": "q"}),
+        (BigQuerySettings(project="p"), {"dataset_prefix": "dev_"}),
+        (BigQuerySettings(project="p"), {"api_endpoint": "http://127.0.0.1:9050"}),
+        (DuckDBSettings(), {"path": "other.duckdb"}),
+        (SparkSettings(), {"conf": {"spark.sql.ansi.enabled": "false"}}),
+    ]
+    for settings, changes in other:
+        assert engine_key(replace(settings, **changes)) != engine_key(settings), changes
+    assert engine_key(DuckDBSettings()).startswith("duckdb:")

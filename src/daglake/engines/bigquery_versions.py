@@ -30,7 +30,15 @@ _CONCURRENT_CALLS = 8
 
 def source_versions(engine: BigQueryEngine, tables: list[str]) -> dict[str, str | None]:
     """``bigquery:<modified>:<rows>`` per table (None: missing, a view, an external table, or
-    not readable); on an emulator with ``:<content>`` after it."""
+    not readable); on an emulator with ``:<count>:<content>`` after it."""
+    versions = metadata_versions(engine, tables)
+    if engine.settings.api_endpoint is not None:
+        versions = content_versions(engine, versions)
+    return versions
+
+
+def metadata_versions(engine: BigQueryEngine, tables: list[str]) -> dict[str, str | None]:
+    """Each table's last-modified time and row count: a ``tables.get`` each, 8 at a time."""
     if not tables:
         return {}
 
@@ -42,10 +50,7 @@ def source_versions(engine: BigQueryEngine, tables: list[str]) -> dict[str, str 
         return table, _metadata_version(found)
 
     with ThreadPoolExecutor(max_workers=min(_CONCURRENT_CALLS, len(tables))) as pool:
-        versions = dict(engine._call(lambda: list(pool.map(describe, tables)), "reading tables' metadata"))
-    if engine.settings.api_endpoint is not None:
-        versions = _with_content(engine, versions)
-    return versions
+        return dict(engine._call(lambda: list(pool.map(describe, tables)), "reading tables' metadata"))
 
 
 def _metadata_version(table: bigquery.Table) -> str | None:
@@ -59,8 +64,9 @@ def _metadata_version(table: bigquery.Table) -> str | None:
     return version
 
 
-def _with_content(engine: BigQueryEngine, versions: dict[str, str | None]) -> dict[str, str | None]:
-    """The versions with each table's row count and sum of row fingerprints, in one query."""
+def content_versions(engine: BigQueryEngine, versions: dict[str, str | None]) -> dict[str, str | None]:
+    """The versions with each table's row count and sum of row fingerprints, in one query (a
+    full scan: billed on BigQuery, which is why only the emulator takes it)."""
     known = [table for table, version in versions.items() if version is not None]
     if not known:
         return versions
