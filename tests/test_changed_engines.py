@@ -153,3 +153,23 @@ def test_builds_are_keyed_by_where_the_tables_are_not_by_how_they_are_reached() 
     for settings, changes in other:
         assert engine_key(replace(settings, **changes)) != engine_key(settings), changes
     assert engine_key(DuckDBSettings()).startswith("duckdb:")
+
+
+def test_spark_fingerprints_a_catalog_table_outside_the_warehouse_by_its_content(spark: Any, tmp_path: Path) -> None:
+    """A table of the session's catalog that is no daglake folder (a cluster's metastore): row
+    count and the sum of row hashes, which an insert changes; an unknown table: None."""
+    from daglake.engine_settings import SparkSettings
+    from daglake.engines.spark import SparkEngine
+    from tests.spark_support import TEST_CONF
+
+    engine = SparkEngine(SparkSettings(master="local[2]", conf=TEST_CONF), tmp_path)
+    assert engine.source_versions(["metastore.orders"]) == {"metastore.orders": None}  # no session: not looked for
+    session = engine.spark
+    session.sql("CREATE DATABASE metastore")
+    session.sql("CREATE TABLE metastore.orders USING parquet AS SELECT 1 AS id, 'a' AS kind").collect()
+    before = engine.source_versions(["metastore.orders", "metastore.nowhere"])
+    assert before["metastore.nowhere"] is None and (before["metastore.orders"] or "").startswith("spark:1:")
+    assert engine.source_versions(["metastore.orders"]) == {"metastore.orders": before["metastore.orders"]}
+    session.sql("INSERT INTO metastore.orders VALUES (1, 'a')").collect()  # the same row again
+    after = engine.source_versions(["metastore.orders"])["metastore.orders"]
+    assert after is not None and after.startswith("spark:2:") and after != before["metastore.orders"]

@@ -99,8 +99,8 @@ class SparkEngine(Engine):
 
     def source_versions(self, tables: list[str]) -> dict[str, str | None]:
         """A warehouse or lake table: its version folder and the files in it (a stat each, no
-        read); another table of Spark's catalog: a content fingerprint in one job
-        (see :func:`~daglake.engines.spark_tables.folder_version`)."""
+        read, no session needed); another table of the running session's catalog (a cluster's
+        metastore): a content fingerprint in one job. See :mod:`.spark_tables`."""
         lake = {t.qualified: t for t in self._lake}
         found: dict[str, str | None] = {}
         others = []
@@ -110,8 +110,12 @@ class SparkEngine(Engine):
             if version is not None:
                 found[name] = folder_version(version)
             else:
+                found[name] = None
                 others.append(name)
-        found.update(content_versions(self.spark, others) if others else {})
+        with self._lock:
+            running = self._spark  # ``--explain`` starts no JVM to find no table
+        if others and running is not None:
+            found.update(content_versions(running, others))
         return found
 
     def create_schemas(self, schemas: set[str]) -> None:
