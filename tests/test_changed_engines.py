@@ -173,3 +173,24 @@ def test_spark_fingerprints_a_catalog_table_outside_the_warehouse_by_its_content
     session.sql("INSERT INTO metastore.orders VALUES (1, 'a')").collect()  # the same row again
     after = engine.source_versions(["metastore.orders"])["metastore.orders"]
     assert after is not None and after.startswith("spark:2:") and after != before["metastore.orders"]
+
+
+def test_the_emulators_metadata_ignores_dml_so_its_versions_read_the_content(bq_emulator: Emulator, tmp_path: Path) -> None:
+    """Why an emulator target adds a content fingerprint: bqemulator keeps a table's modified
+    time and row count as created whatever DML follows (BigQuery updates both). When this
+    fails, the emulator learnt it, and the content query can go."""
+    from daglake.engine_settings import BigQuerySettings
+    from daglake.engines.bigquery import BigQueryEngine
+    from daglake.engines.bigquery_versions import metadata_versions
+
+    prefix = bq_emulator.prefix()
+    settings = BigQuerySettings(project=PROJECT, api_endpoint=bq_emulator.url, dataset_prefix=prefix, retry_deadline=20)
+    with BigQueryEngine(settings, tmp_path) as engine:
+        engine.create_schemas({"ext"})
+        engine.fetch("CREATE TABLE ext.outside AS SELECT 1 AS x")
+        names = ["ext.outside", "ext.nowhere"]
+        metadata, versions = metadata_versions(engine, names), engine.source_versions(names)
+        assert metadata["ext.nowhere"] is None and versions["ext.nowhere"] is None
+        engine.fetch("INSERT INTO ext.outside VALUES (2)")
+        assert metadata_versions(engine, names) == metadata  # the gap
+        assert engine.source_versions(names)["ext.outside"] != versions["ext.outside"]
