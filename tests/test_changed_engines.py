@@ -1,7 +1,9 @@
 """Only what changed runs (SPEC §4) on BigQuery (the emulator) and Spark (local mode): the
 project of tests/test_changed.py, its scenarios in one sequence per engine, since a first run
 there costs seconds. A source daglake did not build is changed behind its back the way a user
-would: DML through BigQuery's client, ``INSERT INTO`` through Spark's catalog."""
+would: DML through BigQuery's client, ``INSERT INTO`` through Spark's catalog. Then what each
+engine's source versions rest on: a Spark catalog table's content, the emulator's metadata gap,
+and builds keyed by where an engine's tables are."""
 
 from __future__ import annotations
 
