@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bench_big_file.py", ["--rows", "10000", "--repeat", "1"] if quick else []),
         ("bench_api.py", ["--appends", "1000", "--runs", "5", "--repeat", "1"] if quick else []),
         ("bench_bigquery.py", ["--tasks", "40", "--repeat", "1"] if quick else []),
+        ("bench_source_versions.py", ["--rows", "10000,100000", "--emulator-rows", "1000", "--tables", "10", "--repeat", "1"] if quick else []),
     ]
     failed = []
     for script, extra in runs:

@@ -78,16 +78,18 @@ def test_final_products_holds_the_values_worked_out_by_hand(engine: EngineUnderT
     assert not socks["variants"]
 
 
-def test_a_re_run_skips_the_seeds_and_a_selection_rebuilds_only_itself(engine: EngineUnderTest, tmp_path: Path) -> None:
+def test_a_re_run_skips_what_did_not_change_and_a_forced_selection_rebuilds_only_itself(engine: EngineUnderTest, tmp_path: Path) -> None:
     root = engine.project(tmp_path)
     assert engine.run(root).code == 0
     again = engine.run(root, "--json")
     assert again.code == 0, again.output
-    assert {states(again)[s] for s in SEED_ROWS} == {"skipped"}
-    assert {states(again)[t] for t in BUILT_ROWS} == {"success"}
+    assert {states(again)[t] for t in [*SEED_ROWS, *BUILT_ROWS]} == {"skipped"}
     selected = engine.run(root, "--select", "tmp.category_tree", "--json")
     assert selected.code == 0, selected.output
-    assert states(selected) == {"tmp.category_tree": "success"}
+    assert states(selected) == {"tmp.category_tree": "skipped"}  # unchanged
+    forced = engine.run(root, "--select", "tmp.category_tree", "--force", "tmp.category_tree", "--json")
+    assert forced.code == 0, forced.output
+    assert states(forced) == {"tmp.category_tree": "success"}
 
 
 def test_a_failing_task_fails_its_branch_only_with_its_file_and_line(engine: EngineUnderTest, tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_a_failing_task_fails_its_branch_only_with_its_file_and_line(engine: Eng
     line = next(i for i, text in enumerate(lines, start=1) if text.strip() == "0 AS depth")
     lines.insert(line - 1, "    no_such_column AS broken,")  # in the recursive CTE's first SELECT
     source.write_text("\n".join(lines) + "\n")
-    result = engine.run(root, "--json")
+    result = engine.run(root, "--json", "--force", "tmp.stock_levels")  # unchanged, it would be skipped
     assert result.code == 1
     tasks = {t["name"]: t for t in result.json()["tasks"]}
     failed = tasks["tmp.category_tree"]

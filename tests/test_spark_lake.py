@@ -116,7 +116,7 @@ def test_kill_9_while_a_table_is_published_leaves_the_old_version(lake_project: 
     link = lake_project / ".daglake/spark-warehouse/final/by_city"
     before = link.resolve()
     crashed = subprocess.run(
-        [sys.executable, "-m", "daglake", "run", str(lake_project), "--target", "spark", "--select", "final.by_city"],
+        [sys.executable, "-m", "daglake", "run", str(lake_project), "--target", "spark", "--select", "final.by_city", "--force", "final.by_city"],
         env=os.environ | {"TAG": "v2", CRASH_AT_ENV: "publish:linked"},
         capture_output=True,
         timeout=300,

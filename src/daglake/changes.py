@@ -4,6 +4,7 @@ and the engine, the builds recorded as tasks succeed, and ``daglake run --explai
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,17 +15,18 @@ from daglake.events import SUCCESS, WARNED, RunObserver, RunSummary, TaskRun
 from daglake.fingerprint import RUN, SKIP, Decider, Decision, Inputs, decide
 
 if TYPE_CHECKING:
-    from daglake.engines.base import Engine
+    from daglake.engine_settings import EngineSettings
     from daglake.runner import RunOptions, Session
     from daglake.state import StateStore
 
 FLUSH_INTERVAL = 1.0  # seconds: a build lost to a crash only makes its task run once more
 
 
-def engine_key(engine: Engine) -> str:
-    """The engine and where it writes: a build on one target says nothing of another's tables."""
-    digest = hashlib.blake2b(repr(engine.settings).encode(), digest_size=6).hexdigest()
-    return f"{engine.name}:{digest}"
+def engine_key(settings: EngineSettings) -> str:
+    """The engine and where it writes: a build on one target says nothing of another's tables,
+    and a change of credentials, limits or retries says nothing of any table."""
+    identity = json.dumps(settings.identity(), sort_keys=True, default=str)
+    return f"{settings.engine}:{hashlib.blake2b(identity.encode(), digest_size=6).hexdigest()}"
 
 
 def decisions_for(
@@ -46,7 +48,7 @@ def _inputs(session: Session, store: StateStore | None, logical_date: str, run_i
 
     assert session.engine is not None
     engine, project = session.engine, session.project
-    key = engine_key(engine)
+    key = engine_key(engine.settings)
     builds = last_builds(store, project.config.name, key) if store is not None else {}
     appends = table_versions_of(store, project.config.name) if store is not None else {}
     forced: set[str] = set()

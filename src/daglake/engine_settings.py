@@ -33,6 +33,13 @@ class EngineSettings:
     engine: ClassVar[str]
     # key -> accepted Python types, for the keys users may set
     KEYS: ClassVar[dict[str, type | tuple[type, ...]]] = {}
+    # the keys saying where the tables are and what decides their rows: a build on other
+    # values says nothing of these tables (not credentials, limits, retries or prices)
+    IDENTITY: ClassVar[tuple[str, ...]] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """The values of :attr:`IDENTITY` (what "only what changed runs" keys builds by)."""
+        return {key: getattr(self, key) for key in self.IDENTITY}
 
     @classmethod
     def from_table(cls, table: dict[str, Any], report: Report) -> EngineSettings:
@@ -75,6 +82,7 @@ class EngineSettings:
 class DuckDBSettings(EngineSettings):
     engine: ClassVar[str] = "duckdb"
     KEYS: ClassVar[dict[str, type | tuple[type, ...]]] = {"path": str, "memory_limit": str, "threads": int}
+    IDENTITY: ClassVar[tuple[str, ...]] = ("path",)
 
     path: str = ".daglake/warehouse.duckdb"
     memory_limit: str | None = None
@@ -104,6 +112,7 @@ class BigQuerySettings(EngineSettings):
         "api_endpoint": str,
         "retry_deadline": (int, float),
     }
+    IDENTITY: ClassVar[tuple[str, ...]] = ("project", "location", "dataset_prefix", "api_endpoint")
 
     project: str | None = None
     location: str = "US"
@@ -129,6 +138,7 @@ class BigQuerySettings(EngineSettings):
 class SparkSettings(EngineSettings):
     engine: ClassVar[str] = "spark"
     KEYS: ClassVar[dict[str, type | tuple[type, ...]]] = {"master": str, "warehouse": str, "conf": dict}
+    IDENTITY: ClassVar[tuple[str, ...]] = ("warehouse", "conf")  # conf: spark.sql.ansi.enabled changes results
 
     master: str = "local[*]"
     warehouse: str = ".daglake/spark-warehouse"

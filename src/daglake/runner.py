@@ -332,7 +332,7 @@ def _execute(
     from daglake.changes import BuildRecorder, decider_for, engine_key
 
     decider = decider_for(session, plan.order, store, summary.logical_date, summary.run_id, options)
-    builds = BuildRecorder(store, project.config.name, engine_key(engine), decider.decisions, summary.run_id)
+    builds = BuildRecorder(store, project.config.name, engine_key(engine.settings), decider.decisions, summary.run_id)
     observers = Observers(StateRecorder(store, record, resumed=resumed), builds, observer)
     work = TaskExecutor(
         engine=engine,

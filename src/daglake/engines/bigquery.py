@@ -292,6 +292,12 @@ class BigQueryEngine(Engine):
     def _candidates(self) -> set[str]:
         return {name for name in self._listed() if name.endswith(CANDIDATE_SUFFIX)}
 
+    def source_versions(self, tables: list[str]) -> dict[str, str | None]:
+        """Last-modified time and row count from the tables' metadata (see :mod:`.bigquery_versions`)."""
+        from daglake.engines.bigquery_versions import source_versions
+
+        return source_versions(self, tables)
+
     def estimate(self, statements: list[Statement], location: str) -> int:
         """Bytes the statements would scan, from BigQuery's dry run (nothing is billed)."""
         total = 0

@@ -33,6 +33,8 @@ from daglake.engines.spark_tables import (
     SparkWrites,
     Warehouse,
     as_frame,
+    content_versions,
+    folder_version,
     quote,
     register,
     rows_in,
@@ -94,6 +96,27 @@ class SparkEngine(Engine):
     def existing_tables(self) -> set[str]:
         """From the warehouse folder: no session needed."""
         return {t.qualified for t in self.warehouse.tables()} | {t.qualified for t in self._lake if t.exists()}
+
+    def source_versions(self, tables: list[str]) -> dict[str, str | None]:
+        """A warehouse or lake table: its version folder and the files in it (a stat each, no
+        read, no session needed); another table of the running session's catalog (a cluster's
+        metastore): a content fingerprint in one job. See :mod:`.spark_tables`."""
+        lake = {t.qualified: t for t in self._lake}
+        found: dict[str, str | None] = {}
+        others = []
+        for name in tables:
+            table = lake.get(name) or self.warehouse.table(name)
+            version = table.current_version()
+            if version is not None:
+                found[name] = folder_version(version)
+            else:
+                found[name] = None
+                others.append(name)
+        with self._lock:
+            running = self._spark  # ``--explain`` starts no JVM to find no table
+        if others and running is not None:
+            found.update(content_versions(running, others))
+        return found
 
     def create_schemas(self, schemas: set[str]) -> None:
         """A schema is a folder, made when its first table is written."""

@@ -53,6 +53,46 @@ def rows_in(version: Path) -> int:
     return sum(pq.read_metadata(path).num_rows for path in version.rglob("*.parquet"))
 
 
+def folder_version(version: Path) -> str:
+    """A published version folder's name (a new one at every publish) and its files' names,
+    sizes and modification times: a job that wrote into the folder through Spark's catalog
+    (``INSERT INTO`` the external table) changes those, not the name. A stat per file."""
+    import hashlib
+
+    listing = []
+    for path in version.rglob("*"):
+        if path.is_file() and not path.name.startswith((".", "_")):
+            stat = path.stat()
+            listing.append(f"{path.relative_to(version)}:{stat.st_size}:{stat.st_mtime_ns}")
+    listing.sort()
+    digest = hashlib.blake2b("\n".join(listing).encode(), digest_size=8).hexdigest()
+    return f"spark:{version.name}:{digest}"
+
+
+def content_versions(spark: SparkSession, tables: list[str]) -> dict[str, str | None]:
+    """Tables of Spark's catalog that are no daglake folder: row count and the sum of every
+    row's 64-bit hash, all in one job of one scan each (None: not a table Spark can read)."""
+    found: dict[str, str | None] = dict.fromkeys(tables)
+    readable = [t for t in tables if spark.catalog.tableExists(t)]
+    if not readable:
+        return found
+    digest = "CAST(SUM(CAST(xxhash64(*) AS DECIMAL(38, 0))) AS STRING)"
+    sql = " UNION ALL ".join(
+        f"SELECT {index} AS i, CAST(COUNT(*) AS STRING) AS n, {digest} AS h FROM {quote(name)}" for index, name in enumerate(readable)
+    )
+    try:
+        rows = spark.sql(sql).collect()
+    except Exception as exc:
+        from daglake.engines.spark_sql import is_spark_error
+
+        if not is_spark_error(exc):
+            raise
+        return found  # what Spark cannot read: its readers run, and say why
+    for index, count, total in rows:
+        found[readable[index]] = f"spark:{count}:{total or ''}"
+    return found
+
+
 @dataclass(frozen=True)
 class Warehouse:
     """The folder of the engine's tables: ``<schema>/<table>`` links to version folders."""
