@@ -130,9 +130,7 @@ class Session:
 
         engine, project = _engine(self), self.project
         def statements(task: Task) -> list[Statement]:
-            message = f"translating {task.path} for {engine.name}…"
-            with said_if_slow(self.options.progress, message):
-                return compile_task(project, task, engine.dialect).statements
+            return compile_task(project, task, engine.dialect, self.options.progress, engine.name).statements
 
         found = missing_functions(project, engine, statements)
         if project.cache is not None and not self.options.dry_run:
@@ -398,9 +396,12 @@ class CompiledTask:
     warnings: list[str]  # ``path:line: what differs on this engine``
 
 
-def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
-    """The task's statements in the engine's dialect, from the cache when the file is unchanged."""
-    if task.kind == "python":
+def compile_task(
+    project: Project, task: Task, dialect: str, progress: Progress | None = None, engine: str | None = None
+) -> CompiledTask:
+    """The task's statements in the engine's dialect, from the cache when the file is unchanged;
+    ``progress`` hears of a translation that takes long."""
+    if task.kind == "python" or task.check is not None:  # a check's query is built when it runs
         return CompiledTask([], [])
     cache = project.cache
     cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
@@ -409,7 +410,7 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
         from daglake.sql.quiet import collector_paused
         from daglake.sql.translate import translate_task
 
-        with collector_paused():
+        with collector_paused(), said_if_slow(progress, f"translating {task.path} for {engine or dialect}…"):
             parsed = task.parsed or parse_file(task.text, project.config.dialect)
             task.parsed = None  # consumed by the translation
             cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root), consume=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -64,11 +65,15 @@ def state_url(root: Path, configured: str | None) -> str:
     return f"sqlite:///{path}"
 
 
-def insert(table: str, columns: Iterable[str]) -> str:
-    """``INSERT INTO table (…) VALUES (:…)``, the row's keys as parameters."""
-    names = list(columns)
+@functools.cache
+def _insert(table: str, names: tuple[str, ...]) -> str:
     quoted = ", ".join(f'"{name}"' for name in names)  # "trigger" is a keyword in SQLite
     return f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(f':{name}' for name in names)})"
+
+
+def insert(table: str, columns: Iterable[str]) -> str:
+    """``INSERT INTO table (…) VALUES (:…)``, the row's keys as parameters."""
+    return _insert(table, tuple(columns))
 
 
 def in_list(prefix: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
