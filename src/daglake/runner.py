@@ -9,10 +9,11 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from daglake.config import engine_settings
-from daglake.engines import REGISTRY, create_engine
+from daglake.engines import REGISTRY, create_engine, engine_class
 from daglake.engines.base import Engine, Statement
 from daglake.errors import Problem, TaskError, UsageError, ValidationError
 from daglake.events import (
@@ -32,6 +33,7 @@ from daglake.events import (
     said_if_slow,
 )
 from daglake.execution import Done, Failed, TaskExecutor
+from daglake.fingerprint import SKIP, Decision
 from daglake.graph.dag import DAG
 from daglake.graph.selection import select
 from daglake.lake.catalog import catalog_path, lake_tables, update_catalog
@@ -104,7 +106,8 @@ class Session:
         settings = engine_settings(config, engine=options.engine, target=options.target)
         _refuse_lake(self.project, settings.engine)
         # validate through a read-only connection, so a refused run creates no warehouse
-        self.engine = create_engine(settings, self.project.root, read_only=True)
+        writable = not read_only and engine_class(settings.engine).opening_creates_nothing(settings, self.project.root)
+        self.engine = create_engine(settings, self.project.root, read_only=not writable)
         self.existing = self.engine.existing_tables()
         if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
             self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
@@ -120,7 +123,7 @@ class Session:
         except BaseException:
             self.close()
             raise
-        if not read_only:
+        if not read_only and not writable:
             self.close()
             self.engine = create_engine(settings, self.project.root, read_only=False)
 
@@ -352,7 +355,7 @@ def _execute(
             workers=plan.workers,
             priority=plan.priority,
             fail_fast=options.fail_fast if options.fail_fast is not None else config.fail_fast,
-            on_start=lambda name: _started(summary.tasks[name], observers),
+            on_start=lambda name: _started(summary.tasks[name], observers, _will_skip(decider, name)),
             on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observers),
             on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observers),
         )
@@ -420,9 +423,21 @@ def compile_task(
     return CompiledTask(statements, [f"{task.path}:{line}: {message}" for line, message in warnings])
 
 
-def _started(task_run: TaskRun, observer: RunObserver) -> None:
-    task_run.state = RUNNING
+def _will_skip(decide: Callable[[str], Decision], name: str) -> bool:
+    try:
+        return decide(name).action == SKIP
+    except Exception:  # the task's executor decides again, and fails the task with it
+        return False
+
+
+def _started(task_run: TaskRun, observer: RunObserver, skipped: bool = False) -> None:
+    """A task that will be skipped does nothing between its start and its end: it is reported
+    once, when it ends (one state write instead of two; an unchanged run of 1,000 tasks spent
+    a fifth of its time committing starts)."""
     task_run.started_at = time.time()
+    if skipped:
+        return
+    task_run.state = RUNNING
     observer.task_started(task_run)
 
 
