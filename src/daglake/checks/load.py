@@ -8,14 +8,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from daglake.checks.declare import Origin, declare
-from daglake.checks.params import Judge, condition_error
 from daglake.checks.lines import Lines, read_toml, read_yaml, toml_lines
+from daglake.checks.params import Judge, condition_error
 from daglake.checks.spec import CheckSpec, split_table
 from daglake.checks.sqlfile import check_files, load_sql_check
 from daglake.config import CONFIG_FILE, ProjectConfig
 from daglake.errors import Problem
-from daglake.sql.cache import AnalysisCache
 from daglake.files import UnreadableFile, read_project_file
+from daglake.sql.cache import AnalysisCache
 
 BESIDE_SUFFIXES = (".checks.toml", ".checks.yml", ".checks.yaml")
 
@@ -36,7 +36,8 @@ def load_checks(
     def judge(text: Any) -> str | None:
         if cache is None or not isinstance(text, str):
             return condition_error(text, dialect)
-        return cache.remembered("check condition", text, dialect, lambda: condition_error(text, dialect))
+        verdict: str | None = cache.remembered("check condition", text, dialect, lambda: condition_error(text, dialect))
+        return verdict
 
     _from_config(config, specs, problems, judge)
     _from_beside_files(root, config.dialect, task_paths, specs, problems, judge)
