@@ -185,3 +185,37 @@ def test_the_normal_form_ignores_layout_and_comments_only() -> None:
     assert normal("SELECT 'select' AS a FROM t") != normal("SELECT 'SELECT' AS a FROM t")  # data keeps its case
     assert normal("SELECT `A` FROM t") != normal("SELECT `a` FROM t")
     assert normal("SELECT a FROM t WHERE d = @ds") == normal("Select a From t Where d = @ds")  # keywords do not
+
+
+PRODUCTS = Path(__file__).parent.parent / "examples" / "products"
+_IMPORTS_AFTER_RUN = """
+import sys
+from daglake.cli import main
+sys.argv = ["daglake", "run", sys.argv[1], "--json"]
+try:
+    main()
+finally:
+    heavy = ("sqlglot", "sqlalchemy", "pydantic", "daglake.sql.translate", "daglake.sql.parse")
+    print("IMPORTED", ",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+
+
+def test_an_unchanged_run_imports_neither_sqlglot_nor_sqlalchemy(tmp_path: Path) -> None:
+    """Start fast (issue 14): a re-run with nothing changed reads every parse, check verdict
+    and fingerprint from the caches and the state, so the heavy libraries stay unimported."""
+    import shutil
+    import sys
+
+    root = tmp_path / "products"
+    shutil.copytree(PRODUCTS, root, ignore=shutil.ignore_patterns(".daglake", "*.duckdb"))
+
+    def imported() -> tuple[dict[str, Any], str]:
+        done = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER_RUN, str(root)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), done.stderr.rsplit("IMPORTED ", 1)[1].strip()
+
+    _, heavy = imported()
+    assert "sqlglot" in heavy  # the first run parses
+    second, heavy = imported()
+    assert {t["state"] for t in second["tasks"]} == {"skipped"}
+    assert heavy == ""

@@ -5,20 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 
 from daglake.config import RetryPolicy
 from daglake.events import RunObserver, TaskRun
 from daglake.history import list_runs, run_details, task_logs
 from daglake.runner import RunOptions, retry, run
 from daglake.state import StateStore
-from daglake.state.schema import LATEST, migrate
+from daglake.state.schema import LATEST
 from tests.conftest import ProjectFactory
 from tests.postgres import new_database
 
@@ -254,26 +254,78 @@ def _wait_until_blocked_on(path: Path, timeout: float = 30) -> None:
     raise AssertionError(f"nothing waited for the lock on {path}")
 
 
+FIXTURES = Path(__file__).parent / "fixtures" / "state"
+
+
+def _restore(dump: str, database: Path) -> str:
+    """A state file as daglake's SQLAlchemy store left it (``sqlite3 .dump`` in tests/fixtures)."""
+    with sqlite3.connect(database) as con:
+        con.executescript((FIXTURES / dump).read_text())
+    con.close()
+    return f"sqlite:///{database}"
+
+
+def _version(database: Path) -> int:
+    with sqlite3.connect(database) as con:
+        version = con.execute("SELECT version FROM daglake_schema").fetchone()[0]
+    con.close()
+    return int(version)
+
+
 def test_an_older_state_database_is_migrated(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        migrate(connection, target=1)
-        connection.execute(
-            sa.text(
-                "INSERT INTO runs (id, project, logical_date, selection, state, trigger, started_at)"
-                " VALUES ('old', 'p', '2024-01-01', '{}', 'success', 'cli', 1.0)"
-            )
-        )
-    engine.dispose()
+    url = _restore("sqlalchemy_v1.sql", tmp_path / "state.db")
     store = StateStore(url)
     try:
         assert [r.id for r in store.list_runs("p")] == ["old"]
         assert store.last_durations("p") == {}
     finally:
         store.close()
-    with sa.create_engine(url).connect() as connection:
-        assert connection.execute(sa.text("SELECT version FROM daglake_schema")).scalar() == LATEST
+    assert _version(tmp_path / "state.db") == LATEST
+
+
+def test_a_state_file_written_through_sqlalchemy_opens_unchanged(tmp_path: Path) -> None:
+    """SQLite state is written with the standard library's ``sqlite3`` now; a file the
+    SQLAlchemy store wrote reads the same, and takes new runs."""
+    from daglake.state.builds import last_builds, table_versions_of
+
+    url = _restore("sqlalchemy_v5.sql", tmp_path / "state.db")
+    store = StateStore(url)
+    try:
+        (record,) = store.list_runs("p")
+        assert (record.id, record.state, record.selection, record.counts) == ("r1", "success", {"select": ["a"]}, {"success": 2})
+        tasks = {t.name: t for t in store.task_runs("r1")}
+        assert tasks["s.a"].rows == 3 and tasks["s.a"].attempts[0].log_path == "logs/r1/a.log"
+        assert tasks["s.a: not_null(id)"].check is not None and tasks["s.a: not_null(id)"].check["passed"] is True
+        assert store.last_durations("p") == {"s.a": 0.25, "s.a: not_null(id)": 0.01}
+        assert last_builds(store, "p", "duckdb")["s.a"].parts == {"code": "abc"}
+        assert table_versions_of(store, "p") == {"raw.orders": 1}
+    finally:
+        store.close()
+    assert _version(tmp_path / "state.db") == LATEST
+
+
+def test_sqlite3_and_sqlalchemy_make_the_same_tables(tmp_path: Path) -> None:
+    """The schema ``sqlite3`` creates is the one SQLAlchemy created: same columns, types,
+    keys and indexes; and the SQLAlchemy path (a driver in the URL) opens what sqlite3 made."""
+    made = tmp_path / "new.db"
+    StateStore(f"sqlite:///{made}").close()
+    old = tmp_path / "old.db"
+    _restore("sqlalchemy_v5.sql", old)
+
+    def shape(path: Path) -> dict[str, Any]:
+        with sqlite3.connect(path) as con:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            found = {t: con.execute(f'PRAGMA table_info("{t}")').fetchall() for t in tables}
+            found["indexes"] = con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' ORDER BY name").fetchall()
+        con.close()
+        return found
+
+    assert shape(made) == shape(old)
+    store = StateStore(f"sqlite+pysqlite:///{made}")
+    try:
+        assert store.list_runs("p") == []
+    finally:
+        store.close()
 
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "products"

@@ -81,6 +81,11 @@ class Decider:
         self._sources: dict[str, str | None] = dict(inputs.source_versions(sorted(wanted))) if wanted else {}
 
     def __call__(self, name: str) -> Decision:
+        """Decided once: the run asks when the task is ready, its executor again when it runs."""
+        with self._lock:
+            made = self.decisions.get(name)
+        if made is not None:
+            return made
         task = self.project.tasks[name]
         seeds = sorted({r.table for r in task.reads if self._is_seed_table(r.table)} - set(self._sources))
         if seeds:  # read now: a seed of this run has just been built

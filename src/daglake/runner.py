@@ -7,12 +7,13 @@ import datetime as dt
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daglake.config import engine_settings
-from daglake.engines import REGISTRY, create_engine
+from daglake.engines import REGISTRY, create_engine, engine_class
 from daglake.engines.base import Engine, Statement
 from daglake.errors import Problem, TaskError, UsageError, ValidationError
 from daglake.events import (
@@ -32,6 +33,7 @@ from daglake.events import (
     said_if_slow,
 )
 from daglake.execution import Done, Failed, TaskExecutor
+from daglake.fingerprint import SKIP, Decision
 from daglake.graph.dag import DAG
 from daglake.graph.selection import select
 from daglake.lake.catalog import catalog_path, lake_tables, update_catalog
@@ -104,7 +106,8 @@ class Session:
         settings = engine_settings(config, engine=options.engine, target=options.target)
         _refuse_lake(self.project, settings.engine)
         # validate through a read-only connection, so a refused run creates no warehouse
-        self.engine = create_engine(settings, self.project.root, read_only=True)
+        writable = not read_only and engine_class(settings.engine).opening_creates_nothing(settings, self.project.root)
+        self.engine = create_engine(settings, self.project.root, read_only=not writable)
         self.existing = self.engine.existing_tables()
         if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
             self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
@@ -120,7 +123,7 @@ class Session:
         except BaseException:
             self.close()
             raise
-        if not read_only:
+        if not read_only and not writable:
             self.close()
             self.engine = create_engine(settings, self.project.root, read_only=False)
 
@@ -130,9 +133,7 @@ class Session:
 
         engine, project = _engine(self), self.project
         def statements(task: Task) -> list[Statement]:
-            message = f"translating {task.path} for {engine.name}…"
-            with said_if_slow(self.options.progress, message):
-                return compile_task(project, task, engine.dialect).statements
+            return compile_task(project, task, engine.dialect, self.options.progress, engine.name).statements
 
         found = missing_functions(project, engine, statements)
         if project.cache is not None and not self.options.dry_run:
@@ -354,7 +355,7 @@ def _execute(
             workers=plan.workers,
             priority=plan.priority,
             fail_fast=options.fail_fast if options.fail_fast is not None else config.fail_fast,
-            on_start=lambda name: _started(summary.tasks[name], observers),
+            on_start=lambda name: _started(summary.tasks[name], observers, _will_skip(decider, name)),
             on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observers),
             on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observers),
         )
@@ -398,9 +399,12 @@ class CompiledTask:
     warnings: list[str]  # ``path:line: what differs on this engine``
 
 
-def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
-    """The task's statements in the engine's dialect, from the cache when the file is unchanged."""
-    if task.kind == "python":
+def compile_task(
+    project: Project, task: Task, dialect: str, progress: Progress | None = None, engine: str | None = None
+) -> CompiledTask:
+    """The task's statements in the engine's dialect, from the cache when the file is unchanged;
+    ``progress`` hears of a translation that takes long."""
+    if task.kind == "python" or task.check is not None:  # a check's query is built when it runs
         return CompiledTask([], [])
     cache = project.cache
     cached = cache.get_sql(task.cache_key, dialect) if cache is not None else None
@@ -409,7 +413,7 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
         from daglake.sql.quiet import collector_paused
         from daglake.sql.translate import translate_task
 
-        with collector_paused():
+        with collector_paused(), said_if_slow(progress, f"translating {task.path} for {engine or dialect}…"):
             parsed = task.parsed or parse_file(task.text, project.config.dialect)
             task.parsed = None  # consumed by the translation
             cached = translate_task(parsed, project.config.dialect, dialect, task.default_output(project.root), consume=True)
@@ -419,9 +423,21 @@ def compile_task(project: Project, task: Task, dialect: str) -> CompiledTask:
     return CompiledTask(statements, [f"{task.path}:{line}: {message}" for line, message in warnings])
 
 
-def _started(task_run: TaskRun, observer: RunObserver) -> None:
-    task_run.state = RUNNING
+def _will_skip(decide: Callable[[str], Decision], name: str) -> bool:
+    try:
+        return decide(name).action == SKIP
+    except Exception:  # the task's executor decides again, and fails the task with it
+        return False
+
+
+def _started(task_run: TaskRun, observer: RunObserver, skipped: bool = False) -> None:
+    """A task that will be skipped does nothing between its start and its end: it is reported
+    once, when it ends (one state write instead of two; an unchanged run of 1,000 tasks spent
+    a fifth of its time committing starts)."""
     task_run.started_at = time.time()
+    if skipped:
+        return
+    task_run.state = RUNNING
     observer.task_started(task_run)
 
 

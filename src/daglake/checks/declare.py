@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from daglake.checks.lines import Lines
-from daglake.checks.params import KIND_KEYS, condition_error, kind_params
+from daglake.checks.params import KIND_KEYS, Judge, condition_error, kind_params
 from daglake.checks.spec import SEVERITIES, CheckSpec, check_name
 from daglake.errors import Problem
 
@@ -39,6 +39,10 @@ class Origin:
     lines: Lines
     at: tuple[str | int, ...]
     dialect: str
+    judge: Judge | None = None  # remembers verdicts by content (the parse cache): no sqlglot when unchanged
+
+    def condition_error(self, text: Any) -> str | None:
+        return self.judge(text) if self.judge is not None else condition_error(text, self.dialect)
 
     def line(self, *keys: str | int) -> int:
         return self.lines.line((*self.at, *keys))
@@ -181,12 +185,12 @@ def _entry(
     params: dict[str, Any] = {}
     where = entry.get("where")
     if where is not None:
-        error = condition_error(where, origin.dialect)
+        error = origin.condition_error(where)
         if error is None:
             params["where"] = where
         else:
             fail("where", f"where must be a SQL condition: {error}")
-    reads = kind_params(kind, entry, params, fail, origin.dialect)
+    reads = kind_params(kind, entry, params, fail, origin.condition_error)
     for line, message in failures:
         problem(line, message)
     if failures:

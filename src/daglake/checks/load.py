@@ -9,17 +9,19 @@ from typing import Any
 
 from daglake.checks.declare import Origin, declare
 from daglake.checks.lines import Lines, read_toml, read_yaml, toml_lines
+from daglake.checks.params import Judge, condition_error
 from daglake.checks.spec import CheckSpec, split_table
 from daglake.checks.sqlfile import check_files, load_sql_check
 from daglake.config import CONFIG_FILE, ProjectConfig
 from daglake.errors import Problem
 from daglake.files import UnreadableFile, read_project_file
+from daglake.sql.cache import AnalysisCache
 
 BESIDE_SUFFIXES = (".checks.toml", ".checks.yml", ".checks.yaml")
 
 
 def load_checks(
-    root: Path, config: ProjectConfig, task_paths: Mapping[str, str]
+    root: Path, config: ProjectConfig, task_paths: Mapping[str, str], cache: AnalysisCache | None = None
 ) -> tuple[list[CheckSpec], list[Problem]]:
     """Every check declared in the project, and every mistake in the declarations.
 
@@ -29,22 +31,30 @@ def load_checks(
     produced by anything is left to the caller, who knows the graph."""
     specs: list[CheckSpec] = []
     problems: list[Problem] = []
-    _from_config(config, specs, problems)
-    _from_beside_files(root, config.dialect, task_paths, specs, problems)
+    dialect = config.dialect
+
+    def judge(text: Any) -> str | None:
+        if cache is None or not isinstance(text, str):
+            return condition_error(text, dialect)
+        verdict: str | None = cache.remembered("check condition", text, dialect, lambda: condition_error(text, dialect))
+        return verdict
+
+    _from_config(config, specs, problems, judge)
+    _from_beside_files(root, config.dialect, task_paths, specs, problems, judge)
     for relative in check_files(root, config.check_folders):
-        spec, found = load_sql_check(root, relative, config.dialect)
+        spec, found = load_sql_check(root, relative, config.dialect, cache)
         problems.extend(found)
         if spec is not None:
             specs.append(spec)
     return _without_duplicates(specs, problems), problems
 
 
-def _from_config(config: ProjectConfig, specs: list[CheckSpec], problems: list[Problem]) -> None:
+def _from_config(config: ProjectConfig, specs: list[CheckSpec], problems: list[Problem], judge: Judge | None) -> None:
     if not config.checks:
         return
     lines = toml_lines(config.text)
     for name, body in config.checks.items():
-        origin = Origin(CONFIG_FILE, lines, ("checks", name), config.dialect)
+        origin = Origin(CONFIG_FILE, lines, ("checks", name), config.dialect, judge)
         parts = split_table(name)
         if parts is None or len(parts) < 2:
             problems.append(
@@ -64,6 +74,7 @@ def _from_beside_files(
     task_paths: Mapping[str, str],
     specs: list[CheckSpec],
     problems: list[Problem],
+    judge: Judge | None,
 ) -> None:
     stems = {
         path.removesuffix(".sql"): table
@@ -96,7 +107,7 @@ def _from_beside_files(
             data, lines, found = _read(root / relative, relative, suffix)
             problems.extend(found)
             if data is not None:
-                _declare(stems[stem], data, Origin(relative, lines, (), dialect), specs, problems)
+                _declare(stems[stem], data, Origin(relative, lines, (), dialect, judge), specs, problems)
 
 
 def _read(path: Path, relative: str, suffix: str) -> tuple[Any, Lines, list[Problem]]:

@@ -25,10 +25,11 @@ MAX_AGE_LIMIT = 100 * 365 * 86400
 _CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
 
 Fail = Callable[[str | None, str], None]
+Judge = Callable[[Any], str | None]  # why a text is not one SQL condition, or None
 
 
 def kind_params(
-    kind: str, entry: dict[str, Any], params: dict[str, Any], fail: Fail, dialect: str
+    kind: str, entry: dict[str, Any], params: dict[str, Any], fail: Fail, judge: Judge
 ) -> tuple[str, ...]:
     """Validate ``entry``'s kind-specific keys into ``params``; return the other tables it reads."""
     if kind in ("not_null", "accepted_values", "relationships", "freshness"):
@@ -48,7 +49,7 @@ def kind_params(
         error = (
             "a expression check needs 'expression'"
             if text is None
-            else condition_error(text, dialect)
+            else judge(text)
         )
         if error is None:
             params["expression"] = text

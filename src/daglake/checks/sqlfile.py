@@ -7,10 +7,12 @@ import os
 import re
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from daglake.checks.spec import SEVERITIES, CheckSpec, split_table
 from daglake.errors import Problem
 from daglake.files import UnreadableFile, read_project_file
+from daglake.sql.cache import AnalysisCache
 
 _HEADER = re.compile(r"^\s*--\s*(table|severity)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -44,7 +46,7 @@ def headers(text: str) -> dict[str, tuple[str, int]]:
 
 
 def load_sql_check(
-    root: Path, relative: str, dialect: str
+    root: Path, relative: str, dialect: str, cache: AnalysisCache | None = None
 ) -> tuple[CheckSpec | None, list[Problem]]:
     """The check a file declares; its table is the ``-- table:`` header or the first table read."""
     try:
@@ -61,16 +63,14 @@ def load_sql_check(
                 relative, severity_line, f"severity must be 'error' or 'warn', not {severity!r}"
             )
         )
-    from daglake.sql.parse import parse_file  # sqlglot: only when there are SQL checks
-
-    parsed = parse_file(text, dialect)
-    for line, column, message in parsed.errors:
+    parsed = _parsed(text, dialect) if cache is None else cache.remembered("sql check", text, dialect, lambda: _parsed(text, dialect))
+    for line, column, message in parsed["errors"]:
         problems.append(Problem(relative, line, f"SQL syntax error: {message}", column))
-    if parsed.errors:
+    if parsed["errors"]:
         return None, problems
-    queries = [s for s in parsed.statements if s.kind == "query"]
-    if len(parsed.statements) != 1 or len(queries) != 1:
-        line = next((s.line for s in parsed.statements if s.kind != "query"), 1)
+    statements = parsed["statements"]
+    if len(statements) != 1 or statements[0][0] != "query":
+        line = next((line for kind, line in statements if kind != "query"), 1)
         problems.append(
             Problem(
                 relative,
@@ -79,8 +79,7 @@ def load_sql_check(
             )
         )
         return None, problems
-    query = queries[0]
-    reads = [name for name, _ in sorted(query.reads.items(), key=lambda item: item[1])]
+    reads, query_line = parsed["reads"], statements[0][1]
     table: str | None = None
     if "table" in given:
         value, line = given["table"]
@@ -97,7 +96,7 @@ def load_sql_check(
         problems.append(
             Problem(
                 relative,
-                query.line,
+                query_line,
                 "the check reads no table: name the table it checks with '-- table: dataset.table'",
             )
         )
@@ -110,7 +109,22 @@ def load_sql_check(
         severity=severity,
         params=MappingProxyType({"query": text}),
         path=relative,
-        line=query.line,
+        line=query_line,
         reads=tuple(r for r in reads if r != table),
         source_dialect=dialect,
     ), problems
+
+
+def _parsed(text: str, dialect: str) -> dict[str, Any]:
+    """What a check needs of its file's parse, as JSON for the parse cache: syntax errors,
+    each statement's kind and line, and the tables the query reads in the order it reads them."""
+    from daglake.sql.parse import parse_file  # sqlglot: only when a check file is new or changed
+
+    parsed = parse_file(text, dialect)
+    queries = [s for s in parsed.statements if s.kind == "query"]
+    reads = [name for name, _ in sorted(queries[0].reads.items(), key=lambda item: item[1])] if queries else []
+    return {
+        "errors": [list(e) for e in parsed.errors],
+        "statements": [[s.kind, s.line] for s in parsed.statements],
+        "reads": reads,
+    }

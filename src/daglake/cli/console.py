@@ -207,7 +207,11 @@ def summary_table(summary: RunSummary) -> Table:
             escape(detail),
         )
     if len(shown) < len(tasks):
-        table.caption = f"{len(tasks) - len(shown)} more succeeded (slowest shown)"
+        hidden = len(tasks) - len(shown)
+        skipped = sum(1 for t in tasks if t.state == SKIPPED)
+        table.caption = f"{hidden - skipped} more succeeded (slowest shown)" if not skipped else (
+            f"{hidden} more: {hidden - skipped} succeeded, {skipped} skipped (unchanged)" if hidden > skipped else f"{hidden} more skipped (unchanged)"
+        )
     return table
 
 

@@ -152,6 +152,12 @@ class Engine(ABC):
         self.root = root
         self.read_only = read_only
 
+    @classmethod
+    def opening_creates_nothing(cls, settings: EngineSettings, root: Path) -> bool:
+        """Whether opening for writing now leaves nothing behind that a refused run must not
+        (the warehouse exists already): then a run validates on the connection it runs on."""
+        return False
+
     @abstractmethod
     def existing_tables(self) -> set[str]:
         """Every table and view as ``dataset.table`` (lower case)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from daglake.engine_settings import DuckDBSettings
+from daglake.engine_settings import DuckDBSettings, EngineSettings
 from daglake.engines import duckdb_files
 from daglake.engines.base import (
     MATERIALIZE,
@@ -162,6 +162,11 @@ class DuckDBEngine(Engine):
     def _apply_variables(cursor: duckdb.DuckDBPyConnection, variables: dict[str, Any]) -> None:
         for name, value in variables.items():
             cursor.execute(f"SET VARIABLE {name} = $value", {"value": value})
+
+    @classmethod
+    def opening_creates_nothing(cls, settings: EngineSettings, root: Path) -> bool:
+        assert isinstance(settings, DuckDBSettings)
+        return settings.path == ":memory:" or (root / settings.path).is_file()
 
     def existing_tables(self) -> set[str]:
         rows = self._cursor().execute(

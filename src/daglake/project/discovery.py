@@ -226,7 +226,7 @@ def _add_checks(project: Project) -> None:
     # a task's primary output (its name, unless a second writer of that table renamed it)
     task_paths = {t.path: t.outputs[0] if t.outputs else t.name for t in project.tasks.values() if t.kind != "python"}
     task_paths.update({path: "" for path in project.broken})  # checked once the file is fixed
-    specs, problems = load_checks(project.root, project.config, task_paths)
+    specs, problems = load_checks(project.root, project.config, task_paths, project.cache)
     project.problems.extend(problems)
     for spec in specs:
         tables = [spec.table, *spec.reads]

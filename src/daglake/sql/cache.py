@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class AnalysisCache:
         self._entries: dict[str, dict[str, Any]] = {}
         self._used: set[str] = set()
         self._dirty = False
+        self._verdicts: dict[str, Any] = {}  # key -> what a judgement found (check conditions)
+        self._judged: dict[str, Any] = {}  # the verdicts this discovery asked for
         if path is not None and path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -41,6 +44,7 @@ class AnalysisCache:
                 data = {}
             if data.get("format") == CACHE_FORMAT and data.get("version") == _stamp():
                 self._entries = data.get("entries", {})
+                self._verdicts = data.get("verdicts", {})
 
     def get(self, key: str) -> dict[str, Any] | None:
         entry = self._entries.get(key)
@@ -79,15 +83,28 @@ class AnalysisCache:
         }
         self._dirty = True
 
+    def remembered(self, purpose: str, text: str, dialect: str, judge: Callable[[], Any]) -> Any:
+        """``judge()``'s JSON-able answer about ``text``, remembered by content: what sqlglot
+        says of a check (its condition, its query) is asked once, not at every project load."""
+        key = content_key(text, dialect, purpose)
+        if key in self._verdicts:
+            found = self._verdicts[key]
+        else:
+            found = self._verdicts[key] = judge()
+            self._dirty = True
+        self._judged[key] = found
+        return found
+
     def save(self) -> None:
         if self.path is None:
             return
         stale = set(self._entries) - self._used
-        if not self._dirty and not stale:
+        if not self._dirty and not stale and self._judged.keys() == self._verdicts.keys():
             return
         for key in stale:
             del self._entries[key]
-        payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries}
+        self._verdicts = dict(self._judged)
+        payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries, "verdicts": self._verdicts}
         try:
             atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
         except OSError:
@@ -106,7 +123,8 @@ def _stamp() -> str:
         version_file = Path(spec.origin).parent / "_version.py"
         if version_file.is_file():
             digest.update(version_file.read_bytes())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
+    judges = Path(__file__).parent.parent / "checks" / "params.py"  # the verdicts' rules
+    for source in [*sorted(Path(__file__).parent.glob("*.py")), judges]:
         digest.update(source.read_bytes())
     return f"daglake {__version__}, {digest.hexdigest()}"
 

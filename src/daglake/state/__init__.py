@@ -1,4 +1,4 @@
-"""Run history: runs, task runs and attempts in a SQLAlchemy database."""
+"""Run history: runs, task runs and attempts in SQLite (``sqlite3``) or PostgreSQL (SQLAlchemy)."""
 
 from __future__ import annotations
 

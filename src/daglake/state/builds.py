@@ -10,10 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from daglake.state.schema import builds, table_versions
-from daglake.state.store import StateStore
+from daglake.state.store import StateStore, insert
 
 
 @dataclass(frozen=True)
@@ -27,17 +24,14 @@ class Build:
 
 def last_builds(store: StateStore, project: str, target: str) -> dict[str, Build]:
     """Every task's last successful build on ``target``."""
-    connection = store.connection
-    try:
-        rows = connection.execute(
-            sa.select(builds.c.task, builds.c.fingerprint, builds.c.run_id, builds.c.finished_at, builds.c.parts).where(
-                builds.c.project == project, builds.c.target == target
-            )
-        ).all()
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
-    return {row[0]: Build(row[0], row[1], row[2], float(row[3]), json.loads(row[4])) for row in rows}
+    rows = store.database.query(
+        "SELECT task, fingerprint, run_id, finished_at, parts FROM builds WHERE project = :project AND target = :target",
+        {"project": project, "target": target},
+    )
+    return {
+        row["task"]: Build(row["task"], row["fingerprint"], row["run_id"], float(row["finished_at"]), json.loads(row["parts"]))
+        for row in rows
+    }
 
 
 def save_builds(store: StateStore, project: str, target: str, done: Iterable[Build]) -> None:
@@ -45,33 +39,20 @@ def save_builds(store: StateStore, project: str, target: str, done: Iterable[Bui
     found = {b.task: b for b in done}
     if not found:
         return
-    connection = store.connection
-    with connection.begin():
-        connection.execute(
-            builds.delete().where(
-                builds.c.project == project, builds.c.target == target, builds.c.task.in_(list(found))
-            )
-        )
-        connection.execute(
-            builds.insert(),
-            [
-                {"project": project, "target": target, "task": b.task, "fingerprint": b.fingerprint, "run_id": b.run_id, "finished_at": b.finished_at, "parts": json.dumps(b.parts, sort_keys=True)}
-                for b in found.values()
-            ],
-        )
+    rows = [
+        {"project": project, "target": target, "task": b.task, "fingerprint": b.fingerprint, "run_id": b.run_id, "finished_at": b.finished_at, "parts": json.dumps(b.parts, sort_keys=True)}
+        for b in found.values()
+    ]
+    database = store.database
+    with database.transaction():
+        database.execute_many("DELETE FROM builds WHERE project = :project AND target = :target AND task = :task", rows)
+        database.execute_many(insert("builds", rows[0]), rows)
 
 
 def table_versions_of(store: StateStore, project: str) -> dict[str, int]:
     """How many times rows were appended to each table through the API."""
-    connection = store.connection
-    try:
-        rows = connection.execute(
-            sa.select(table_versions.c.table_name, table_versions.c.version).where(table_versions.c.project == project)
-        ).all()
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
-    return {row[0]: int(row[1]) for row in rows}
+    rows = store.database.query("SELECT table_name, version FROM table_versions WHERE project = :project", {"project": project})
+    return {row["table_name"]: int(row["version"]) for row in rows}
 
 
 def bump_versions(store: StateStore, project: str, tables: Iterable[str]) -> None:
@@ -79,15 +60,15 @@ def bump_versions(store: StateStore, project: str, tables: Iterable[str]) -> Non
     names = sorted({t.lower() for t in tables})
     if not names:
         return
-    connection = store.connection
+    database = store.database
     now = time.time()
-    with connection.begin():
+    with database.transaction():
         for name in names:
-            where = (table_versions.c.project == project) & (table_versions.c.table_name == name)
-            changed = connection.execute(
-                table_versions.update().where(where).values(version=table_versions.c.version + 1, changed_at=now)
+            row = {"project": project, "table_name": name, "version": 1, "changed_at": now}
+            changed = database.execute(
+                "UPDATE table_versions SET version = version + 1, changed_at = :changed_at"
+                " WHERE project = :project AND table_name = :table_name",
+                row,
             )
-            if not changed.rowcount:
-                connection.execute(
-                    table_versions.insert().values(project=project, table_name=name, version=1, changed_at=now)
-                )
+            if not changed:
+                database.execute(insert("table_versions", row), row)
