@@ -77,8 +77,14 @@ def deliver(project: Path, files: dict[str, list[str]]) -> None:
         (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
 
 
-def run_pipeline(project: Path, date: str, *, full_refresh: bool = False) -> RunSummary:
-    summary = run(project, RunOptions(logical_date=date, full_refresh=full_refresh))
+def run_pipeline(
+    project: Path, date: str, *, full_refresh: bool = False, engine: str | None = None
+) -> RunSummary:
+    """A run that must succeed; ``engine="spark"`` is ``--engine spark`` (the process's shared
+    SparkSession: take the ``spark`` fixture)."""
+    summary = run(
+        project, RunOptions(logical_date=date, full_refresh=full_refresh, engine=engine)
+    )
     failed = {
         n: (t.state, t.error)
         for n, t in summary.tasks.items()

@@ -152,8 +152,22 @@ def snapshot(project: Path) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_monthly_batches_equal_a_full_recomputation(tmp_path: Path, seed: int) -> None:
+def on(engine: str, request: pytest.FixtureRequest) -> str:
+    """``engine``, with the test session's SparkSession started when it is Spark."""
+    if engine == "spark":
+        request.getfixturevalue("spark")
+    return engine
+
+
+# Spark costs seconds a run: one seed, of two months (a JSON array, then gzipped lines), its
+# monthly batches and re-runs
+@pytest.mark.parametrize(
+    ("engine", "seed"), [("duckdb", 1), ("duckdb", 2), ("duckdb", 3), ("spark", 3)]
+)
+def test_monthly_batches_equal_a_full_recomputation(
+    tmp_path: Path, request: pytest.FixtureRequest, engine: str, seed: int
+) -> None:
+    engine = on(engine, request)
     months = random_months(seed)
     project = copy_example(tmp_path / "monthly")
     messages: list[Delivered] = []
@@ -162,7 +176,7 @@ def test_monthly_batches_equal_a_full_recomputation(tmp_path: Path, seed: int) -
         # two batches a day, sharing ingest_date (the second one's files named apart)
         date, tag = f"2024-{(number + 1) // 2:02d}-28", "" if number % 2 else "-b"
         deliver(project, files_of(month, tag))
-        run_pipeline(project, date)
+        run_pipeline(project, date, engine=engine)
         messages.append(Delivered(date, f"{MESSAGES}{tag}{month.suffix}", month.messages))
         orders.append(Delivered(date, f"{ORDERS}{tag}{month.suffix}", month.orders))
         assert conversations(project) == expected_conversations(messages, orders)
@@ -174,23 +188,27 @@ def test_monthly_batches_equal_a_full_recomputation(tmp_path: Path, seed: int) -
         )
 
         before = snapshot(project)
-        run_pipeline(project, date)  # the same month again
-        run_pipeline(project, f"2024-{number:02d}-29")  # and its files delivered again
+        run_pipeline(project, date, engine=engine)  # the same month again
+        run_pipeline(project, f"2024-{number:02d}-29", engine=engine)  # and its files delivered again
         assert snapshot(project) == before
 
+    if engine == "spark":
+        return  # a full run on Spark is the first month's and test_spark_conversations.py's
     expected = expected_conversations(messages, orders)
-    run_pipeline(project, "2024-12-31", full_refresh=True)
+    run_pipeline(project, "2024-12-31", full_refresh=True, engine=engine)
     assert conversations(project) == expected
 
     at_once = copy_example(tmp_path / "at_once")
     deliver(at_once, {k: v for n, m in enumerate(months) for k, v in files_of(m, f"-{n}").items()})
-    run_pipeline(at_once, "2024-12-31")
+    run_pipeline(at_once, "2024-12-31", engine=engine)
     assert conversations(at_once) == expected
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
 def test_a_city_delivered_later_moves_the_order_and_empties_the_null_partition(
-    tmp_path: Path,
+    tmp_path: Path, request: pytest.FixtureRequest, engine: str
 ) -> None:
+    engine = on(engine, request)
     project = copy_example(tmp_path / "conversations")
     first = json.dumps(
         {
@@ -206,10 +224,10 @@ def test_a_city_delivered_later_moves_the_order_and_empties_the_null_partition(
         }
     )
     deliver(project, {f"{MESSAGES}.jsonl": [first]})
-    run_pipeline(project, "2024-01-31")
+    run_pipeline(project, "2024-01-31", engine=engine)
     assert [r[:2] for r in conversations(project)] == [(7, None)]
     deliver(project, {"orders.jsonl": [json.dumps({"orderId": 7, "cityCode": "BCN"})]})
-    summary = run_pipeline(project, "2024-02-29")
+    summary = run_pipeline(project, "2024-02-29", engine=engine)
     assert summary.tasks["curated.customer_courier_conversations"].metrics["orders_recomputed"] == 1
     assert [r[:2] for r in conversations(project)] == [(7, "BCN")]
     table = project / "lake" / "curated" / "customer_courier_conversations"

@@ -162,3 +162,69 @@ def test_ddl_becomes_version_writes_and_delete_is_refused(spark: Any, tmp_path: 
     [purge] = [t for name, t in tasks.items() if name != "tmp.ledger"]  # a DELETE is named by its file
     assert purge["state"] == "failed"
     assert purge["error"].startswith("DELETE is not available on the spark engine's Parquet tables")
+
+
+TEMP_TABLE_TASKS = '''
+import threading
+
+import daglake
+
+both_hold_theirs = threading.Barrier(2, timeout=120)  # the two tasks overlap, whatever the engine
+
+
+def pick(ctx, condition):
+    first = ctx.temp_table("picked", f"SELECT id, brand FROM `raw.products` WHERE {condition}")
+    both_hold_theirs.wait()
+    kept = ctx.temp_table("picked", "SELECT id, brand FROM picked WHERE id > 2")  # reads the earlier one
+    [(counted,)] = ctx.fetch("SELECT COUNT(*) FROM picked AS p WHERE p.id > 2")
+    both_hold_theirs.wait()
+    assert kept == counted, (kept, counted)
+    ctx.write(ctx.outputs[0], f"SELECT id, brand, {first} AS first_rows, {counted} AS counted FROM picked")
+
+
+@daglake.task("tmp.even_products", inputs=["raw.products"])
+def even_products(ctx):
+    pick(ctx, "MOD(id, 2) = 0")
+
+
+@daglake.task("tmp.odd_products", inputs=["raw.products"])
+def odd_products(ctx):
+    pick(ctx, "MOD(id, 2) = 1")
+
+
+@daglake.task("tmp.after_picking", inputs=["tmp.even_products", "tmp.odd_products"])
+def after_picking(ctx):
+    """On a worker that ran one of the two: their temporary tables are gone."""
+    if hasattr(ctx.native, "catalog"):  # a SparkSession
+        left = [t.name for t in ctx.native.catalog.listTables() if t.isTemporary]
+    else:
+        left = [r[0] for r in ctx.native.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
+    return ctx.sql(f"SELECT {len(left)} AS temp_tables_left")
+'''
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_temp_tables_are_each_tasks_own_and_dropped_when_it_ends(
+    request: pytest.FixtureRequest, tmp_path: Path, engine: str
+) -> None:
+    root = copy_example(tmp_path)
+    (root / "res/tmp/picked.py").write_text(TEMP_TABLE_TASKS)
+    target = []
+    if engine == "spark":
+        request.getfixturevalue("spark")
+        spark_target(root)
+        target = ["--target", "spark"]
+    selected = ["--select", "+tmp.after_picking"]
+    result = daglake_in_process("run", root, *target, *selected, "--workers", "2", "--json")
+    assert result.code == 0, result.output
+    on = "spark" if engine == "spark" else None
+    ids = {
+        parity: sorted((r["id"], r["first_rows"], r["counted"]) for r in read_table(root, f"tmp.{parity}_products", target=on))
+        for parity in ("even", "odd")
+    }
+    products = sorted(r["id"] for r in read_table(root, "raw.products", target=on))
+    evens, odds = [i for i in products if i % 2 == 0], [i for i in products if i % 2 == 1]
+    assert [i for i, _, _ in ids["even"]] == [i for i in evens if i > 2]
+    assert [i for i, _, _ in ids["odd"]] == [i for i in odds if i > 2]
+    assert {(f, c) for _, f, c in ids["even"]} == {(len(evens), len([i for i in evens if i > 2]))}
+    assert read_table(root, "tmp.after_picking", target=on) == [{"temp_tables_left": 0}]

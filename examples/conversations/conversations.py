@@ -13,6 +13,8 @@ way the table equals a recomputation over all events ever received.
 
 from __future__ import annotations
 
+from string import Template
+
 import daglake
 from daglake.context import TaskContext
 from daglake.lake import lake_table
@@ -51,10 +53,12 @@ SELECT 'orders', CAST(ingest_date AS DATE), source_file, count(*) FROM {ORDERS} 
 # struct maximum picks the latest message, on a tie the greatest stage. An order's city comes
 # from the latest run's orders records (greatest ingest_date); when that run's records disagree
 # (two files, or two lines), the greatest city code in string order, whatever the files are
-# called (checks/orders_with_two_cities.sql warns). It reads the orders being (re)computed from
-# the temporary views conversation_messages and conversation_orders.
-CONVERSATIONS = """
-WITH events AS (
+# called (checks/orders_with_two_cities.sql warns). $selected picks the orders being
+# (re)computed.
+CONVERSATIONS = f"""
+WITH conversation_messages AS (SELECT * FROM {MESSAGES} WHERE $selected),
+conversation_orders AS (SELECT * FROM {ORDERS} WHERE $selected),
+events AS (
     SELECT DISTINCT * EXCLUDE (ingest_date, source_file, source_position)
     FROM conversation_messages
 ),
@@ -74,18 +78,18 @@ per_order AS (
         min(sent) FILTER (WHERE sender = 'customer') AS first_customer_message,
         count(*) FILTER (WHERE sender = 'courier') AS num_messages_courier,
         count(*) FILTER (WHERE sender = 'customer') AS num_messages_customer,
-        min({'sent': sent, 'not_starter': NOT chat_started_by_message, 'sender': sender}).sender
+        min({{'sent': sent, 'not_starter': NOT chat_started_by_message, 'sender': sender}}).sender
             AS first_message_by,
         min(sent) AS conversation_started_at,
         max(sent) AS last_message_time,
-        max({'sent': sent, 'stage': order_stage}).stage AS last_message_order_stage
+        max({{'sent': sent, 'stage': order_stage}}).stage AS last_message_order_stage
     FROM messages
     GROUP BY order_id
 ),
 cities AS (
     SELECT
         order_id,
-        max({'ingest_date': ingest_date, 'city_code': city_code}).city_code AS city_code
+        max({{'ingest_date': ingest_date, 'city_code': city_code}}).city_code AS city_code
     FROM conversation_orders
     GROUP BY order_id
 )
@@ -110,13 +114,13 @@ SELECT
     last_message_order_stage
 FROM per_order LEFT JOIN cities USING (order_id)
 """
-SCRATCH_TABLES = (
-    "conversation_files",
-    "conversation_touched",
-    "conversation_recomputed",
-    "conversation_partitions",
-)
-SCRATCH_VIEWS = ("conversation_messages", "conversation_orders")
+ALL_ORDERS = "TRUE"
+TOUCHED_ORDERS = "order_id IN (SELECT order_id FROM conversation_touched)"
+
+
+def conversations_of(selected: str) -> str:
+    """The table's rows for the orders that the condition ``selected`` picks."""
+    return Template(CONVERSATIONS).substitute(selected=selected)
 
 
 def exists(ctx: TaskContext, table: str) -> bool:
@@ -127,14 +131,15 @@ def exists(ctx: TaskContext, table: str) -> bool:
     [TABLE, BATCHES], zone="curated", partition_by=["city_code"], inputs=[MESSAGES, ORDERS]
 )
 def customer_courier_conversations(ctx: TaskContext) -> None:
+    """Temporary tables (``ctx.temp_table``) hold the files and orders of this run; the SQL is
+    the project's dialect, so the task runs as it is on DuckDB and on Spark."""
     incremental = exists(ctx, TABLE) and exists(ctx, BATCHES) and not ctx.full_refresh
     unprocessed = (
         f"ANTI JOIN {BATCHES} USING (source, ingest_date, source_file)" if incremental else ""
     )
-    ctx.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE conversation_files AS SELECT * FROM ({RAW_FILES}) {unprocessed}"
+    new_files = ctx.temp_table(
+        "conversation_files", f"SELECT * FROM ({RAW_FILES}) {unprocessed}"
     )
-    new_files = count(ctx, "conversation_files")
     ctx.metric("new_files", new_files)
     if incremental and new_files == 0:
         ctx.log.info("no raw file arrived since the last run: the table is up to date")
@@ -143,31 +148,20 @@ def customer_courier_conversations(ctx: TaskContext) -> None:
         recomputed = rebuild_touched(ctx) if incremental else rebuild_all(ctx)
         record_batches(ctx, incremental)
     ctx.metric("orders_recomputed", recomputed)
-    drop_scratch(ctx)
-
-
-def drop_scratch(ctx: TaskContext) -> None:
-    """Temporary tables live as long as the worker's connection: drop them so the next task on
-    it starts clean. A failed task needs none of this, its rollback removes them."""
-    for name in SCRATCH_VIEWS:
-        ctx.con.execute(f"DROP VIEW IF EXISTS {name}")
-    for name in SCRATCH_TABLES:
-        ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def rebuild_all(ctx: TaskContext) -> int:
     ctx.log.info("recomputing every order from all raw events")
-    read_orders(ctx, "")
-    return (
-        ctx.write(TABLE, f"SELECT {', '.join(COLUMNS)} FROM ({CONVERSATIONS})", mode="replace") or 0
-    )
+    sql = f"SELECT {', '.join(COLUMNS)} FROM ({conversations_of(ALL_ORDERS)})"
+    return ctx.write(TABLE, sql, mode="replace") or 0
 
 
 def rebuild_touched(ctx: TaskContext) -> int:
     """Recompute the orders the new files touch and rewrite the partitions they were or are in."""
-    con, columns = ctx.con, ", ".join(COLUMNS)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE conversation_touched AS
+    columns = ", ".join(COLUMNS)
+    touched = ctx.temp_table(
+        "conversation_touched",
+        f"""
         SELECT DISTINCT order_id FROM {MESSAGES} m
         SEMI JOIN conversation_files f
             ON f.source = 'customer_courier_chat_messages'
@@ -177,30 +171,31 @@ def rebuild_touched(ctx: TaskContext) -> int:
         SEMI JOIN conversation_files f
             ON f.source = 'orders' AND o.ingest_date = f.ingest_date AND o.source_file = f.source_file
         SEMI JOIN {TABLE} USING (order_id)
-    """)
-    touched = count(ctx, "conversation_touched")
+        """,
+    )
     ctx.log.info("recomputing %d orders touched by new events or new orders records", touched)
     if touched == 0:
         return 0
-    read_orders(ctx, "WHERE order_id IN (SELECT order_id FROM conversation_touched)")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE conversation_recomputed AS SELECT {columns} FROM ({CONVERSATIONS})"
+    ctx.temp_table(
+        "conversation_recomputed", f"SELECT {columns} FROM ({conversations_of(TOUCHED_ORDERS)})"
     )
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE conversation_partitions AS
+    rewritten = ctx.temp_table(
+        "conversation_partitions",
+        f"""
         SELECT DISTINCT city_code FROM {TABLE} SEMI JOIN conversation_touched USING (order_id)
         UNION
         SELECT DISTINCT city_code FROM conversation_recomputed
-    """)
+        """,
+    )
     # A partition whose every order moved to another city would be left as it is by a
     # partition overwrite (the new data holds none of its rows): rewrite the whole table then.
-    emptied = con.execute(f"""
+    emptied = ctx.fetch(f"""
         SELECT count(*) FROM (
             SELECT t.city_code FROM {TABLE} t LEFT JOIN conversation_touched c ON t.order_id = c.order_id
             GROUP BY t.city_code HAVING bool_and(c.order_id IS NOT NULL)
         ) p
         ANTI JOIN conversation_recomputed r ON p.city_code IS NOT DISTINCT FROM r.city_code
-    """).fetchone()[0]
+    """)[0][0]
     kept = f"SELECT {columns} FROM {TABLE} t ANTI JOIN conversation_touched USING (order_id)"
     if emptied:
         mode = "replace"
@@ -209,7 +204,6 @@ def rebuild_touched(ctx: TaskContext) -> int:
         kept += (
             " SEMI JOIN conversation_partitions p ON t.city_code IS NOT DISTINCT FROM p.city_code"
         )
-    rewritten = count(ctx, "conversation_partitions")
     ctx.log.info("rewriting %s", "the whole table" if emptied else f"{rewritten} partitions")
     ctx.metric("partitions_rewritten", rewritten)
     ctx.write(TABLE, f"{kept} UNION ALL SELECT {columns} FROM conversation_recomputed", mode=mode)
@@ -227,14 +221,3 @@ def record_batches(ctx: TaskContext, incremental: bool) -> None:
         partition_by=[],
         mode="replace",
     )
-
-
-def read_orders(ctx: TaskContext, where: str) -> None:
-    """Point CONVERSATIONS at the raw events and orders records of the orders to compute."""
-    for view, table in (("conversation_messages", MESSAGES), ("conversation_orders", ORDERS)):
-        ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} {where}")
-
-
-def count(ctx: TaskContext, table: str) -> int:
-    row = ctx.con.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0

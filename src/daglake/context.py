@@ -39,8 +39,8 @@ class LakePaths:
 class TaskContext:
     """Passed as the only argument to a ``@daglake.task`` function.
 
-    ``sql``, ``table`` and ``write`` take SQL in the project's dialect and work on every
-    engine; ``native`` is the engine's own handle for anything else."""
+    ``sql``, ``fetch``, ``temp_table``, ``table`` and ``write`` take SQL in the project's
+    dialect and work on every engine; ``native`` is the engine's own handle for anything else."""
 
     task: str
     outputs: list[str]
@@ -80,6 +80,22 @@ class TaskContext:
         if params is not None:
             return self.session.query(query, params)
         return self.session.query(self._translated(query))
+
+    def fetch(self, query: str) -> list[tuple[Any, ...]]:
+        """The rows of a query in the project's dialect as Python tuples, on every engine (a
+        count, a few keys): ``ctx.fetch("SELECT count(*) FROM raw.orders")[0][0]``."""
+        return self.session.fetch(self._translated(query))
+
+    def temp_table(self, name: str, query: str) -> int:
+        """Keep the rows of ``query`` (the project's dialect) as ``name``, a table that this
+        task's later ``sql``, ``fetch``, ``table`` and ``write`` read by that bare name and no
+        other task sees (tasks run in parallel); dropped when the task ends. Rows kept.
+
+        Computed once, at this call (a DuckDB temporary table; cached rows on Spark), so a
+        query reading it several times does not recompute it."""
+        if not name.isidentifier():
+            raise ValueError(f"ctx.temp_table({name!r}): a temporary table's name is one bare identifier")
+        return self.session.temp_table(name, self._translated(query))
 
     def table(self, name: str) -> Any:
         """A table or lake table as the engine's lazy result (``ctx.table("raw.orders").df()``)."""

@@ -49,6 +49,16 @@ class PythonSession(ABC):
         """Run ``sql`` (already in the engine's dialect) and return the engine's result."""
 
     @abstractmethod
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` (in the engine's dialect) as Python tuples."""
+
+    def temp_table(self, name: str, sql: str) -> int:
+        """Keep the rows of ``sql`` (in the engine's dialect) as the table ``name`` that this
+        session's later SQL reads by that bare name and no other task sees; dropped when the
+        task ends. Rows kept."""
+        raise UsageError(f"temporary tables in Python tasks are not available on {type(self).__name__}")
+
+    @abstractmethod
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
     ) -> int | None:

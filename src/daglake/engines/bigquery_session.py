@@ -76,6 +76,11 @@ class BigQuerySession(PythonSession):
         rows = self._run(self.engine.prepared(sql), config)
         return rows.to_arrow(create_bqstorage_client=False)
 
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        table = self.query(sql)
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        return list(zip(*columns, strict=True)) if columns else []
+
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
     ) -> int | None:

@@ -335,8 +335,10 @@ class DuckDBEngine(Engine):
         self, outputs: list[Output], location: str, jobs: list[str] | None = None, audit: Audit | None = None
     ) -> Iterator[PythonSession]:
         with self._transaction(location, outputs, audit) as (cursor, writes):
+            session = _Session(cursor, writes)
             try:
-                yield _Session(cursor, writes)
+                yield session
+                session.drop_temp_tables()  # a failed task's are rolled back with it
             except duckdb.Error as exc:
                 raise engine_error(exc, location) from exc
 
@@ -406,11 +408,29 @@ class _Session(PythonSession):
     def __init__(self, cursor: duckdb.DuckDBPyConnection, writes: Writes) -> None:
         self.native = cursor
         self._writes = writes
+        self._temp_tables: set[str] = set()
 
     def query(self, sql: str, params: Any = None) -> Any:
         if params is None:
             return self.native.sql(sql)
         return self.native.execute(sql, params)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self.native.execute(sql).fetchall()
+        return rows
+
+    def temp_table(self, name: str, sql: str) -> int:
+        """A temporary table of the task's cursor (its own connection: no other worker sees it)."""
+        quoted = '"' + name.replace('"', '""') + '"'
+        created = self.native.execute(f"CREATE OR REPLACE TEMP TABLE {quoted} AS {sql}").fetchone()
+        self._temp_tables.add(quoted)
+        return int(created[0]) if created else 0
+
+    def drop_temp_tables(self) -> None:
+        """The cursor serves the worker's next task: it starts without this one's tables."""
+        for quoted in self._temp_tables:
+            self.native.execute(f"DROP TABLE IF EXISTS temp.{quoted}")
+        self._temp_tables.clear()
 
     def write(
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False

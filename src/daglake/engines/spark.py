@@ -28,7 +28,13 @@ from daglake.engines.base import (
     Statement,
 )
 from daglake.engines.spark_session import LOG_FILE, preflight, spark_session
-from daglake.engines.spark_sql import StatementPlan, engine_error, is_spark_error, plan_statement
+from daglake.engines.spark_sql import (
+    StatementPlan,
+    engine_error,
+    is_spark_error,
+    plan_statement,
+    temp_views,
+)
 from daglake.engines.spark_tables import (
     SparkWrites,
     Warehouse,
@@ -241,14 +247,17 @@ class SparkEngine(Engine):
         self, outputs: list[Output], location: str, jobs: list[str] | None = None, audit: Audit | None = None
     ) -> Iterator[PythonSession]:
         with self._writes(location, outputs, audit) as writes:
+            session = _Session(self, writes)
             try:
-                yield _Session(self, writes)
+                yield session
             except TaskError:
                 raise
             except Exception as exc:
                 if not is_spark_error(exc):
                     raise
                 raise engine_error(exc, location) from exc
+            finally:
+                session.drop_temp_tables()
 
     def attach_lake(self, tables: list[LakeTable]) -> None:
         self._lake = [t for t in tables if t.exists()]
@@ -295,17 +304,48 @@ def _reset_catalog(spark: SparkSession) -> None:
 
 class _Session(PythonSession):
     """A Python task on Spark: ``native`` is the SparkSession; writes are published when the
-    task returns."""
+    task returns. Its temporary tables are cached rows under views named apart (Spark's temporary
+    views belong to the session, which every task shares), read through its SQL's bare names."""
 
     def __init__(self, engine: SparkEngine, writes: SparkWrites) -> None:
         self.engine = engine
         self.native = engine.spark
         self._writes = writes
+        self._temp: dict[str, tuple[str, DataFrame]] = {}  # name (lower case): (view, rows)
 
     def query(self, sql: str, params: Any = None) -> DataFrame:
+        sql = self._local(sql)
         args = params if params is not None else self.engine._args(sql=sql)
         frame: DataFrame = self.native.sql(sql, args=args or None)
         return frame
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.query(sql).collect()]
+
+    def temp_table(self, name: str, sql: str) -> int:
+        frame = self.query(sql).cache()
+        rows = frame.count()
+        view = f"_daglake_temp_{secrets.token_hex(4)}_{name.lower()}"
+        frame.createOrReplaceTempView(view)
+        self._drop(name.lower())
+        self._temp[name.lower()] = (view, frame)
+        return rows
+
+    def drop_temp_tables(self) -> None:
+        for name in list(self._temp):
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        view, frame = self._temp.pop(name, (None, None))
+        if view is not None and frame is not None:
+            self.native.catalog.dropTempView(view)
+            frame.unpersist()
+
+    def _local(self, sql: str) -> str:
+        """``sql`` reading this task's temporary tables by their views' names."""
+        if not self._temp or not re.search("|".join(rf"\b{re.escape(n)}\b" for n in self._temp), sql, re.IGNORECASE):
+            return sql
+        return temp_views(sql, {name: view for name, (view, _) in self._temp.items()})
 
     def record_typer(self, schema: RecordSchema) -> RecordTyper:
         from daglake.engines.spark_json import SparkRecordTyper
@@ -316,7 +356,10 @@ class _Session(PythonSession):
         self, output: Output, data: Any, *, replace: bool = False, native: Any = None, append: bool = False
     ) -> int | None:
         if isinstance(data, str):
-            data = (native or self.native).sql(data, args=self.engine._args(sql=data) or None)
+            if native is None:
+                data = self.query(data)
+            else:
+                data = native.sql(data, args=self.engine._args(sql=data) or None)
         elif native is not None:
             raise ValueError("con= goes with a SQL string (the query to run on that session)")
         return self._writes.write(output, as_frame(self.native, data), replace=replace, append=append)

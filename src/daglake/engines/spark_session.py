@@ -6,6 +6,8 @@ project that started it, never to the terminal; PySpark's Python loggers go ther
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import logging
 import os
@@ -128,7 +130,7 @@ def _start(settings: SparkSettings, root: Path) -> SparkSession:
 
     if settings.master.startswith("sc://"):
         try:
-            return SparkSession.builder.remote(settings.master).config(map=dict[str, Any](_conf(settings))).getOrCreate()
+            return _connect(settings)
         except (PySparkException, ImportError) as exc:
             raise UsageError(f"engine.spark.master = {settings.master!r}: {str(exc).splitlines()[0]}") from exc
     from pyspark.java_gateway import launch_gateway
@@ -146,6 +148,34 @@ def _start(settings: SparkSettings, root: Path) -> SparkSession:
         raise UsageError(f"the spark engine could not start ({settings.master}): {str(exc).splitlines()[0]} (see {LOG_FILE})") from exc
     context.setLogLevel("WARN")
     return SparkSession(context)
+
+
+def _connect(settings: SparkSettings) -> SparkSession:
+    """A Spark Connect session. The server was started with its own static settings (UI,
+    JVM options, Hadoop's): a client may only change runtime SQL settings, so only the
+    ``spark.sql.*`` ones the server lets a session modify are sent (others would each be a
+    CANNOT_MODIFY_CONFIG warning). The session is stopped when the process exits, before
+    PySpark's own exit hook, which would otherwise send one more request with retries."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.remote(settings.master).getOrCreate()
+    for key, value in _conf(settings).items():
+        if key.startswith("spark.sql.") and session.conf.isModifiable(key):
+            session.conf.set(key, value)
+    atexit.register(_stop_connect, session)
+    return session
+
+
+def _stop_connect(session: SparkSession) -> None:
+    """Release the server's side of the session and close the channel (best effort: the
+    server may be gone already)."""
+    global _session
+    with _lock:
+        if _session is session:
+            _session = None
+    with contextlib.suppress(Exception):
+        session.client.set_retry_policies([])  # one try: no minutes of backoff towards a server that is gone
+        session.stop()
 
 
 def _conf(settings: SparkSettings) -> dict[str, str]:

@@ -82,6 +82,22 @@ def plan_statement(sql: str) -> StatementPlan:
     return StatementPlan("run", sql)
 
 
+def temp_views(sql: str, views: dict[str, str]) -> str:
+    """``sql`` (Spark's dialect) reading each bare table name of ``views`` (lower case) from
+    the view it maps to, keeping the name as the alias its columns are qualified by; a CTE of
+    the same name keeps its own."""
+    tree = sqlglot.parse_one(sql, read="spark")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name.lower()
+        if table.args.get("db") or name not in views or name in ctes:
+            continue
+        renamed = exp.Table(this=exp.to_identifier(views[name]))
+        renamed.set("alias", table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name)))
+        table.replace(renamed)
+    return tree.sql(dialect="spark")
+
+
 def is_spark_error(exc: BaseException) -> bool:
     """An error Spark raised (SQL, analysis, a failed job), as opposed to a bug in daglake."""
     from pyspark.errors import PySparkException

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from daglake.sql import bigquery, bigquery_spark
+from daglake.sql import bigquery, bigquery_spark, duckdb_spark
 from daglake.sql.compiled import EXECUTE, MATERIALIZE, Statement
 from daglake.sql.functions import called_functions
 from daglake.sql.parse import ParsedFile
@@ -154,6 +154,8 @@ def _rewritten(expression: exp.Expr, source: str, target: str) -> tuple[exp.Expr
             expression, warnings = bigquery.to_duckdb(expression)
         elif target == "spark":
             expression, warnings = bigquery_spark.to_spark(expression)
+    elif source == "duckdb" and target == "spark":
+        expression = duckdb_spark.to_spark(expression)
     if target != "bigquery" and isinstance(expression, exp.Create):
         expression = _column_list_as_casts(expression)
     if target == "duckdb":
