@@ -187,6 +187,8 @@ def test_monthly_batches_equal_a_full_recomputation(
             orders, ORDER_TYPES
         )
 
+        if engine == "spark" and number < len(months):
+            continue  # Spark costs seconds a run: the re-runs of the last month only
         before = snapshot(project)
         run_pipeline(project, date, engine=engine)  # the same month again
         run_pipeline(project, f"2024-{number:02d}-29", engine=engine)  # and its files delivered again
@@ -204,7 +206,7 @@ def test_monthly_batches_equal_a_full_recomputation(
     assert conversations(at_once) == expected
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+@pytest.mark.parametrize("engine", ["duckdb"])  # on Spark: the late cities of the property test above
 def test_a_city_delivered_later_moves_the_order_and_empties_the_null_partition(
     tmp_path: Path, request: pytest.FixtureRequest, engine: str
 ) -> None:
