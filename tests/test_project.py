@@ -198,3 +198,20 @@ def test_a_schedule_is_validated(make_project: ProjectFactory) -> None:
     root = make_project({"daglake.toml": '[project]\nschedule = "every month"\n'})
     [problem] = load_project(root).problems
     assert str(problem).startswith("daglake.toml:2: schedule 'every month' is not a cron expression")
+
+
+def test_a_function_the_engine_lacks_is_reported_at_every_validation(make_project: ProjectFactory) -> None:
+    """The engine's function list is asked once and the answer remembered only when nothing
+    was missing: a missing function is reported every time, and one added later too."""
+    import json
+
+    root = make_project({"db_init/items.sql": SEED, "res/tmp/names.sql": "SELECT UPPER(name) AS n FROM raw.items"})
+    validate(root)
+    validate(root)  # from the remembered answer
+    cache = json.loads((root / ".daglake" / "cache" / "sql-analysis.json").read_text())
+    assert [key for key in cache["latest"] if key.startswith("functions on duckdb ")]
+    (root / "res" / "tmp" / "names.sql").write_text("SELECT NET.HOST(name) AS n FROM raw.items\n")
+    for _ in range(2):
+        assert messages(root) == ["res/tmp/names.sql:1: function NET.HOST does not exist on duckdb (the engine this project runs on)"]
+    (root / "res" / "tmp" / "names.sql").write_text("SELECT UPPER(name) AS n FROM raw.items\n")
+    validate(root)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.progress import Progress
 
 from daglake.events import (
     FAILED,
@@ -86,7 +88,16 @@ class ConsoleObserver(RunObserver):
         )
         for warning in plan.warnings:
             self.console.print(f"[yellow]{escape(warning)}[/]", soft_wrap=True)
-        if self.console.is_terminal:
+        if self.console.is_terminal:  # the live view's modules only where it is shown
+            from rich.live import Live
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self.progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),

@@ -225,6 +225,11 @@ class Engine(ABC):
         function for, found without running anything; empty when the engine cannot tell."""
         return set()
 
+    def functions_stamp(self) -> str | None:
+        """What ``missing_functions`` depends on (the engine and its release), so a verdict can
+        be remembered; None when it must be asked each time."""
+        return None
+
     def source_versions(self, tables: list[str]) -> dict[str, str | None]:
         """A version of each of ``tables`` (``dataset.table``, not built by daglake) that
         changes whenever its content does, found cheaply; None for a table the engine cannot

@@ -194,6 +194,9 @@ class DuckDBEngine(Engine):
             found[tables[index]] = f"duckdb:{version}"
         return found
 
+    def functions_stamp(self) -> str | None:
+        return f"duckdb {duckdb.__version__}"
+
     def missing_functions(self, names: set[str]) -> set[str]:
         known = self._functions()
         missing = set()

@@ -110,7 +110,7 @@ def project_files(
 
 
 def _is_seed(relative: str, config: ProjectConfig) -> bool:
-    folders = Path(relative).parts[:-1]
+    folders = relative.split("/")[:-1]
     return any(
         seed.strip("/") in folders or relative.startswith(seed.strip("/") + "/")
         for seed in config.seeds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
 
 def default_output(relative: str, root: Path) -> str:
     """The table a bare query builds: ``<parent folder>.<file stem>`` (``res/tmp/x.sql`` → ``tmp.x``)."""
-    parts = Path(relative).parts
-    folder = parts[-2] if len(parts) > 1 else root.resolve().name
-    return f"{folder}.{Path(relative).stem}".lower()
+    folders, _, file = relative.rpartition("/")  # string work: pathlib costs ~20 µs per file
+    folder = folders.rpartition("/")[2] if folders else root.resolve().name
+    return f"{folder}.{os.path.splitext(file)[0]}".lower()
 
 
 @dataclass

@@ -37,6 +37,7 @@ class AnalysisCache:
         self._dirty = False
         self._verdicts: dict[str, Any] = {}  # key -> what a judgement found (check conditions)
         self._judged: dict[str, Any] = {}  # the verdicts this discovery asked for
+        self._latest: dict[str, list[Any]] = {}  # purpose -> [key, answer]: the latest answer only
         if path is not None and path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -45,6 +46,7 @@ class AnalysisCache:
             if data.get("format") == CACHE_FORMAT and data.get("version") == _stamp():
                 self._entries = data.get("entries", {})
                 self._verdicts = data.get("verdicts", {})
+                self._latest = data.get("latest", {})
 
     def get(self, key: str) -> dict[str, Any] | None:
         entry = self._entries.get(key)
@@ -95,6 +97,18 @@ class AnalysisCache:
         self._judged[key] = found
         return found
 
+    def latest(self, purpose: str, text: str, dialect: str, judge: Callable[[], Any]) -> Any:
+        """Like :meth:`remembered`, for a question asked once per run about the whole project
+        (after discovery saved the cache): only the latest answer for ``purpose`` is kept."""
+        key = content_key(text, dialect, purpose)
+        found = self._latest.get(purpose)
+        if found is not None and found[0] == key:
+            return found[1]
+        answer = judge()
+        self._latest[purpose] = [key, answer]
+        self._dirty = True
+        return answer
+
     def save(self) -> None:
         if self.path is None:
             return
@@ -104,7 +118,7 @@ class AnalysisCache:
         for key in stale:
             del self._entries[key]
         self._verdicts = dict(self._judged)
-        payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries, "verdicts": self._verdicts}
+        payload = {"format": CACHE_FORMAT, "version": _stamp(), "entries": self._entries, "verdicts": self._verdicts, "latest": self._latest}
         try:
             atomic_write_text(self.path, json.dumps(payload, separators=(",", ":")))
         except OSError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daglake.events import Attempt, Plan, RunObserver, RunSummary, TaskRun
+from daglake.events import SKIPPED, Attempt, Plan, RunObserver, RunSummary, TaskRun
 from daglake.state.store import RunRecord, StateStore
 
 
@@ -12,13 +12,19 @@ class StateRecorder(RunObserver):
     readers only after its end is reported, so after ``kill -9`` every finished task is
     recorded as finished, every task that was running as running (a later process marks it
     failed), and ``retry`` redoes exactly the rest. (In WAL mode with ``synchronous=NORMAL`` a
-    commit is a write to the log, not an fsync: tens of microseconds.)"""
+    commit is a write to the log, not an fsync: tens of microseconds.)
+
+    A skipped task's end is the exception: it did nothing, so it is written with the next
+    write that did something (or the run's end), in one transaction. A crash before then
+    leaves it ``pending``, and ``retry`` decides it again: unchanged, it is skipped again. An
+    unchanged run of 1,000 tasks spent a sixth of its time committing skips one by one."""
 
     def __init__(self, store: StateStore, record: RunRecord, *, resumed: bool = False) -> None:
         self.store = store
         self.record = record
         self.resumed = resumed
         self._saved_attempts: dict[str, int] = {}
+        self._skipped: list[TaskRun] = []
 
     def run_started(self, summary: RunSummary, plan: Plan) -> None:
         redo = [summary.tasks[name] for name in plan.order]
@@ -30,13 +36,22 @@ class StateRecorder(RunObserver):
             self.store.begin_run(self.record, summary.tasks.values())
 
     def task_started(self, task: TaskRun) -> None:
-        self.store.save_tasks(self.record.id, [task], [], self.record.project)
+        self._save([task], [])
 
     def task_finished(self, task: TaskRun) -> None:
         saved = self._saved_attempts.get(task.name, 0)
         attempts: list[tuple[str, Attempt]] = [(task.name, a) for a in task.attempts[saved:]]
         self._saved_attempts[task.name] = len(task.attempts)
-        self.store.save_tasks(self.record.id, [task], attempts, self.record.project)
+        if task.state == SKIPPED and not attempts:
+            self._skipped.append(task)
+            return
+        self._save([task], attempts)
 
     def run_finished(self, summary: RunSummary) -> None:
+        self._save([], [])
         self.store.finish_run(self.record.id, summary.state)
+
+    def _save(self, tasks: list[TaskRun], attempts: list[tuple[str, Attempt]]) -> None:
+        """``tasks`` and the skipped tasks waiting to be written, in one transaction."""
+        waiting, self._skipped = self._skipped, []
+        self.store.save_tasks(self.record.id, [*waiting, *tasks], attempts, self.record.project)
