@@ -214,3 +214,48 @@ def test_a_failure_may_release_direct_dependents_that_report_on_it() -> None:
     assert "check_a" in result.succeeded  # released: a direct dependent of the failure
     assert result.upstream_failed == {"reader": "a"}  # a reader stays blocked
     assert "elsewhere" in result.succeeded and ran.count("elsewhere") == 1  # not a dependent: runs once
+
+
+def test_each_round_is_settled_before_its_tasks_run() -> None:
+    """``on_round`` comes after the round's starts and ends and before any of its tasks runs:
+    a task runs only after its own start and its inputs' ends were settled (the run commits
+    them there), and the three tasks started together settle in one round."""
+    dag = DAG({"a": [], "b": [], "c": [], "d": ["a", "b", "c"], "e": ["d"]})
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def note(kind: str, node: str = "") -> None:
+        with lock:
+            events.append((kind, node))
+
+    def run(node: str) -> str:
+        if node in "abc":
+            release.wait(10)  # a, b and c finish together, once all three are running
+        note("run", node)
+        return node
+
+    def start(node: str) -> None:
+        note("start", node)
+        if node == "c":
+            release.set()
+
+    result = execute(
+        dag, run, workers=3, on_start=start,
+        on_finish=lambda node, value, error: note("finish", node), on_round=lambda: note("round"),
+    )
+    assert set(result.succeeded) == set("abcde")
+    with lock:
+        order = list(events)
+
+    def settled_before(event: tuple[str, str], node: str) -> bool:
+        """A round between ``event`` and the moment ``node`` runs."""
+        first, ran = order.index(event), order.index(("run", node))
+        return first < ran and ("round", "") in order[first:ran]
+
+    for node in "abcde":
+        assert settled_before(("start", node), node), order
+    for parent, child in (("a", "d"), ("b", "d"), ("c", "d"), ("d", "e")):
+        assert settled_before(("finish", parent), child), order
+    first_round = order.index(("round", ""))
+    assert sorted(order[:first_round]) == [("start", n) for n in "abc"], order

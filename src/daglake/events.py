@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -158,6 +160,11 @@ class RunObserver:
     def task_finished(self, task: TaskRun) -> None:
         pass
 
+    def settle(self) -> None:
+        """The scheduler is about to start the tasks it just reported started: what was
+        reported so far must be durable now (a reader starts only after its inputs' ends are
+        recorded). Called once per scheduling round, so reports can be written together."""
+
     def run_finished(self, summary: RunSummary) -> None:
         pass
 
@@ -179,6 +186,10 @@ class Observers(RunObserver):
     def task_finished(self, task: TaskRun) -> None:
         for o in self.observers:
             o.task_finished(task)
+
+    def settle(self) -> None:
+        for o in self.observers:
+            o.settle()
 
     def run_finished(self, summary: RunSummary) -> None:
         """Every observer hears the end, even when one fails to (the state database's disk is
@@ -204,12 +215,71 @@ def said_if_slow(progress: Progress | None, message: str) -> Iterator[None]:
     if progress is None:
         yield
         return
-    import threading
-
-    timer = threading.Timer(SLOW, progress, args=(message,))
-    timer.daemon = True
-    timer.start()
+    watch = _watch()
+    token = watch.add(time.monotonic() + SLOW, progress, message)
     try:
         yield
     finally:
-        timer.cancel()
+        watch.remove(token)
+
+
+class _Watch:
+    """One thread for every ``said_if_slow`` of the process: a thread started per parsed file
+    cost more than parsing it (2 s of a 1,000-file first run). Deadlines only grow (``SLOW`` is
+    one delay), so the thread is woken only when it had nothing to wait for."""
+
+    def __init__(self) -> None:
+        import os
+
+        self._condition = threading.Condition()
+        self._pending: dict[int, tuple[float, Progress, str]] = {}
+        self._next = 0
+        self._idle = True
+        self.pid = os.getpid()
+        threading.Thread(target=self._loop, name="daglake-said-if-slow", daemon=True).start()
+
+    def add(self, deadline: float, progress: Progress, message: str) -> int:
+        with self._condition:
+            self._next += 1
+            self._pending[self._next] = (deadline, progress, message)
+            if self._idle:
+                self._condition.notify()
+            return self._next
+
+    def remove(self, token: int) -> None:
+        with self._condition:
+            self._pending.pop(token, None)
+
+    def _loop(self) -> None:
+        while True:
+            due: list[tuple[Progress, str]] = []
+            with self._condition:
+                if not self._pending:
+                    self._idle = True
+                    self._condition.wait()
+                    self._idle = False
+                    continue
+                now = time.monotonic()
+                for token, (deadline, progress, message) in list(self._pending.items()):
+                    if deadline <= now:
+                        del self._pending[token]
+                        due.append((progress, message))
+                if not due:
+                    self._condition.wait(min(d for d, _, _ in self._pending.values()) - now)
+                    continue
+            for progress, message in due:
+                with contextlib.suppress(Exception):  # a listener's failure is not the work's
+                    progress(message)
+
+
+_WATCH: list[_Watch] = []
+_WATCH_LOCK = threading.Lock()
+
+
+def _watch() -> _Watch:
+    import os
+
+    with _WATCH_LOCK:
+        if not _WATCH or _WATCH[0].pid != os.getpid():  # a forked child has not the thread
+            _WATCH[:] = [_Watch()]
+        return _WATCH[0]

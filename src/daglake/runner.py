@@ -358,6 +358,7 @@ def _execute(
             on_start=lambda name: _started(summary.tasks[name], observers, _will_skip(decider, name)),
             on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observers),
             on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observers),
+            on_round=observers.settle,
         )
         for name in result.not_started:
             task_run = summary.tasks[name]

@@ -7,6 +7,7 @@ callables over a :class:`~daglake.graph.dag.DAG`.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import queue
 import threading
@@ -62,14 +63,18 @@ def execute(
     on_start: Callable[[T], None] | None = None,
     on_finish: Callable[[T, Any, BaseException | None], None] | None = None,
     on_blocked: Callable[[T, T], None] | None = None,
+    on_round: Callable[[], None] | None = None,
 ) -> ExecutionResult[T]:
     """Run ``run(node)`` for every node on ``workers`` threads, dependencies first.
 
     A node whose dependency failed is not run (``upstream_failed``); independent branches go on
     unless ``fail_fast``, which stops starting new nodes after the first failure. A failure
     whose exception lists direct dependents in ``released`` lets those run all the same. A
-    node's dependents start only after ``on_finish`` has returned for it (the run records its
-    end there); the next node to start is then the ready one with the longest remaining path.
+    node's dependents start only after ``on_finish`` has returned for it; the next node to
+    start is then the ready one with the longest remaining path. ``on_round`` is called once
+    per scheduling round, after the round's ``on_finish``/``on_start`` calls and before its
+    nodes are handed to the workers (the run commits what it recorded there: one transaction
+    per round). Nodes that finished together are handled in one round.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -96,47 +101,59 @@ def execute(
 
     def dispatch() -> None:
         nonlocal running
+        starting = []
         while ready and running < workers and not stopping:
             node = ready.pop()
             if on_start is not None:
                 on_start(node)
-            threads.submit(node)
+            starting.append(node)
             running += 1
+        if on_round is not None:
+            on_round()
+        for node in starting:
+            threads.submit(node)
+
+    def record_end(node: T, value: Any, error: BaseException | None) -> None:
+        nonlocal stopping
+        blocked: list[T] = []
+        released: set[T] = set()
+        if error is None:
+            result.succeeded[node] = value
+        else:
+            result.failed[node] = error
+            # dependents the failure names as still to run (they report on it)
+            released = set(getattr(error, "released", ())) & set(dag.downstream[node])
+            blocked = [
+                d for d in sorted(dag.descendants(node), key=str)
+                if d not in result.upstream_failed and d not in released
+            ]
+            for name in blocked:
+                result.upstream_failed[name] = node
+            if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
+                stopping = True
+        if on_finish is not None:  # first: readers start once the end is recorded
+            on_finish(node, value, error)
+        freed = list(dag.downstream[node]) if error is None else sorted(released, key=str)
+        for child in freed:
+            remaining[child] -= 1
+            if remaining[child] == 0 and child not in result.upstream_failed:
+                ready.push(child)
+        if on_blocked is not None:
+            for name in blocked:
+                on_blocked(name, node)
 
     try:
         while True:
             dispatch()
             if running == 0:
                 break
-            node, value, error = done.get()
-            running -= 1
-            blocked: list[T] = []
-            released: set[T] = set()
-            if error is None:
-                result.succeeded[node] = value
-            else:
-                result.failed[node] = error
-                # dependents the failure names as still to run (they report on it)
-                released = set(getattr(error, "released", ())) & set(dag.downstream[node])
-                blocked = [
-                    d for d in sorted(dag.descendants(node), key=str)
-                    if d not in result.upstream_failed and d not in released
-                ]
-                for name in blocked:
-                    result.upstream_failed[name] = node
-                if fail_fast or isinstance(error, (KeyboardInterrupt, SystemExit)):
-                    stopping = True
-            if on_finish is not None:  # first: readers start once the end is recorded
-                on_finish(node, value, error)
-            freed = list(dag.downstream[node]) if error is None else sorted(released, key=str)
-            for child in freed:
-                remaining[child] -= 1
-                if remaining[child] == 0 and child not in result.upstream_failed:
-                    ready.push(child)
-            dispatch()
-            if on_blocked is not None:
-                for name in blocked:
-                    on_blocked(name, node)
+            batch = [done.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:  # whatever else finished meanwhile joins this round
+                    batch.append(done.get_nowait())
+            for node, value, error in batch:
+                running -= 1
+                record_end(node, value, error)
     except BaseException:
         stopping = True
         raise
