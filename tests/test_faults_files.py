@@ -180,8 +180,11 @@ def test_a_full_disk_under_the_state_database_is_one_line(products: Path, tmp_pa
         assert daglake(products, "run", ".", unprivileged=False).returncode == 0
         fill(mount)
         result = daglake(products, "run", ".", "--full-refresh", unprivileged=False)
+        as_json = daglake(products, "run", ".", "--json", unprivileged=False)
     assert result.returncode == 2, result.stderr
     assert _error_lines(result) == [f"error: cannot open the state database sqlite:///{mount}/state.db: disk I/O error"]
+    assert as_json.returncode == 2
+    assert json.loads(as_json.stdout)["error"]["code"] == "environment"  # the machine refused, not the command line
 
 
 FILL_TASK = '''import contextlib

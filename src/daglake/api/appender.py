@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from daglake.api.errors import ApiError
 from daglake.api.warehouse import APPENDABLE_SCHEMA, busy, json_value
 from daglake.engines.base import AppendError, Column, Engine, RowWriter
-from daglake.errors import EnvironmentProblem, UsageError, WarehouseBusy
+from daglake.errors import EnvironmentProblem, WarehouseBusy
 
 if TYPE_CHECKING:
     from daglake.engine_settings import EngineSettings
@@ -166,10 +166,7 @@ class Appender:
         if self._versions is None:
             config = load_config(self.root, [])
             self._project = config.name
-            try:
-                self._versions = StateStore(state_url(self.root, config.state_url))
-            except UsageError as exc:  # the server's machine refused (a full disk): not the client
-                raise EnvironmentProblem(str(exc)) from None
+            self._versions = StateStore(state_url(self.root, config.state_url))  # refused: EnvironmentProblem, a 503
         bump_versions(self._versions, self._project, [f"{APPENDABLE_SCHEMA}.{table}"])
 
     def _append(self, writer: RowWriter, batch: list[Append], *, alone: bool = False) -> None:

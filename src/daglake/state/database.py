@@ -63,7 +63,8 @@ class Database:
 
 
 def open_database(url: str, migrate: Callable[[Database], int]) -> Database:
-    """The database at ``url``, open and migrated; ``UsageError`` when it cannot be."""
+    """The database at ``url``, open and migrated; ``EnvironmentProblem`` (exit 2) when the
+    machine refuses it, ``UsageError`` when the URL or its schema is not usable."""
     if _PLAIN_SQLITE.fullmatch(url):
         database: Database = SQLiteDatabase(url)
     else:
@@ -87,12 +88,12 @@ def opening_lock(database: str | None) -> Iterator[None]:
         return
     import fcntl
 
-    from daglake.errors import UsageError
+    from daglake.errors import EnvironmentProblem
 
     try:
         handle = open(f"{database}.lock", "a")  # noqa: SIM115 - closed below, after the yield
     except OSError as exc:
-        raise UsageError(f"cannot open the state database {database}: {exc.strerror}") from None
+        raise EnvironmentProblem(f"cannot open the state database {database}: {exc.strerror}", exit_code=2) from None
     with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes
         yield
@@ -127,7 +128,7 @@ class SQLiteDatabase(Database):
         self._opened = False
 
     def open(self, migrate: Callable[[Database], int]) -> None:
-        from daglake.errors import UsageError
+        from daglake.errors import EnvironmentProblem
 
         try:
             with opening_lock(self.path):
@@ -140,7 +141,8 @@ class SQLiteDatabase(Database):
         except sqlite3.OperationalError as exc:
             if self._connection is not None:
                 self._connection.close()
-            raise UsageError(f"cannot open the state database {self.url}: {exc}") from None
+            # the machine refused (a full disk, a read-only folder): exit 2, nothing could start
+            raise EnvironmentProblem(f"cannot open the state database {self.url}: {exc}", exit_code=2) from None
         self._opened = True
 
     @property

@@ -35,7 +35,7 @@ class SQLAlchemyDatabase(Database):
             sa.event.listen(self._engine, "connect", _sqlite_pragmas)
 
     def open(self, migrate: Callable[[Database], int]) -> None:
-        from daglake.errors import UsageError
+        from daglake.errors import EnvironmentProblem
 
         try:
             with opening_lock(self._engine.url.database if self.dialect == "sqlite" else None):
@@ -45,7 +45,8 @@ class SQLAlchemyDatabase(Database):
                         self._connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                     migrate(self)
         except sa.exc.OperationalError as exc:
-            raise UsageError(f"cannot open the state database {self.safe_url()}: {exc.orig}") from None
+            # the server is down or refuses us: the machine's answer, exit 2
+            raise EnvironmentProblem(f"cannot open the state database {self.safe_url()}: {exc.orig}", exit_code=2) from None
         sa.event.listen(self._engine, "handle_error", self._refused)
 
     def _refused(self, context: sa.engine.ExceptionContext) -> None:
