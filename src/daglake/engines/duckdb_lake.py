@@ -10,14 +10,14 @@ from typing import Any
 from daglake.engines.base import Output
 from daglake.lake.tables import (
     LakeTable,
-    carry_over,
+    StagedVersion,
     discard,
-    drop_empty_marker,
     empty_partition_folder,
     new_version,
     publish,
     quote_identifier,
     quote_literal,
+    take_staged,
     version_read_sql,
     write_partition_types,
 )
@@ -33,20 +33,11 @@ def lake_view_sql(table: LakeTable) -> str:
 
 
 @dataclass
-class Staged:
-    """A table version a task is writing; untouched partitions are carried over at publish."""
-
-    table: LakeTable
-    version: Path
-    carry: bool  # overwrite_partitions: keep the current partitions this write does not cover
-
-
-@dataclass
 class Writes:
     """Lake versions written by a task, published only when the whole task succeeds."""
 
     cursor: Any
-    staged: list[Staged] = field(default_factory=list)
+    staged: list[StagedVersion] = field(default_factory=list)
 
     def write(
         self, output: Output, source_sql: str, *, replace: bool = False, cursor: Any = None, append: bool = False
@@ -66,7 +57,7 @@ class Writes:
             staged = None
         first = staged is None
         if staged is None:
-            staged = Staged(output.lake, new_version(output.lake), carry=not replace)
+            staged = StagedVersion(output.lake, new_version(output.lake), carry=not replace)
             self.staged.append(staged)
         version = staged.version
         partition_by = list(output.partition_by)
@@ -110,13 +101,9 @@ class Writes:
             self.cursor.unregister(name)
 
     def complete(self) -> None:
-        """Carry the untouched partitions into every staged version: each is then the whole
-        new table (what an audit reads, what publishing swaps in)."""
+        """Every staged version made the whole new table (untouched partitions carried in)."""
         for staged in self.staged:
-            if staged.carry:
-                carry_over(staged.table, staged.version)
-                staged.carry = False
-            drop_empty_marker(staged.version)
+            staged.complete()
 
     def show_staged(self) -> None:
         """Inside the task's transaction, the lake tables' names read their new versions."""
@@ -129,11 +116,7 @@ class Writes:
 
     def take(self, table: LakeTable) -> Path | None:
         """The staged version of ``table``, no longer this task's to publish or discard."""
-        staged = next((s for s in self.staged if s.table == table), None)
-        if staged is None:
-            return None
-        self.staged.remove(staged)
-        return staged.version
+        return take_staged(self.staged, next((s for s in self.staged if s.table == table), None))
 
     def publish(self) -> None:
         """Swap every staged version in, then point the SQL views at the lake tables."""

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from daglake.engines.base import Output
 from daglake.lake.tables import (
     LakeTable,
-    carry_over,
+    StagedVersion,
     discard,
-    drop_empty_marker,
     empty_partition_folder,
     new_version,
     publish,
     read_partition_types,
+    take_staged,
     write_partition_types,
 )
 
@@ -156,11 +156,8 @@ def neutral_type(spark_type: str) -> str:
 
 
 @dataclass
-class Staged:
-    output: Output
-    table: LakeTable
-    version: Path
-    carry: bool  # overwrite_partitions: keep the current partitions this write does not cover
+class Staged(StagedVersion):
+    output: Output  # what the task writes there
 
 
 @dataclass
@@ -185,7 +182,7 @@ class SparkWrites:
             discard(staged.version)
             staged = None
         if staged is None:
-            staged = Staged(output, table, new_version(table), carry=output.lake is not None and not replace)
+            staged = Staged(table, new_version(table), carry=output.lake is not None and not replace, output=output)
             self.staged.append(staged)
             if keep and table.current_version() is not None:
                 _link_files(table.current_version(), staged.version)  # type: ignore[arg-type]
@@ -209,21 +206,13 @@ class SparkWrites:
         return rows_in(version) - before
 
     def complete(self) -> None:
-        """Carry the untouched partitions into every staged version: each is then the whole
-        new table (what an audit reads, what publishing swaps in)."""
+        """Every staged version made the whole new table (untouched partitions carried in)."""
         for staged in self.staged:
-            if staged.carry:
-                carry_over(staged.table, staged.version)
-                staged.carry = False
-            drop_empty_marker(staged.version)
+            staged.complete()
 
     def take(self, output: str) -> Path | None:
         """The staged version of the table ``output``, no longer this task's to publish."""
-        staged = next((s for s in self.staged if s.output.table == output), None)
-        if staged is None:
-            return None
-        self.staged.remove(staged)
-        return staged.version
+        return take_staged(self.staged, next((s for s in self.staged if s.output.table == output), None))
 
     def drop(self, table: LakeTable) -> None:
         for staged in [s for s in self.staged if s.table == table]:
@@ -236,10 +225,7 @@ class SparkWrites:
         tables in the session."""
         chosen = [s for s in self.staged if only is None or s.table.qualified in only]
         for staged in chosen:
-            if staged.carry:
-                carry_over(staged.table, staged.version)
-                staged.carry = False
-            drop_empty_marker(staged.version)
+            staged.complete()
             publish(staged.table, staged.version)
             register(self.spark, staged.table, lake=staged.output.lake is not None)
             self.staged.remove(staged)

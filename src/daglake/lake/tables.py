@@ -16,6 +16,7 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 ZONES = ("landing", "raw", "staging", "curated", "quarantine")
 EMPTY_PARTITION = "__daglake_empty__"
@@ -150,6 +151,36 @@ def drop_empty_marker(version: Path) -> None:
 def _empty_markers(version: Path) -> list[Path]:
     """The folder of :func:`empty_partition_folder`, if the version has one."""
     return [p for p in version.iterdir() if p.is_dir() and p.name.endswith(f"={EMPTY_PARTITION}")]
+
+
+@dataclass
+class StagedVersion:
+    """A table version a task is writing, published only when the whole task succeeds; the
+    current partitions it does not rewrite are carried into it first (every engine)."""
+
+    table: LakeTable
+    version: Path
+    carry: bool  # overwrite_partitions: keep the current partitions this write does not cover
+
+    def complete(self) -> None:
+        """Carry the untouched partitions in: the version is then the whole new table (what
+        an audit reads, what publishing swaps in)."""
+        if self.carry:
+            carry_over(self.table, self.version)
+            self.carry = False
+        drop_empty_marker(self.version)
+
+
+S = TypeVar("S", bound=StagedVersion)
+
+
+def take_staged(staged: list[S], found: S | None) -> Path | None:
+    """``found``'s version, removed from ``staged``: no longer the task's to publish or
+    discard (an audit's candidate)."""
+    if found is None:
+        return None
+    staged.remove(found)
+    return found.version
 
 
 def publish(table: LakeTable, version: Path) -> None:
