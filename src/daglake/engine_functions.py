@@ -47,9 +47,16 @@ def _missing(project: Project, engine: Engine, names: set[str]) -> set[str]:
     cache = project.cache
     if stamp is None or cache is None or not names:
         return engine.missing_functions(names)
-    remembered = cache.latest(f"functions on {stamp}", "\n".join(sorted(names)), engine.dialect,
-                              lambda: sorted(engine.missing_functions(names)))
-    return engine.missing_functions(names) if remembered else set()
+    asked: list[set[str]] = []  # the engine's answer, when it was asked just now
+
+    def ask() -> list[str]:
+        asked.append(engine.missing_functions(names))
+        return sorted(asked[0])
+
+    remembered = cache.latest(f"functions on {stamp}", "\n".join(sorted(names)), engine.dialect, ask)
+    if asked:
+        return asked[0]
+    return engine.missing_functions(names) if remembered else set()  # a remembered miss is asked again
 
 
 def _line_calling(text: str, name: str, first: int) -> int:
