@@ -363,3 +363,36 @@ def test_an_order_in_two_orders_files_of_one_run_gets_the_greatest_city_and_a_wa
     later = run_pipeline(root, "2024-02-29")
     assert lake_table(root, "curated.customer_courier_conversations", "SELECT order_id, city_code FROM t") == [(7, "BCN")]
     assert [t.state for n, t in later.tasks.items() if n.startswith("checks/orders_with_two_cities")] == ["success"]
+
+
+def test_a_large_file_read_in_parallel_keeps_every_line_number(project: Path) -> None:
+    """DuckDB reads a file of many buffers on every thread; each record's position is still
+    its line (blank lines and bad records scattered through the file)."""
+    (project / "input").mkdir()
+    lines = []
+    for number in range(1, 300_001):
+        if number % 9_973 == 0:
+            lines.append("")
+        elif number % 7_919 == 0:
+            lines.append("{not json")
+        else:
+            lines.append(json.dumps(GOOD | {"orderId": number}))
+    (project / "input" / "messages-big.jsonl").write_text("\n".join(lines) + "\n")
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT count(*) FILTER (WHERE source_position <> order_id), count(*) FROM RAW") == [
+        (0, 300_000 - 300_000 // 9_973 - 300_000 // 7_919 + 300_000 // (9_973 * 7_919))
+    ]
+    bad = [n for n in range(7_919, 300_001, 7_919) if n % 9_973]
+    assert lake(project, "SELECT source_position FROM QUARANTINE ORDER BY 1") == [(n,) for n in bad]
+
+
+def test_a_delivery_on_the_lake_file_system_is_linked_not_copied(tmp_path: Path) -> None:
+    delivered = tmp_path / "input" / "a.jsonl"
+    delivered.parent.mkdir()
+    delivered.write_text(ndjson([GOOD]))
+    [landed], _ = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-01-01")
+    path = landed.absolute(tmp_path / "lake")
+    assert path.stat().st_ino == delivered.stat().st_ino and path.read_text() == ndjson([GOOD])
+    delivered.unlink()  # a delivery removed (or replaced) leaves the landed file as it was
+    assert path.read_text() == ndjson([GOOD])
