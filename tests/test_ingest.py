@@ -396,3 +396,37 @@ def test_a_delivery_on_the_lake_file_system_is_linked_not_copied(tmp_path: Path)
     assert path.stat().st_ino == delivered.stat().st_ino and path.read_text() == ndjson([GOOD])
     delivered.unlink()  # a delivery removed (or replaced) leaves the landed file as it was
     assert path.read_text() == ndjson([GOOD])
+
+
+def _array(*elements: str, between: str = ",\n") -> str:
+    return "[\n" + between.join(elements) + "\n]\n"
+
+
+GOOD_2, MISTYPED = json.dumps(GOOD | {"orderId": 2}), json.dumps(GOOD | {"orderId": "x"})
+PRETTY_2 = json.dumps(GOOD | {"orderId": 2}, indent=2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2) + "\n\n",  # one element a line: read as lines
+        "\ufeff" + _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2),
+        _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2, between="  ,\n  "),
+        _array(json.dumps(GOOD), MISTYPED, "[\n1,\n2\n]", PRETTY_2),  # elements over lines
+        _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2, between=",\n\n"),  # blank lines inside
+        "[" + ", ".join([json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2]) + "]",  # one line
+    ],
+    ids=["lines", "bom", "spaces", "pretty", "blank-lines", "one-line"],
+)
+def test_a_json_array_gives_its_elements_in_order_whatever_its_layout(project: Path, text: str) -> None:
+    (project / "input").mkdir()
+    (project / "input" / "messages-a.json").write_text(text, encoding="utf-8")
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT source_position, order_id FROM RAW ORDER BY 1") == [(1, 1), (4, 2)]
+    assert lake(project, "SELECT source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        (2, "field orderId: expected INT64, got varchar"),
+        (3, "not a JSON object"),
+    ]
+    [(record,)] = lake(project, "SELECT record FROM QUARANTINE WHERE source_position = 2")
+    assert record == MISTYPED

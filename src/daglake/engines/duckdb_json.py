@@ -44,7 +44,8 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "TIMESTAMP": ("TIMESTAMPTZ", ("VARCHAR",)),
     "DATE": ("DATE", ("VARCHAR",)),
 }
-_LTRIM = "ltrim(record, ' ' || chr(9) || chr(13))"
+_WHITESPACE = "' ' || chr(9) || chr(13)"
+_LTRIM = f"ltrim(record, {_WHITESPACE})"
 NOT_BLANK = "(problem IS NOT NULL OR trim(record, ' ' || chr(9) || chr(13)) <> '')"  # a file unreadable as a whole has no text
 LINE_DELIMITER = "'\x1f\x1e\x1d\x1c'"  # control characters a JSON text never holds raw
 _NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
@@ -67,7 +68,10 @@ class DuckDBRecordTyper(RecordTyper):
     def add_file(self, index: int, path: Path, ingest_date: Any, name: str) -> Iterator[int]:
         table = self._table(ingest_date, name)
         try:  # DuckDB reads a whole file in one statement: a refusal creates nothing
-            self._create(table, f"({records_sql(path)})")
+            if not is_array(path):
+                self._create(table, f"({lines_sql(path)})")
+            elif not self._array_by_lines(table, path):
+                self._create(table, f"({elements_sql(path)})")
             yield path.stat().st_size
         except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array, a huge line
             self.gathered.remove(table)
@@ -80,6 +84,29 @@ class DuckDBRecordTyper(RecordTyper):
                 finally:
                     self.native.unregister(registered)
                 yield part.nbytes
+
+    def _array_by_lines(self, table: _Typed, path: Path) -> bool:
+        """Type an array of one element per line (``[``, the elements each followed by a comma
+        but the last, ``]``: how most programs write a large array) as lines, in parallel,
+        element ``n`` being line ``n + 1``. False, having typed nothing, for any other shape
+        (an element over several lines, a blank line inside): DuckDB's array reader then reads
+        it, on one thread.
+
+        A line that is a whole JSON value closes every bracket it opens, so it cannot be the
+        start of an element spread over lines: when every line between the brackets is one,
+        the lines are the elements."""
+        try:
+            self._create(table, f"({array_lines_sql(path)})")
+        except duckdb.Error:
+            return False
+        row = self.native.execute(array_shape_sql(table.name)).fetchone()
+        if not row or not row[1]:
+            self.native.execute(f"DROP TABLE {table.name}")
+            return False
+        self.native.execute(f"DELETE FROM {table.name} WHERE rowid = 0 OR rowid >= {int(row[0])}")
+        table.first_rowid = 1  # line 1 is the opening bracket: element n is the row of rowid n
+        table.record = f"trim(record, {_WHITESPACE})"  # the blanks around it the array reader drops
+        return True
 
     def add_unreadable(self, index: int, ingest_date: Any, name: str, reason: str) -> None:
         self._create(
@@ -112,9 +139,9 @@ class DuckDBRecordTyper(RecordTyper):
 
     def _rows(self, columns: str, where: str) -> str:
         return " UNION ALL ".join(
-            f"SELECT {columns}, CAST({quote_literal(t.ingest_date)} AS DATE) AS ingest_date, "
+            f"SELECT {columns.replace('{record}', t.record)}, CAST({quote_literal(t.ingest_date)} AS DATE) AS ingest_date, "
             f"{quote_literal(t.source_file)} AS source_file, "
-            f"coalesce(source_position, rowid + 1) AS source_position FROM {t.name} WHERE {where}"
+            f"coalesce(source_position, rowid + {1 - t.first_rowid}) AS source_position FROM {t.name} WHERE {where}"
             for t in self.batch
         )
 
@@ -122,7 +149,8 @@ class DuckDBRecordTyper(RecordTyper):
         return self._rows(", ".join(self.schema.columns), "valid")
 
     def quarantined_sql(self) -> str:
-        invalid = self._rows("* EXCLUDE (source_position)", f"NOT valid AND {NOT_BLANK}")
+        columns = ", ".join(["{record} AS record", "problem", "valid", *self.schema.columns])
+        invalid = self._rows(columns, f"NOT valid AND {NOT_BLANK}")
         judged = reason_sql(self.schema, invalid)
         return f"SELECT ingest_date, source_file, source_position, reason, record FROM ({judged})"
 
@@ -140,35 +168,67 @@ class DuckDBRecordTyper(RecordTyper):
         self.native.close()  # its temporary tables go with it
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Typed:
     """A temporary table of typed records of one file (or of one piece of it)."""
 
     name: str
     ingest_date: str
     source_file: str
+    first_rowid: int = 0  # the rowid of position 1 (a row without a position has its own)
+    record: str = "record"  # a quarantined record's text
 
 
-def records_sql(path: Path) -> str:
-    """A DuckDB query giving the file's records as ``(source_position, record, problem)``, in
-    order; blank lines are included (numbered, then skipped by the caller). A NULL position is
-    the row's: its ``rowid + 1`` in the table made from the query.
+def lines_sql(path: Path) -> str:
+    """A DuckDB query giving the lines of an NDJSON file as ``(source_position, record,
+    problem)``, in order, blank lines included (skipped by the caller); the position is NULL:
+    a line's number is its row's ``rowid + 1`` in the table made from the query.
 
     DuckDB's readers are fast and strict: they refuse text that is not UTF-8, a malformed
     array, a line longer than ``max_line_size`` (kept at its default: a larger one makes the
     reader single-threaded), or line endings that mix ``\\r\\n`` with ``\\n`` or a bare
     ``\\r`` (where their line numbers could differ from an editor's). When the query fails,
     read the file with :func:`careful_records`, which accepts anything."""
-    if is_array(path):
-        return (
-            "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record, NULL::VARCHAR AS problem "
-            f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
-        )
     # each line one field: no quoting, and a delimiter no JSON text contains
     return (
         "SELECT NULL::BIGINT AS source_position, record, NULL::VARCHAR AS problem FROM read_csv("
         f"{quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, header = false, "
         f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, strict_mode = true)"
+    )
+
+
+def array_lines_sql(path: Path) -> str:
+    """The lines of a JSON array file as records, each without the comma that ends it (``sep``
+    says it had one; a line with blanks after its comma is not an element line here)."""
+    return (
+        "SELECT source_position, CASE WHEN ends_with(record, ',') THEN record[1:-2] ELSE record END AS record, "
+        f"problem, ends_with(record, ',') AS sep FROM ({lines_sql(path)})"
+    )
+
+
+def array_shape_sql(table: str) -> str:
+    """``(closing line's rowid, whether the lines are the elements)`` of a table made by
+    :func:`array_lines_sql`: ``[`` first (after a byte order mark), ``]`` last (blank lines
+    after it), and between them at least one line, each a JSON value followed by a comma, but
+    the last."""
+    shape = (
+        "CASE WHEN r = 0 THEN trim(ltrim(record, chr(65279)), ' ' || chr(9) || chr(13)) = '[' "
+        "WHEN r = e THEN trim(record, ' ' || chr(9) || chr(13)) = ']' WHEN r > e THEN true "
+        "ELSE (valid OR json_valid(record)) AND sep = (r < e - 1) END"
+    )
+    return (
+        f"WITH lines AS (SELECT rowid AS r, record, valid, sep FROM {table}), "
+        "closing AS (SELECT max(r) AS e FROM lines WHERE valid OR coalesce(record, '') <> '') "
+        f"SELECT e, e >= 2 AND bool_and(coalesce({shape}, false)) FROM lines, closing GROUP BY e"
+    )
+
+
+def elements_sql(path: Path) -> str:
+    """The elements of a JSON array file as ``(source_position, record, problem)``, by DuckDB's
+    array reader (strict: a malformed array is refused, see :func:`lines_sql`)."""
+    return (
+        "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record, NULL::VARCHAR AS problem "
+        f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
     )
 
 
@@ -208,7 +268,7 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
     valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", f"starts_with({_LTRIM}, '{{')", *flags])
     parsed = (
-        f"SELECT source_position, record, problem, CASE WHEN json_valid(record) THEN {extract} END AS l "
+        f"SELECT *, CASE WHEN json_valid(record) THEN {extract} END AS l "
         f"FROM {lines}"
     )
     typed = f"SELECT *, {', '.join(values)} FROM ({parsed})"
