@@ -430,3 +430,23 @@ def test_a_json_array_gives_its_elements_in_order_whatever_its_layout(project: P
     ]
     [(record,)] = lake(project, "SELECT record FROM QUARANTINE WHERE source_position = 2")
     assert record == MISTYPED
+
+
+def test_files_of_any_name_are_their_own_partitions(project: Path) -> None:
+    """Plain names are written straight into their partition folders, others by DuckDB's
+    partitioned writer (which escapes them); a file of invalid records only has no raw partition."""
+    (project / "input").mkdir()
+    (project / "input" / "messages-plain.jsonl").write_text(ndjson([GOOD, "{bad"]))
+    (project / "input" / "messages with spaces & more.jsonl").write_text(ndjson([GOOD | {"orderId": 2}]))
+    (project / "input" / "messages-bad.jsonl").write_text(ndjson(["{bad"]))
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT source_file, order_id, source_position FROM RAW ORDER BY 1") == [
+        ("messages with spaces & more.jsonl", 2, 1),
+        ("messages-plain.jsonl", 1, 1),
+    ]
+    assert lake(project, "SELECT source_file, source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        ("messages-bad.jsonl", 1, "bad JSON"),
+        ("messages-plain.jsonl", 2, "bad JSON"),
+    ]
+    assert not list((project / "lake" / "raw" / "messages").glob("*/source_file=messages-bad.jsonl"))

@@ -32,7 +32,7 @@ from daglake.lake.json_schema import (
     RecordSchema,
 )
 from daglake.lake.records import WHOLE_FILE, careful_records, is_array
-from daglake.lake.tables import quote_identifier, quote_literal
+from daglake.lake.tables import PartitionedQuery, quote_identifier, quote_literal
 
 # declared type -> (DuckDB type, DuckDB's json_type() names accepted for it)
 TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -127,32 +127,55 @@ class DuckDBRecordTyper(RecordTyper):
         for typed in self.batch:
             self.native.execute(f"DROP TABLE IF EXISTS {typed.name}")
         self.batch, self.gathered = self.gathered, []
-        if not self.batch:
-            return 0, 0
-        counts = " UNION ALL ".join(
-            f"SELECT count(*) FILTER (WHERE valid) AS v, count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) AS i "
-            f"FROM {typed.name}"
-            for typed in self.batch
-        )
-        row = self.native.execute(f"SELECT sum(v), sum(i) FROM ({counts})").fetchone()
-        return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+        for typed in self.batch:
+            row = self.native.execute(
+                f"SELECT count(*) FILTER (WHERE valid), count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) "
+                f"FROM {typed.name}"
+            ).fetchone()
+            typed.valid, typed.invalid = (int(row[0]), int(row[1])) if row else (0, 0)
+        return sum(t.valid for t in self.batch), sum(t.invalid for t in self.batch)
 
-    def _rows(self, columns: str, where: str) -> str:
-        return " UNION ALL ".join(
-            f"SELECT {columns.replace('{record}', t.record)}, CAST({quote_literal(t.ingest_date)} AS DATE) AS ingest_date, "
-            f"{quote_literal(t.source_file)} AS source_file, "
-            f"coalesce(source_position, rowid + {1 - t.first_rowid}) AS source_position FROM {t.name} WHERE {where}"
+    def _rows(self, typed: _Typed, columns: str, where: str) -> str:
+        position = f"coalesce(source_position, rowid + {1 - typed.first_rowid}) AS source_position"
+        return f"SELECT {columns.replace('{record}', typed.record)}, {position} FROM {typed.name} WHERE {where}"
+
+    def _partitioned(self, rows: dict[str, str], columns: str, part: str) -> PartitionedQuery:
+        """The batch's rows (``rows``: each file's, without its partition columns), and each
+        file's apart, as ``part`` selects them, for its ``ingest_date`` and ``source_file``
+        partition. Files without rows have no part (and no partition)."""
+        whole = " UNION ALL ".join(
+            f"SELECT *, CAST({quote_literal(t.ingest_date)} AS DATE) AS ingest_date, "
+            f"{quote_literal(t.source_file)} AS source_file FROM ({rows[t.name]})"
             for t in self.batch
+            if t.name in rows
         )
+        parts = [
+            ({"ingest_date": t.ingest_date, "source_file": t.source_file}, part.format(rows=rows[t.name]))
+            for t in self.batch
+            if t.name in rows
+        ]
+        return PartitionedQuery(f"SELECT {columns} FROM ({whole})", parts)
 
     def accepted_sql(self) -> str:
-        return self._rows(", ".join(self.schema.columns), "valid")
+        columns = ", ".join(self.schema.columns)
+        rows = {t.name: self._rows(t, columns, "valid") for t in self.batch if t.valid}
+        if not rows:  # the columns, no rows
+            rows = {self.batch[0].name: self._rows(self.batch[0], columns, "false")}
+        query = self._partitioned(rows, f"{columns}, ingest_date, source_file, source_position", "{rows}")
+        return query if any(t.valid for t in self.batch) else PartitionedQuery(query, [])
 
     def quarantined_sql(self) -> str:
         columns = ", ".join(["{record} AS record", "problem", "valid", *self.schema.columns])
-        invalid = self._rows(columns, f"NOT valid AND {NOT_BLANK}")
-        judged = reason_sql(self.schema, invalid)
-        return f"SELECT ingest_date, source_file, source_position, reason, record FROM ({judged})"
+        invalid = f"NOT valid AND {NOT_BLANK}"
+        judged = {t.name: reason_sql(self.schema, self._rows(t, columns, invalid)) for t in self.batch if t.invalid}
+        if not judged:
+            judged = {self.batch[0].name: reason_sql(self.schema, self._rows(self.batch[0], columns, "false"))}
+        query = self._partitioned(
+            judged,
+            "ingest_date, source_file, source_position, reason, record",
+            "SELECT source_position, reason, record FROM ({rows})",
+        )
+        return query if any(t.invalid for t in self.batch) else PartitionedQuery(query, [])
 
     def empty_sql(self) -> str:
         declared = self.schema.fields.values()
@@ -177,6 +200,8 @@ class _Typed:
     source_file: str
     first_rowid: int = 0  # the rowid of position 1 (a row without a position has its own)
     record: str = "record"  # a quarantined record's text
+    valid: int = 0
+    invalid: int = 0
 
 
 def lines_sql(path: Path) -> str:
