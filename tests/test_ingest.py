@@ -363,3 +363,90 @@ def test_an_order_in_two_orders_files_of_one_run_gets_the_greatest_city_and_a_wa
     later = run_pipeline(root, "2024-02-29")
     assert lake_table(root, "curated.customer_courier_conversations", "SELECT order_id, city_code FROM t") == [(7, "BCN")]
     assert [t.state for n, t in later.tasks.items() if n.startswith("checks/orders_with_two_cities")] == ["success"]
+
+
+def test_a_large_file_read_in_parallel_keeps_every_line_number(project: Path) -> None:
+    """DuckDB reads a file of many buffers on every thread; each record's position is still
+    its line (blank lines and bad records scattered through the file)."""
+    (project / "input").mkdir()
+    lines = []
+    for number in range(1, 300_001):
+        if number % 9_973 == 0:
+            lines.append("")
+        elif number % 7_919 == 0:
+            lines.append("{not json")
+        else:
+            lines.append(json.dumps(GOOD | {"orderId": number}))
+    (project / "input" / "messages-big.jsonl").write_text("\n".join(lines) + "\n")
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT count(*) FILTER (WHERE source_position <> order_id), count(*) FROM RAW") == [
+        (0, 300_000 - 300_000 // 9_973 - 300_000 // 7_919 + 300_000 // (9_973 * 7_919))
+    ]
+    bad = [n for n in range(7_919, 300_001, 7_919) if n % 9_973]
+    assert lake(project, "SELECT source_position FROM QUARANTINE ORDER BY 1") == [(n,) for n in bad]
+
+
+def test_a_delivery_on_the_lake_file_system_is_linked_not_copied(tmp_path: Path) -> None:
+    delivered = tmp_path / "input" / "a.jsonl"
+    delivered.parent.mkdir()
+    delivered.write_text(ndjson([GOOD]))
+    [landed], _ = land(tmp_path / "lake", "chat", [delivered], ingest_date="2024-01-01")
+    path = landed.absolute(tmp_path / "lake")
+    assert path.stat().st_ino == delivered.stat().st_ino and path.read_text() == ndjson([GOOD])
+    delivered.unlink()  # a delivery removed (or replaced) leaves the landed file as it was
+    assert path.read_text() == ndjson([GOOD])
+
+
+def _array(*elements: str, between: str = ",\n") -> str:
+    return "[\n" + between.join(elements) + "\n]\n"
+
+
+GOOD_2, MISTYPED = json.dumps(GOOD | {"orderId": 2}), json.dumps(GOOD | {"orderId": "x"})
+PRETTY_2 = json.dumps(GOOD | {"orderId": 2}, indent=2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2) + "\n\n",  # one element a line: read as lines
+        "\ufeff" + _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2),
+        _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2, between="  ,\n  "),
+        _array(json.dumps(GOOD), MISTYPED, "[\n1,\n2\n]", PRETTY_2),  # elements over lines
+        _array(json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2, between=",\n\n"),  # blank lines inside
+        "[" + ", ".join([json.dumps(GOOD), MISTYPED, "[1, 2]", GOOD_2]) + "]",  # one line
+    ],
+    ids=["lines", "bom", "spaces", "pretty", "blank-lines", "one-line"],
+)
+def test_a_json_array_gives_its_elements_in_order_whatever_its_layout(project: Path, text: str) -> None:
+    (project / "input").mkdir()
+    (project / "input" / "messages-a.json").write_text(text, encoding="utf-8")
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT source_position, order_id FROM RAW ORDER BY 1") == [(1, 1), (4, 2)]
+    assert lake(project, "SELECT source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        (2, "field orderId: expected INT64, got varchar"),
+        (3, "not a JSON object"),
+    ]
+    [(record,)] = lake(project, "SELECT record FROM QUARANTINE WHERE source_position = 2")
+    assert record == MISTYPED
+
+
+def test_files_of_any_name_are_their_own_partitions(project: Path) -> None:
+    """Plain names are written straight into their partition folders, others by DuckDB's
+    partitioned writer (which escapes them); a file of invalid records only has no raw partition."""
+    (project / "input").mkdir()
+    (project / "input" / "messages-plain.jsonl").write_text(ndjson([GOOD, "{bad"]))
+    (project / "input" / "messages with spaces & more.jsonl").write_text(ndjson([GOOD | {"orderId": 2}]))
+    (project / "input" / "messages-bad.jsonl").write_text(ndjson(["{bad"]))
+    summary = run(project)
+    assert summary.state == "success", summary.tasks["raw.messages"].error
+    assert lake(project, "SELECT source_file, order_id, source_position FROM RAW ORDER BY 1") == [
+        ("messages with spaces & more.jsonl", 2, 1),
+        ("messages-plain.jsonl", 1, 1),
+    ]
+    assert lake(project, "SELECT source_file, source_position, reason FROM QUARANTINE ORDER BY 1") == [
+        ("messages-bad.jsonl", 1, "bad JSON"),
+        ("messages-plain.jsonl", 2, "bad JSON"),
+    ]
+    assert not list((project / "lake" / "raw" / "messages").glob("*/source_file=messages-bad.jsonl"))

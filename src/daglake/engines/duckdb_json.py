@@ -1,13 +1,13 @@
 """JSON records typed by DuckDB against a declared schema, in two passes.
 
-Every record goes through a fast pass: one parse (``json_extract`` of every field into a list of
-JSON texts), typed values from cheap string tests and casts, and one ``valid`` flag. Only the
+Every record goes through a fast pass, as DuckDB reads the file: one parse (``from_json`` of every
+field into its JSON text), typed values from cheap string tests and casts, and one ``valid`` flag. Only the
 records found invalid (usually a small share) go through the second pass, which re-parses them
 and names the first problem: bad JSON, not an object, a missing field, a value of the wrong
 JSON type or out of range, an unparseable time, or a failed rule.
 
-:class:`DuckDBRecordTyper` gathers a delivery's records in temporary tables of a connection of
-its own, a batch at a time; :mod:`daglake.lake.ingest` drives it and writes the results.
+:class:`DuckDBRecordTyper` types each file of a delivery into a temporary table of a connection
+of its own, a batch of files at a time; :mod:`daglake.lake.ingest` drives it and writes the results.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from daglake.lake.json_schema import (
     RecordSchema,
 )
 from daglake.lake.records import WHOLE_FILE, careful_records, is_array
-from daglake.lake.tables import quote_identifier, quote_literal
+from daglake.lake.tables import PartitionedQuery, quote_identifier, quote_literal
 
 # declared type -> (DuckDB type, DuckDB's json_type() names accepted for it)
 TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -43,69 +44,138 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "TIMESTAMP": ("TIMESTAMPTZ", ("VARCHAR",)),
     "DATE": ("DATE", ("VARCHAR",)),
 }
-_LTRIM = "ltrim(record, ' ' || chr(9) || chr(13))"
+_WHITESPACE = "' ' || chr(9) || chr(13)"
+_LTRIM = f"ltrim(record, {_WHITESPACE})"
 NOT_BLANK = "(problem IS NOT NULL OR trim(record, ' ' || chr(9) || chr(13)) <> '')"  # a file unreadable as a whole has no text
 LINE_DELIMITER = "'\x1f\x1e\x1d\x1c'"  # control characters a JSON text never holds raw
 _NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
 
 
 class DuckDBRecordTyper(RecordTyper):
-    """Records gathered in temporary tables of their own cursor (``lines``, untyped, in file
-    order) and typed in parallel (``typed``): parsing changes nothing in the database, and
-    inside the task's transaction DuckDB would hold every batch until the commit."""
+    """Each file typed in parallel as DuckDB reads it, into a temporary table of its own cursor
+    (``CREATE TABLE AS`` keeps the file's order, so a line's number is its row's ``rowid + 1``):
+    the text is read once, parsing changes nothing in the database, and inside the task's
+    transaction DuckDB would hold every batch until the commit."""
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, schema: RecordSchema) -> None:
         self.schema = schema
         self.native = connection.cursor()
         self.native.execute("SET TimeZone = 'UTC'")
-        self.native.execute("CREATE TEMP TABLE files (file_index INTEGER, ingest_date DATE, source_file VARCHAR)")
-        self.native.execute(
-            "CREATE TEMP TABLE lines (file_index INTEGER, source_position BIGINT, record VARCHAR, problem VARCHAR)"
-        )
+        self.gathered: list[_Typed] = []  # typed since the last batch
+        self.batch: list[_Typed] = []  # the batch the accepted and quarantined queries read
+        self.made = 0
 
     def add_file(self, index: int, path: Path, ingest_date: Any, name: str) -> Iterator[int]:
-        self.native.execute("INSERT INTO files VALUES (?, ?, ?)", [index, ingest_date, name])
-        try:  # DuckDB reads a whole file in one statement: a refusal inserts nothing
-            self._insert(index, f"({records_sql(path)})", "NULL")
+        table = self._table(ingest_date, name)
+        try:  # DuckDB reads a whole file in one statement: a refusal creates nothing
+            if not is_array(path):
+                self._create(table, f"({lines_sql(path)})")
+            elif not self._array_by_lines(table, path):
+                self._create(table, f"({elements_sql(path)})")
             yield path.stat().st_size
-        except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array
+        except duckdb.Error:  # not UTF-8, mixed line endings, a malformed array, a huge line
+            self.gathered.remove(table)
             for part in careful_records(path):
+                table = self._table(ingest_date, name)
                 registered = f"_daglake_records_{secrets.token_hex(4)}"
                 self.native.register(registered, part)
                 try:
-                    self._insert(index, registered, "problem")
+                    self._create(table, registered)
                 finally:
                     self.native.unregister(registered)
                 yield part.nbytes
 
-    def add_unreadable(self, index: int, ingest_date: Any, name: str, reason: str) -> None:
-        self.native.execute("INSERT INTO files VALUES (?, ?, ?)", [index, ingest_date, name])
-        self.native.execute("INSERT INTO lines VALUES (?, ?, NULL, ?)", [index, WHOLE_FILE, reason])
+    def _array_by_lines(self, table: _Typed, path: Path) -> bool:
+        """Type an array of one element per line (``[``, the elements each followed by a comma
+        but the last, ``]``: how most programs write a large array) as lines, in parallel,
+        element ``n`` being line ``n + 1``. False, having typed nothing, for any other shape
+        (an element over several lines, a blank line inside): DuckDB's array reader then reads
+        it, on one thread.
 
-    def _insert(self, index: int, source: str, problem: str) -> None:
-        self.native.execute(f"INSERT INTO lines SELECT {index}, source_position, record, {problem} FROM {source}")
+        A line that is a whole JSON value closes every bracket it opens, so it cannot be the
+        start of an element spread over lines: when every line between the brackets is one,
+        the lines are the elements."""
+        try:
+            self._create(table, f"({array_lines_sql(path)})")
+        except duckdb.Error:
+            return False
+        row = self.native.execute(array_shape_sql(table.name)).fetchone()
+        if not row or not row[1]:
+            self.native.execute(f"DROP TABLE {table.name}")
+            return False
+        self.native.execute(f"DELETE FROM {table.name} WHERE rowid = 0 OR rowid >= {int(row[0])}")
+        table.first_rowid = 1  # line 1 is the opening bracket: element n is the row of rowid n
+        table.record = f"trim(record, {_WHITESPACE})"  # the blanks around it the array reader drops
+        return True
+
+    def add_unreadable(self, index: int, ingest_date: Any, name: str, reason: str) -> None:
+        self._create(
+            self._table(ingest_date, name),
+            f"(SELECT {WHOLE_FILE}::BIGINT AS source_position, NULL::VARCHAR AS record, {quote_literal(reason)} AS problem)",
+        )
+
+    def _table(self, ingest_date: Any, name: str) -> _Typed:
+        self.made += 1
+        typed = _Typed(f"_daglake_typed_{self.made}", str(ingest_date), name)
+        self.gathered.append(typed)
+        return typed
+
+    def _create(self, table: _Typed, source: str) -> None:
+        self.native.execute(f"CREATE TEMP TABLE {table.name} AS {typed_sql(self.schema, source)}")
 
     def type_batch(self) -> tuple[int, int]:
-        self.native.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql(self.schema, 'lines')}")
-        self.native.execute("DELETE FROM lines")
-        row = self.native.execute(
-            f"SELECT count(*) FILTER (WHERE valid), count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) FROM typed"
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        for typed in self.batch:
+            self.native.execute(f"DROP TABLE IF EXISTS {typed.name}")
+        self.batch, self.gathered = self.gathered, []
+        for typed in self.batch:
+            row = self.native.execute(
+                f"SELECT count(*) FILTER (WHERE valid), count(*) FILTER (WHERE NOT valid AND {NOT_BLANK}) "
+                f"FROM {typed.name}"
+            ).fetchone()
+            typed.valid, typed.invalid = (int(row[0]), int(row[1])) if row else (0, 0)
+        return sum(t.valid for t in self.batch), sum(t.invalid for t in self.batch)
+
+    def _rows(self, typed: _Typed, columns: str, where: str) -> str:
+        position = f"coalesce(source_position, rowid + {1 - typed.first_rowid}) AS source_position"
+        return f"SELECT {columns.replace('{record}', typed.record)}, {position} FROM {typed.name} WHERE {where}"
+
+    def _partitioned(self, rows: dict[str, str], columns: str, part: str) -> PartitionedQuery:
+        """The batch's rows (``rows``: each file's, without its partition columns), and each
+        file's apart, as ``part`` selects them, for its ``ingest_date`` and ``source_file``
+        partition. Files without rows have no part (and no partition)."""
+        whole = " UNION ALL ".join(
+            f"SELECT *, CAST({quote_literal(t.ingest_date)} AS DATE) AS ingest_date, "
+            f"{quote_literal(t.source_file)} AS source_file FROM ({rows[t.name]})"
+            for t in self.batch
+            if t.name in rows
+        )
+        parts = [
+            ({"ingest_date": t.ingest_date, "source_file": t.source_file}, part.format(rows=rows[t.name]))
+            for t in self.batch
+            if t.name in rows
+        ]
+        return PartitionedQuery(f"SELECT {columns} FROM ({whole})", parts)
 
     def accepted_sql(self) -> str:
-        columns = ", ".join(f"t.{c}" for c in self.schema.columns)
-        return (
-            f"SELECT {columns}, f.ingest_date, f.source_file, t.source_position "
-            "FROM typed t JOIN files f USING (file_index) WHERE t.valid"
-        )
+        columns = ", ".join(self.schema.columns)
+        rows = {t.name: self._rows(t, columns, "valid") for t in self.batch if t.valid}
+        if not rows:  # the columns, no rows
+            rows = {self.batch[0].name: self._rows(self.batch[0], columns, "false")}
+        query = self._partitioned(rows, f"{columns}, ingest_date, source_file, source_position", "{rows}")
+        return query if any(t.valid for t in self.batch) else PartitionedQuery(query, [])
 
     def quarantined_sql(self) -> str:
-        judged = reason_sql(self.schema, "SELECT * FROM typed")
-        return (
-            "SELECT f.ingest_date, f.source_file, q.source_position, q.reason, q.record "
-            f"FROM ({judged}) q JOIN files f USING (file_index)"
+        columns = ", ".join(["{record} AS record", "problem", "valid", *self.schema.columns])
+        invalid = f"NOT valid AND {NOT_BLANK}"
+        judged = {t.name: reason_sql(self.schema, self._rows(t, columns, invalid)) for t in self.batch if t.invalid}
+        if not judged:
+            judged = {self.batch[0].name: reason_sql(self.schema, self._rows(self.batch[0], columns, "false"))}
+        query = self._partitioned(
+            judged,
+            "ingest_date, source_file, source_position, reason, record",
+            "SELECT source_position, reason, record FROM ({rows})",
         )
+        return query if any(t.invalid for t in self.batch) else PartitionedQuery(query, [])
 
     def empty_sql(self) -> str:
         declared = self.schema.fields.values()
@@ -121,56 +191,115 @@ class DuckDBRecordTyper(RecordTyper):
         self.native.close()  # its temporary tables go with it
 
 
-def records_sql(path: Path) -> str:
-    """A DuckDB query giving the file's records as ``(source_position, record)``, in order;
-    blank lines are included (numbered, then skipped by the caller).
+@dataclass
+class _Typed:
+    """A temporary table of typed records of one file (or of one piece of it)."""
+
+    name: str
+    ingest_date: str
+    source_file: str
+    first_rowid: int = 0  # the rowid of position 1 (a row without a position has its own)
+    record: str = "record"  # a quarantined record's text
+    valid: int = 0
+    invalid: int = 0
+
+
+def lines_sql(path: Path) -> str:
+    """A DuckDB query giving the lines of an NDJSON file as ``(source_position, record,
+    problem)``, in order, blank lines included (skipped by the caller); the position is NULL:
+    a line's number is its row's ``rowid + 1`` in the table made from the query.
 
     DuckDB's readers are fast and strict: they refuse text that is not UTF-8, a malformed
-    array, or line endings that mix ``\\r\\n`` with ``\\n`` or a bare ``\\r`` (where their line
-    numbers could differ from an editor's). When the query fails, read the file with
-    :func:`careful_records`, which accepts anything."""
-    if is_array(path):
-        return (
-            "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record "
-            f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
-        )
+    array, a line longer than ``max_line_size`` (kept at its default: a larger one makes the
+    reader single-threaded), or line endings that mix ``\\r\\n`` with ``\\n`` or a bare
+    ``\\r`` (where their line numbers could differ from an editor's). When the query fails,
+    read the file with :func:`careful_records`, which accepts anything."""
     # each line one field: no quoting, and a delimiter no JSON text contains
     return (
-        "SELECT row_number() OVER () AS source_position, record FROM read_csv("
+        "SELECT NULL::BIGINT AS source_position, record, NULL::VARCHAR AS problem FROM read_csv("
         f"{quote_literal(str(path))}, columns = {{'record': 'VARCHAR'}}, header = false, "
-        f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, "
-        "strict_mode = true, max_line_size = 1073741824)"
+        f"auto_detect = false, quote = '', escape = '', delim = {LINE_DELIMITER}, strict_mode = true)"
+    )
+
+
+def array_lines_sql(path: Path) -> str:
+    """The lines of a JSON array file as records, each without the comma that ends it (``sep``
+    says it had one; a line with blanks after its comma is not an element line here)."""
+    return (
+        "SELECT source_position, CASE WHEN ends_with(record, ',') THEN record[1:-2] ELSE record END AS record, "
+        f"problem, ends_with(record, ',') AS sep FROM ({lines_sql(path)})"
+    )
+
+
+def array_shape_sql(table: str) -> str:
+    """``(closing line's rowid, whether the lines are the elements)`` of a table made by
+    :func:`array_lines_sql`: ``[`` first (after a byte order mark), ``]`` last (blank lines
+    after it), and between them at least one line, each a JSON value followed by a comma, but
+    the last."""
+    shape = (
+        "CASE WHEN r = 0 THEN trim(ltrim(record, chr(65279)), ' ' || chr(9) || chr(13)) = '[' "
+        "WHEN r = e THEN trim(record, ' ' || chr(9) || chr(13)) = ']' WHEN r > e THEN true "
+        "ELSE (valid OR json_valid(record)) AND sep = (r < e - 1) END"
+    )
+    return (
+        f"WITH lines AS (SELECT rowid AS r, record, valid, sep FROM {table}), "
+        "closing AS (SELECT max(r) AS e FROM lines WHERE valid OR coalesce(record, '') <> '') "
+        f"SELECT e, e >= 2 AND bool_and(coalesce({shape}, false)) FROM lines, closing GROUP BY e"
+    )
+
+
+def elements_sql(path: Path) -> str:
+    """The elements of a JSON array file as ``(source_position, record, problem)``, by DuckDB's
+    array reader (strict: a malformed array is refused, see :func:`lines_sql`)."""
+    return (
+        "SELECT row_number() OVER () AS source_position, json::VARCHAR AS record, NULL::VARCHAR AS problem "
+        f"FROM read_json_objects({quote_literal(str(path))}, format = 'array')"
     )
 
 
 def _paths(schema: RecordSchema) -> str:
     return "[" + ", ".join(quote_literal("$." + json.dumps(f)) for f in schema.fields) + "]"
 
+
+def _extracted(schema: RecordSchema) -> tuple[str, str]:
+    """The expression parsing a valid ``record`` once into every field's JSON text (NULL for a
+    missing field or a JSON null), and how to name field ``{i}`` of it.
+
+    ``from_json`` into a struct of JSON values is DuckDB's reader's own transform, a third
+    cheaper than ``json_extract`` of a list of paths; struct keys are case-insensitive, so
+    fields whose names differ only in case take the paths. A key given twice: its first value
+    counts with both (Spark follows it)."""
+    if len({f.lower() for f in schema.fields}) == len(schema.fields):
+        structure = json.dumps({f: "JSON" for f in schema.fields})
+        return f"from_json(record, {quote_literal(structure)})", "(struct_extract_at(l, {i})::VARCHAR)"
+    return f"json_extract(record, {_paths(schema)})::VARCHAR[]", "(nullif(l[{i}], 'null'))"
+
+
 def typed_sql(schema: RecordSchema, lines: str) -> str:
-    """``lines`` (``file_index, source_position, record, problem``) typed: the columns,
-    ``valid``, and the record's text only where it is invalid (it is kept for quarantine);
-    ``problem`` is what the reader found wrong with the text itself, if anything. A blank line is
-    an invalid row here; :func:`reason_sql` leaves it out."""
+    """``lines`` (``source_position, record, problem``) typed: the columns, ``valid``, and the
+    record's text only where it is invalid (it is kept for quarantine); ``problem`` is what the
+    reader found wrong with the text itself, if anything. A blank line is an invalid row here;
+    :func:`reason_sql` leaves it out."""
+    extract, field_of = _extracted(schema)
     values, flags = [], []
     for index, field in enumerate(schema.fields, start=1):
-        raw = f"l[{index}]"
+        raw = field_of.format(i=index)
         column = quote_identifier(schema.names[field])
         values.append(f"{_value_sql(schema.fields[field], raw)} AS {column}")
         fits = f"{column} IS NOT NULL"
         if field in schema.optional:
-            fits = f"({raw} IS NULL OR {raw} = 'null' OR {fits})"
+            fits = f"({raw} IS NULL OR {fits})"
         flags.append(fits)
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
-    # a key given twice: its first value counts (json_extract's rule; Spark follows it)
     valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", f"starts_with({_LTRIM}, '{{')", *flags])
     parsed = (
-        f"SELECT file_index, source_position, record, problem, "
-        f"CASE WHEN json_valid(record) THEN json_extract(record, {_paths(schema)})::VARCHAR[] END AS l "
+        f"SELECT *, CASE WHEN json_valid(record) THEN {extract} END AS l "
         f"FROM {lines}"
     )
     typed = f"SELECT *, {', '.join(values)} FROM ({parsed})"
     judged = f"SELECT * EXCLUDE (l), coalesce({valid}, false) AS valid FROM ({typed})"
     return f"SELECT * REPLACE (CASE WHEN NOT valid THEN record END AS record) FROM ({judged})"
+
 
 def reason_sql(schema: RecordSchema, typed: str) -> str:
     """The invalid rows of ``typed`` (see :func:`typed_sql`) with the first problem of each;

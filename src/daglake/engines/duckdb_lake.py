@@ -14,6 +14,7 @@ from daglake.lake.tables import (
     discard,
     empty_partition_folder,
     new_version,
+    partition_folder,
     publish,
     quote_identifier,
     quote_literal,
@@ -30,6 +31,31 @@ def qualified_name(table: str) -> str:
 def lake_view_sql(table: LakeTable) -> str:
     """Lake tables are tables: ``curated.x`` in SQL reads the current Parquet version."""
     return f"CREATE OR REPLACE VIEW {qualified_name(table.qualified)} AS SELECT * FROM {table.read_sql()}"
+
+
+def _by_partition(source_sql: str, version: Path, partition_by: list[str]) -> list[tuple[Path, str]] | None:
+    """The folders and queries of a :class:`~daglake.lake.tables.PartitionedQuery`'s parts when
+    each can be written by hand (its partition columns, plain values), else None."""
+    parts = getattr(source_sql, "parts", None)
+    if parts is None:
+        return None
+    found = []
+    for values, part_sql in parts:
+        folder = partition_folder(version, {c: values.get(c, "") for c in partition_by})
+        if folder is None or set(values) != set(partition_by):
+            return None
+        found.append((folder, str(part_sql)))
+    return found
+
+
+def _write_parts(cursor: Any, parts: list[tuple[Path, str]], token: str) -> int:
+    rows = 0
+    for number, (folder, part_sql) in enumerate(parts):
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"part-{token}-{number}.parquet"
+        written = cursor.execute(f"COPY ({part_sql}) TO {quote_literal(str(target))} (FORMAT parquet)").fetchone()
+        rows += int(written[0]) if written else 0
+    return rows
 
 
 @dataclass
@@ -64,10 +90,14 @@ class Writes:
         token = secrets.token_hex(4)
         if partition_by:
             columns = ", ".join(quote_identifier(c) for c in partition_by)
-            result = cursor.execute(
-                f"COPY ({source_sql}) TO {quote_literal(str(version))} (FORMAT parquet, "
-                f"PARTITION_BY ({columns}), FILENAME_PATTERN 'part-{token}-{{i}}', OVERWRITE_OR_IGNORE)"
-            ).fetchone()
+            by_hand = _by_partition(source_sql, version, partition_by)
+            if by_hand is not None:
+                result = (_write_parts(cursor, by_hand, token),)
+            else:
+                result = cursor.execute(
+                    f"COPY ({source_sql}) TO {quote_literal(str(version))} (FORMAT parquet, "
+                    f"PARTITION_BY ({columns}), FILENAME_PATTERN 'part-{token}-{{i}}', OVERWRITE_OR_IGNORE)"
+                ).fetchone()
             if first:  # appended batches have the same columns
                 described = cursor.execute(f"DESCRIBE SELECT {columns} FROM ({source_sql})").fetchall()
                 write_partition_types(version, {row[0]: row[1] for row in described})

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -72,6 +74,31 @@ def lake_table(root: Path, qualified: str) -> LakeTable:
     if zone not in ZONES or not name:
         raise ValueError(f"{qualified!r} is not a lake table (zone.table with zone in {ZONES})")
     return LakeTable(root, zone, name)
+
+
+class PartitionedQuery(str):
+    """A query (the string itself) whose rows are known partition by partition: ``parts`` pairs
+    each partition's values with the query of its rows without the partition columns. An engine
+    may write each part straight into its folder (DuckDB's partitioned writer costs about twice a
+    plain one); any other use reads the whole query."""
+
+    parts: tuple[tuple[dict[str, str], str], ...]
+
+    def __new__(cls, whole: str, parts: Sequence[tuple[dict[str, str], str]]) -> PartitionedQuery:
+        query = super().__new__(cls, whole)
+        query.parts = tuple(parts)
+        return query
+
+
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def partition_folder(version: Path, values: Mapping[str, str]) -> Path | None:
+    """The hive folder of a partition, as a partitioned writer names it; None for a value a
+    writer would escape (only plain names are written by hand)."""
+    if not all(_PLAIN_VALUE.fullmatch(value) for value in values.values()):
+        return None
+    return version.joinpath(*(f"{column}={value}" for column, value in values.items()))
 
 
 def quote_literal(text: str) -> str:
