@@ -204,8 +204,9 @@ def link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def fresh_project(folder: Path, inputs: list[Path], memory_limit: str | None) -> Path:
-    """A copy of ``examples/conversations`` with no lake, its ``input/`` holding ``inputs``."""
+def fresh_project(folder: Path, inputs: list[Path], memory_limit: str | None, spark: bool = False) -> Path:
+    """A copy of ``examples/conversations`` with no lake, its ``input/`` holding ``inputs``;
+    ``spark``: run on the Spark engine in ``local[2]`` (the machine's two cores)."""
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("lake", ".daglake", "input", "__pycache__"))
     (folder / "input").mkdir()
@@ -214,6 +215,11 @@ def fresh_project(folder: Path, inputs: list[Path], memory_limit: str | None) ->
     if memory_limit:
         toml = folder / "daglake.toml"
         toml.write_text(toml.read_text(encoding="utf-8") + f'\n[engine]\nmemory_limit = "{memory_limit}"\n',
+                        encoding="utf-8")
+    if spark:
+        toml = folder / "daglake.toml"
+        toml.write_text(toml.read_text(encoding="utf-8") + '\n[engine]\nname = "spark"\n'
+                        '\n[engine.spark]\nmaster = "local[2]"\nconf = { "spark.driver.memory" = "2g" }\n',
                         encoding="utf-8")
     return folder
 
@@ -283,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of every contender, Spark included, alternating (medians)")
-    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--skip-spark", action="store_true", help="no PySpark job")
+    parser.add_argument("--skip-spark-engine", action="store_true", help="no daglake run on the Spark engine")
     parser.add_argument("--no-install", action="store_true", help="do not pip install pyspark")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit of the limited daglake run")
     parser.add_argument("--seed", type=int, default=1)
@@ -308,11 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     incremental: list[float] = []
     reports: list[Path] = []
 
-    def daglake_full(name: str, limit: str | None, with_incremental: bool) -> Contender:
+    def daglake_full(name: str, limit: str | None, with_incremental: bool, spark: bool = False) -> Contender:
         project = WORK / name
 
         def prepare() -> None:
-            fresh_project(project, inputs, limit)
+            fresh_project(project, inputs, limit, spark=spark)
 
         def measure() -> float:
             report = WORK / f"{name}.json"
@@ -347,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     reader_format = "array" if args.format == "array" else "newline_delimited"
     duck = script("duckdb", [sys.executable], DUCKDB_SCRIPT, ["", reader_format])
     contenders = [ours, duck, limited]
+    on_spark = None if args.skip_spark_engine else daglake_full("daglake-spark", None, False, spark=True)
+    if on_spark is not None:
+        contenders.append(on_spark)
 
     spark = None
     spark_failure: list[str] = []
@@ -387,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     differ = differing_rows(full_check / TABLE_PATH, WORK / "duckdb-out")
     spark_rows = parquet_rows(WORK / "spark-out") if spark else None
     inc_rows = parquet_rows(WORK / "daglake" / TABLE_PATH)
+    spark_engine_differ = (
+        differing_rows(WORK / "daglake-spark" / TABLE_PATH, WORK / "duckdb-out") if on_spark is not None else None
+    )
 
     median_rss = {k: statistics.median(v) for k, v in rss.items()}
     rows = [
@@ -397,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         ["(a) DuckDB, one hand-written statement (no quarantine, no checks)", seconds(duck.median), duck.spread,
          f"{median_rss['duckdb']:.0f} MB", f"{ours.median / duck.median:.2f}x"],
     ]
+    if on_spark is not None:
+        rows.append(["daglake run --engine spark, local[2] (full, checks included)", seconds(on_spark.median),
+                     on_spark.spread, f"{median_rss['daglake-spark']:.0f} MB", f"{ours.median / on_spark.median:.2f}x"])
     if spark:
         rows.append(["(b) PySpark local mode", seconds(spark.median), spark.spread,
                      f"{median_rss['spark']:.0f} MB", f"{ours.median / spark.median:.2f}x"])
@@ -409,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
           f"Spark: {spark_note}")
     print(f"rows: daglake {ours_rows:,}, DuckDB (a) {duck_rows:,}"
           + (f", Spark (b) {spark_rows:,}" if spark_rows is not None else "")
-          + f"; rows differing between daglake and (a): {differ}; "
+          + f"; rows differing between daglake and (a): {differ}"
+          + (f", between daglake on Spark and (a): {spark_engine_differ}" if spark_engine_differ is not None else "")
+          + "; "
           f"daglake after the incremental run {inc_rows:,}")
     spent = [task_durations(r) for r in reports]
     print("daglake --json task durations, medians (ingestion tasks run side by side): "
@@ -417,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"daglake within 1.25x of (a) DuckDB: {ours.median / duck.median:.2f}x, "
           f"{verdict(ours.median / duck.median, 1.25)}")
+    if on_spark is not None and spark:
+        print(f"daglake on Spark / (b) the hand-written PySpark job: {on_spark.median / spark.median:.2f}x")
     if spark:
         print(f"daglake at least 10x faster than (b) Spark: {spark.median / ours.median:.2f}x, "
               f"{verdict(spark.median / ours.median, 10, at_least=True)}")
