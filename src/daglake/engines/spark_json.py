@@ -225,19 +225,27 @@ def _local(location: Path | str) -> str:
     return os.path.realpath(location)
 
 
-def _kind(variant: str, text: str) -> str:
-    """The field's JSON kind in DuckDB's words; ``null`` for JSON null, NULL when absent."""
+def _shape(variant: str) -> str:
+    """The first word of the field's variant schema (``STRING``, ``BIGINT``, ``OBJECT`` …),
+    computed once per field: the kind's ``CASE`` reads it for every branch."""
+    return f"regexp_extract(schema_of_variant({variant}), '^[A-Z]+', 0)"
+
+
+def _kind(variant: str, shape: str, text: str) -> str:
+    """The field's JSON kind in DuckDB's words; ``null`` for JSON null, NULL when absent. A
+    ``BIGINT`` variant of a record whose keys are distinct is a whole number written as one
+    (its text is the same token, in range): only its sign is looked at."""
     number = (
         f"CASE WHEN {text} RLIKE '^-?[0-9]+$' THEN CASE "
         f"WHEN try_cast({text} AS BIGINT) IS NOT NULL THEN CASE WHEN {text} LIKE '-%' THEN 'bigint' ELSE 'ubigint' END "
         f"WHEN {text} NOT LIKE '-%' AND try_cast({text} AS DECIMAL(20, 0)) <= {U64_MAX} THEN 'ubigint' "
         "ELSE 'double' END ELSE 'double' END"
     )
-    shape = f"regexp_extract(schema_of_variant({variant}), '^[A-Z]+', 0)"
     return (
         f"CASE WHEN {variant} IS NULL THEN NULL ELSE CASE {shape} WHEN 'STRING' THEN 'varchar' "
         "WHEN 'BOOLEAN' THEN 'boolean' WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
-        f"WHEN 'VOID' THEN 'null' ELSE {number} END END"
+        f"WHEN 'VOID' THEN 'null' WHEN 'BIGINT' THEN CASE WHEN unique_keys AND {text} IS NOT NULL "
+        f"THEN CASE WHEN {text} LIKE '-%' THEN 'bigint' ELSE 'ubigint' END ELSE {number} END ELSE {number} END END"
     )
 
 
@@ -280,12 +288,13 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
         f"CASE WHEN w IS NOT NULL THEN json_object_keys(record) END AS keys "
         f"FROM (SELECT *, {wrapped} AS w FROM {lines}) l"
     )
+    keyed = f"SELECT *, size(keys) = size(array_distinct(keys)) AS unique_keys FROM ({parsed})"
     tuple_args = ", ".join(literal(f) for f in fields)
     extracted = (
-        f"SELECT p.*, {', '.join(_first(f, f'j.{t}') + f' AS {t}' for f, t in zip(fields, texts, strict=True))} FROM ({parsed}) p "
+        f"SELECT p.*, {', '.join(_first(f, f'j.{t}') + f' AS {t}' for f, t in zip(fields, texts, strict=True))} FROM ({keyed}) p "
         f"LATERAL VIEW OUTER json_tuple(CASE WHEN p.json_ok THEN p.record END, {tuple_args}) j AS {', '.join(texts)}"
     )
-    kinds, values, flags, checks = [], [], [], []
+    variants, shapes, kinds, values, flags, checks = [], [], [], [], [], []
     checks += [
         "WHEN problem IS NOT NULL THEN problem",
         f"WHEN NOT json_ok THEN {literal(BAD_JSON)}",
@@ -295,7 +304,10 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
         declared, column, text = schema.fields[field], identifier(schema.names[field]), texts[index]
         kind = f"_k{index}"
         path = _path(field)
-        kinds.append(f"{_kind(f'variant_get(v, {path})', text)} AS {kind}")
+        variant, shape = f"_v{index}", f"_s{index}"
+        variants.append(f"variant_get(v, {path}) AS {variant}")
+        shapes.append(f"{_shape(variant)} AS {shape}")
+        kinds.append(f"{_kind(variant, shape, text)} AS {kind}")
         values.append(f"{_value(declared, kind, text)} AS {column}")
         present = f"({kind} IS NOT NULL AND {kind} <> 'null')"
         flags.append(f"(NOT {present} OR {column} IS NOT NULL)" if field in schema.optional else f"{column} IS NOT NULL")
@@ -311,7 +323,9 @@ def typed_sql(schema: RecordSchema, lines: str) -> str:
     checks += [f"WHEN NOT coalesce(({r.sql}), false) THEN {literal(r.reason)}" for r in schema.rules]
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
     valid = " AND ".join(["problem IS NULL", "json_ok", "keys IS NOT NULL", *flags])
-    with_kinds = f"SELECT *, {', '.join(kinds)} FROM ({extracted})"
+    with_variants = f"SELECT *, {', '.join(variants)} FROM ({extracted})"
+    with_shapes = f"SELECT *, {', '.join(shapes)} FROM ({with_variants})"
+    with_kinds = f"SELECT *, {', '.join(kinds)} FROM ({with_shapes})"
     with_values = f"SELECT *, {', '.join(values)} FROM ({with_kinds})"
     judged = f"SELECT *, coalesce({valid}, false) AS valid FROM ({with_values})"
     reason = f"CASE WHEN valid THEN NULL ELSE coalesce(CASE {' '.join(checks)} END, {literal(INVALID)}) END"
@@ -328,7 +342,7 @@ def _first(field: str, text: str) -> str:
     """The field's text from ``json_tuple`` (one parse for every field), or where the record
     has a key twice from ``get_json_object``, which keeps the first value like DuckDB."""
     path = literal(f"$.{field}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field) else f"$['{field}']")
-    return f"CASE WHEN size(p.keys) = size(array_distinct(p.keys)) THEN {text} ELSE get_json_object(p.record, {path}) END"
+    return f"CASE WHEN p.unique_keys THEN {text} ELSE get_json_object(p.record, {path}) END"
 
 
 def _message(declared: str, label: str, text: str) -> str:
