@@ -97,23 +97,23 @@ class Session:
 
     def __init__(self, path: str | Path, options: RunOptions, *, read_only: bool) -> None:
         self.options = options
-        self.project: Project = load_project(
-            path, deps_file=options.deps_file, write_cache=not options.dry_run, progress=options.progress
-        )
+        # the parse cache is written once: here when validation ends the work (``validate``, a
+        # refused run), else by the run once its tasks are compiled
+        self.project: Project = load_project(path, deps_file=options.deps_file, write_cache=False, progress=options.progress)
         self.dag: DAG[str] = DAG(self.project.dependencies())
         config = self.project.config
         self.engine: Engine | None = None
-        settings = engine_settings(config, engine=options.engine, target=options.target)
-        _refuse_lake(self.project, settings.engine)
-        # validate through a read-only connection, so a refused run creates no warehouse
-        writable = not read_only and engine_class(settings.engine).opening_creates_nothing(settings, self.project.root)
-        self.engine = create_engine(settings, self.project.root, read_only=not writable)
-        self.existing = self.engine.existing_tables()
-        if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
-            self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
-        found = problems(self.project, self.dag, self.existing, strict=options.strict)
-        found.extend(self._missing_functions())
         try:
+            settings = engine_settings(config, engine=options.engine, target=options.target)
+            _refuse_lake(self.project, settings.engine)
+            # validate through a read-only connection, so a refused run creates no warehouse
+            writable = not read_only and engine_class(settings.engine).opening_creates_nothing(settings, self.project.root)
+            self.engine = create_engine(settings, self.project.root, read_only=not writable)
+            self.existing = self.engine.existing_tables()
+            if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
+                self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
+            found = problems(self.project, self.dag, self.existing, strict=options.strict)
+            found.extend(self._missing_functions())
             if found:
                 raise ValidationError(found)
             self.chosen = select(self.project, self.dag, options.select, options.exclude)
@@ -122,8 +122,11 @@ class Session:
                 raise ValidationError(not_built)
         except BaseException:
             self.close()
+            self.save_cache()
             raise
-        if not read_only and not writable:
+        if read_only:
+            self.save_cache()
+        elif not writable:
             self.close()
             self.engine = create_engine(settings, self.project.root, read_only=False)
 
@@ -135,10 +138,11 @@ class Session:
         def statements(task: Task) -> list[Statement]:
             return compile_task(project, task, engine.dialect, self.options.progress, engine.name).statements
 
-        found = missing_functions(project, engine, statements)
-        if project.cache is not None and not self.options.dry_run:
-            project.cache.save()
-        return found
+        return missing_functions(project, engine, statements)
+
+    def save_cache(self) -> None:
+        if self.project.cache is not None and not self.options.dry_run:
+            self.project.cache.save()
 
     def close(self) -> None:
         if self.engine is not None:
@@ -321,8 +325,7 @@ def _execute(
     config = project.config
     chosen = set(plan.order)
     compiled = {name: compile_task(project, project.tasks[name], engine.dialect) for name in chosen}
-    if project.cache is not None:
-        project.cache.save()
+    session.save_cache()
     plan.warnings = summary.warnings = [w for name in plan.order for w in compiled[name].warnings]
     lake_root = project.root / config.lake_root
     engine.attach_lake(lake_tables(lake_root))

@@ -92,9 +92,12 @@ def describe_lake_table(
 
 
 def write_catalog(lake_root: Path, tables: dict[str, dict[str, Any]]) -> Path:
-    payload = {"format": FORMAT, "updated_at": time.time(), "tables": dict(sorted(tables.items()))}
+    """One line per table: still read line by line, and written by json's C encoder (indenting
+    falls back to the pure-Python one: 75 ms instead of 8 for a thousand tables)."""
+    lines = ",\n".join(f"  {json.dumps(name)}: {json.dumps(entry, default=str)}" for name, entry in sorted(tables.items()))
+    text = f'{{"format": {FORMAT}, "updated_at": {time.time()!r}, "tables": {{\n{lines}\n}}}}\n'
     path = catalog_path(lake_root)
-    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+    atomic_write_text(path, text)
     return path
 
 
