@@ -259,3 +259,35 @@ def test_each_round_is_settled_before_its_tasks_run() -> None:
         assert settled_before(("finish", parent), child), order
     first_round = order.index(("round", ""))
     assert sorted(order[:first_round]) == [("start", n) for n in "abc"], order
+
+
+def test_inline_nodes_run_on_the_calling_thread_without_taking_a_worker() -> None:
+    """Skips (``inline``) run where ``execute`` was called, the moment they are ready, in
+    dependency order, while the one worker is busy; an inline failure blocks its dependents
+    like any other."""
+    dag = DAG({"slow": [], "s1": [], "s2": ["s1"], "s3": ["s2"], "sbad": ["s1"], "after": ["sbad"], "end": ["slow", "s3"]})
+    caller = threading.current_thread()
+    threads: dict[str, threading.Thread] = {}
+    finished: list[str] = []
+    release = threading.Event()
+
+    def run(node: str) -> str:
+        threads[node] = threading.current_thread()
+        if node == "slow":
+            assert release.wait(10), "the skips waited for the busy worker"
+        if node == "sbad":
+            raise ValueError("broken")
+        return node
+
+    def finish(node: str, value: object, error: BaseException | None) -> None:
+        finished.append(node)
+        if node == "s3":
+            release.set()  # every skip done while the only worker still runs "slow"
+
+    result = execute(dag, run, workers=1, inline=lambda node: node.startswith("s") and node != "slow",
+                     on_finish=finish)
+    assert set(result.succeeded) == {"slow", "s1", "s2", "s3", "end"}
+    assert isinstance(result.failed["sbad"], ValueError) and result.upstream_failed == {"after": "sbad"}
+    assert {node for node, thread in threads.items() if thread is caller} == {"s1", "s2", "s3", "sbad"}
+    assert threads["slow"] is not caller and threads["end"] is not caller
+    assert finished.index("s1") < finished.index("s2") < finished.index("s3") < finished.index("slow")

@@ -362,6 +362,7 @@ def _execute(
             on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observers),
             on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observers),
             on_round=observers.settle,
+            inline=lambda name: _will_skip(decider, name),
         )
         for name in result.not_started:
             task_run = summary.tasks[name]

@@ -49,6 +49,14 @@ class ReadyQueue(Generic[T]):
     def pop(self) -> T:
         return heapq.heappop(self._heap)[2]
 
+    def pop_entry(self) -> tuple[float, int, T]:
+        """The next node with its place, for :meth:`restore` when it must wait."""
+        return heapq.heappop(self._heap)
+
+    def restore(self, entries: list[tuple[float, int, T]]) -> None:
+        for entry in entries:
+            heapq.heappush(self._heap, entry)
+
     def __len__(self) -> int:
         return len(self._heap)
 
@@ -64,6 +72,7 @@ def execute(
     on_finish: Callable[[T, Any, BaseException | None], None] | None = None,
     on_blocked: Callable[[T, T], None] | None = None,
     on_round: Callable[[], None] | None = None,
+    inline: Callable[[T], bool] | None = None,
 ) -> ExecutionResult[T]:
     """Run ``run(node)`` for every node on ``workers`` threads, dependencies first.
 
@@ -74,7 +83,9 @@ def execute(
     start is then the ready one with the longest remaining path. ``on_round`` is called once
     per scheduling round, after the round's ``on_finish``/``on_start`` calls and before its
     nodes are handed to the workers (the run commits what it recorded there: one transaction
-    per round). Nodes that finished together are handled in one round.
+    per round). Nodes that finished together are handled in one round. A node for which
+    ``inline`` says so (a skip: nothing to wait for) runs on the calling thread as soon as it is
+    ready, taking no worker and no round trip through the queues.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -99,15 +110,33 @@ def execute(
 
     threads = _WorkerPool(max(1, min(workers, len(dag))), work)  # --workers 100000: no idle threads
 
+    def run_here(node: T) -> None:
+        try:
+            value = run(node)
+        except BaseException as exc:  # as on a worker: the node's failure
+            record_end(node, None, exc)
+        else:
+            record_end(node, value, None)
+
     def dispatch() -> None:
         nonlocal running
-        starting = []
-        while ready and running < workers and not stopping:
-            node = ready.pop()
+        starting: list[T] = []
+        waiting: list[tuple[float, int, T]] = []
+        while ready and not stopping:
+            entry = ready.pop_entry()
+            node = entry[2]
+            here = inline is not None and inline(node)
+            if not here and running >= workers:
+                waiting.append(entry)  # every worker busy: inline nodes behind it may still go
+                continue
             if on_start is not None:
                 on_start(node)
+            if here:
+                run_here(node)
+                continue
             starting.append(node)
             running += 1
+        ready.restore(waiting)
         if on_round is not None:
             on_round()
         for node in starting:
