@@ -441,7 +441,10 @@ async function start() {
       })
       .catch(() => {}); // the graph works without it
   }
-  if (address.run) runs.follow = false;
+  if (address.run) {
+    runs.follow = false;
+    runs.intent = address.run;
+  }
   const first = address.run || (runs.runs[0] && runs.runs[0].run_id);
   if (first) await runs.show(first);
   if (address.task && ui.nodeByName.has(address.task)) selectTask(address.task, { center: true });

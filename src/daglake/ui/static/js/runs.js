@@ -28,6 +28,7 @@ export class RunTracker {
     this.run = null; // its record
     this.tasks = new Map(); // name → TaskRun of the run shown
     this.follow = true; // show each new run as it starts
+    this.intent = undefined; // the run last asked for: an answer about another one comes too late
     this.fetching = new Set();
     this.lastEvent = 0;
     this.lastRunsRead = 0;
@@ -35,6 +36,7 @@ export class RunTracker {
 
   async show(id, tries = 10) {
     if (!id || this.fetching.has(id)) return; // the events of a run not yet loaded would each ask
+    if (this.follow) this.intent = id;
     this.fetching.add(id);
     let record;
     try {
@@ -45,6 +47,7 @@ export class RunTracker {
     } finally {
       this.fetching.delete(id);
     }
+    if (this.intent !== undefined && this.intent !== id) return; // a run picked meanwhile wins
     if (record === null) {
       if (tries > 0) setTimeout(() => this.show(id, tries - 1).catch(this.report), 500);
       return;
@@ -88,6 +91,7 @@ export class RunTracker {
 
   pick(id) {
     this.follow = false;
+    this.intent = id;
     this.show(id).catch(this.report);
   }
 
