@@ -222,3 +222,26 @@ def test_an_unchanged_run_imports_neither_sqlglot_nor_sqlalchemy(tmp_path: Path)
     second, heavy = imported()
     assert {t["state"] for t in second["tasks"]} == {"skipped"}
     assert heavy == ""
+
+
+def test_an_unchanged_run_leaves_the_warehouse_closed_until_a_task_must_run(tmp_path: Path) -> None:
+    """The warehouse's stamp (its file as the last run closed it, its tables, the source
+    versions read): an unchanged run takes them from it and never opens the file, so it even
+    runs while another process holds the file; a write behind daglake's back changes the file,
+    and the next run opens it, sees the new source version and runs its reader."""
+    root = tmp_path / "p"
+    for name in ("daglake.toml", "db_init/events.sql", "res/tmp/a.sql", "res/tmp/b.sql", "res/tmp/ext.sql"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(FILES[name] + "\n", encoding="utf-8")
+    _warehouse(root, "CREATE SCHEMA ext; CREATE TABLE ext.outside AS SELECT 1 AS x")
+    assert ran(run(root)) == {"raw.events", "tmp.a", "tmp.b", "tmp.ext"}
+    assert ran(run(root)) == set()  # opened: the first run wrote, so the sources are read again
+    holder = duckdb.connect(str(root / ".daglake" / "warehouse.duckdb"))  # another process would wait for it
+    try:
+        summary = run(root)
+        assert ran(summary) == set() and len(summary["tasks"]) == 4
+    finally:
+        holder.close()
+    _warehouse(root, "INSERT INTO ext.outside VALUES (2)")
+    assert ran(run(root)) == {"tmp.ext"}
+    assert ran(run(root)) == set()

@@ -108,7 +108,7 @@ class Session:
             _refuse_lake(self.project, settings.engine)
             # validate through a read-only connection, so a refused run creates no warehouse
             writable = not read_only and engine_class(settings.engine).opening_creates_nothing(settings, self.project.root)
-            self.engine = create_engine(settings, self.project.root, read_only=not writable)
+            self.engine = create_engine(settings, self.project.root, read_only=not writable, lazy=writable)
             self.existing = self.engine.existing_tables()
             if REGISTRY[settings.engine].lake:  # lake tables on disk exist on every lake engine, attached or not
                 self.existing |= {t.qualified for t in lake_tables(self.project.root / config.lake_root) if t.exists()}
@@ -128,7 +128,7 @@ class Session:
             self.save_cache()
         elif not writable:
             self.close()
-            self.engine = create_engine(settings, self.project.root, read_only=False)
+            self.engine = create_engine(settings, self.project.root, read_only=False, lazy=True)
 
     def _missing_functions(self) -> list[Problem]:
         """Functions the engine lacks; the translation this needs is cached for the run."""
@@ -358,7 +358,7 @@ def _execute(
             workers=plan.workers,
             priority=plan.priority,
             fail_fast=options.fail_fast if options.fail_fast is not None else config.fail_fast,
-            on_start=lambda name: _started(summary.tasks[name], observers, _will_skip(decider, name)),
+            on_start=lambda name: _started(summary.tasks[name], observers, _will_skip(decider, name), engine),
             on_finish=lambda name, value, error: _finished(summary.tasks[name], value, error, observers),
             on_blocked=lambda name, cause: _blocked(summary.tasks[name], cause, observers),
             on_round=observers.settle,
@@ -435,13 +435,14 @@ def _will_skip(decide: Callable[[str], Decision], name: str) -> bool:
         return False
 
 
-def _started(task_run: TaskRun, observer: RunObserver, skipped: bool = False) -> None:
+def _started(task_run: TaskRun, observer: RunObserver, skipped: bool, engine: Engine) -> None:
     """A task that will be skipped does nothing between its start and its end: it is reported
     once, when it ends (one state write instead of two; an unchanged run of 1,000 tasks spent
     a fifth of its time committing starts)."""
     task_run.started_at = time.time()
     if skipped:
         return
+    engine.open()  # a lazy warehouse, on the scheduling thread: busy is one line, not a task's error
     task_run.state = RUNNING
     observer.task_started(task_run)
 

@@ -37,9 +37,10 @@ REGISTRY: dict[str, EngineSpec] = {
 
 
 
-def create_engine(settings: EngineSettings, root: Path, *, read_only: bool = False) -> Engine:
-    """Open the engine ``settings`` are for, on the project in ``root``."""
-    return REGISTRY[settings.engine].load()(settings, root, read_only=read_only)
+def create_engine(settings: EngineSettings, root: Path, *, read_only: bool = False, lazy: bool = False) -> Engine:
+    """Open the engine ``settings`` are for, on the project in ``root`` (``lazy``: see
+    :class:`~daglake.engines.base.Engine`)."""
+    return REGISTRY[settings.engine].load()(settings, root, read_only=read_only, lazy=lazy)
 
 
 def engine_class(name: str) -> type[Engine]:

@@ -79,8 +79,8 @@ class BigQueryEngine(Engine):
 
     settings: BigQuerySettings
 
-    def __init__(self, settings: BigQuerySettings, root: Path, *, read_only: bool = False) -> None:
-        super().__init__(settings, root, read_only=read_only)
+    def __init__(self, settings: BigQuerySettings, root: Path, *, read_only: bool = False, lazy: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only, lazy=lazy)
         from daglake.engines.bigquery_client import connect
 
         self.client = connect(settings, root)

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from daglake.engine_settings import DuckDBSettings, EngineSettings
-from daglake.engines import duckdb_files
+from daglake.engines import duckdb_files, duckdb_stamp
 from daglake.engines.base import (
     MATERIALIZE,
     Audit,
@@ -109,34 +109,59 @@ class DuckDBEngine(Engine):
 
     settings: DuckDBSettings
 
-    def __init__(self, settings: DuckDBSettings, root: Path, *, read_only: bool = False) -> None:
-        super().__init__(settings, root, read_only=read_only)
-        path = root / settings.path if settings.path != ":memory:" else None
+    def __init__(self, settings: DuckDBSettings, root: Path, *, read_only: bool = False, lazy: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only, lazy=lazy)
+        self._path = root / settings.path if settings.path != ":memory:" else None
         self._local = threading.local()
         self._shared: Path | None = None  # the file, when shared with the process's other users
-        try:
-            if path is None:
-                self._connection = duckdb.connect(":memory:")
-            elif read_only and not path.exists():
-                self._connection = duckdb.connect(":memory:")  # nothing built yet: nothing exists
-            else:
-                if not read_only:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection = _open_shared(path, read_only=read_only)
-                self._shared = path
-        except duckdb.IOException as exc:
-            held = WarehouseBusy if "lock" in str(exc).lower() else UsageError  # another process has it
-            raise held(f"{settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
+        self._db: duckdb.DuckDBPyConnection | None = None
         self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._variables: dict[str, Any] = {}
         self._known_functions: set[str] | None = None
-        for name, value in sorted(settings.options().items()):  # database-wide settings
+        # an unchanged warehouse is opened only when a task has to run (duckdb_stamp)
+        self._stamp: duckdb_stamp.Stamp | None = None
+        self._wrote = False  # since the source versions were read
+        self._versions: dict[str, str | None] = {}
+        if lazy and self._path is not None and not read_only and not duckdb_files.is_open(self._path):
+            self._stamp = duckdb_stamp.read(root, self._path, settings.options())
+        if self._stamp is None:
+            self._open()
+
+    def open(self) -> None:
+        self._connection  # noqa: B018 (opens it)
+
+    @property
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        db = self._db
+        return db if db is not None else self._open()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._db is not None:
+                return self._db
+            path, read_only = self._path, self.read_only
             try:
-                self._connection.execute(f"SET {name} = $value", {"value": value})
-            except duckdb.Error as exc:
-                self.close()  # a shared file stays open while anyone holds it
-                raise UsageError(f"engine.{name} = {value!r}: {engine_message(exc)}") from exc
+                if path is None:
+                    db = duckdb.connect(":memory:")
+                elif read_only and not path.exists():
+                    db = duckdb.connect(":memory:")  # nothing built yet: nothing exists
+                else:
+                    if not read_only:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                    db = _open_shared(path, read_only=read_only)
+                    self._shared = path
+            except duckdb.IOException as exc:
+                held = WarehouseBusy if "lock" in str(exc).lower() else UsageError  # another process has it
+                raise held(f"{self.settings.path}: cannot open the warehouse: {engine_message(exc)}") from exc
+            for name, value in sorted(self.settings.options().items()):  # database-wide settings
+                try:
+                    db.execute(f"SET {name} = $value", {"value": value})
+                except duckdb.Error as exc:
+                    self._release(db)  # a shared file stays open while anyone holds it
+                    raise UsageError(f"engine.{name} = {value!r}: {engine_message(exc)}") from exc
+            self._db, self._stamp = db, None
+            return db
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -169,7 +194,13 @@ class DuckDBEngine(Engine):
         return settings.path == ":memory:" or (root / settings.path).is_file()
 
     def existing_tables(self) -> set[str]:
-        rows = self._cursor().execute(
+        if self._stamp is not None:
+            return set(self._stamp.tables)
+        return self._list_tables(self._cursor())
+
+    @staticmethod
+    def _list_tables(cursor: duckdb.DuckDBPyConnection) -> set[str]:
+        rows = cursor.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_catalog = current_database()"
         ).fetchall()
@@ -181,6 +212,15 @@ class DuckDBEngine(Engine):
         XOR: two equal rows added do not cancel out."""
         if not tables:
             return {}
+        known = self._stamp.versions if self._stamp is not None else None
+        if known is not None and all(t in known for t in tables):
+            return {t: known[t] for t in tables}
+        found = self._scan_versions(tables)
+        with self._lock:
+            self._versions.update(found)
+        return found
+
+    def _scan_versions(self, tables: list[str]) -> dict[str, str | None]:
         parts = [
             f"SELECT {index} AS i, count(*)::VARCHAR || ':' || coalesce(sum(hash(t))::VARCHAR, '') FROM {_table_sql(name)} AS t"
             for index, name in enumerate(tables)
@@ -227,6 +267,8 @@ class DuckDBEngine(Engine):
         return self._known_functions
 
     def create_schemas(self, schemas: set[str]) -> None:
+        if self._stamp is not None and schemas - {"main"} <= {t.split(".")[0] for t in self._stamp.tables if "." in t}:
+            return  # all there already
         cursor = self._cursor()
         for schema in sorted(schemas - {"main"}):
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -239,6 +281,7 @@ class DuckDBEngine(Engine):
         failure both are undone and nothing the task did is visible. ``audit`` reads the new
         versions inside the transaction first; when it refuses them they become candidates."""
         cursor = self._cursor()
+        self._wrote = True
         writes = Writes(cursor)
         cursor.execute("BEGIN TRANSACTION")
         try:
@@ -369,15 +412,18 @@ class DuckDBEngine(Engine):
         return dict(info)
 
     def attach_lake(self, tables: list[LakeTable]) -> None:
+        tables = [t for t in tables if t.exists()]
+        if not tables:
+            return
         cursor = self._cursor()
         for table in tables:
-            if table.exists():
-                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.zone}"')
-                cursor.execute(lake_view_sql(table))
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.zone}"')
+            cursor.execute(lake_view_sql(table))
 
     def row_writer(self) -> RowWriter:
         from daglake.engines.duckdb_append import DuckDBRowWriter
 
+        self._wrote = True
         return DuckDBRowWriter(self._cursor(), engine_message)
 
     def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
@@ -385,6 +431,7 @@ class DuckDBEngine(Engine):
         return [(row[0], row[1]) for row in rows]
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        self._wrote = True  # any SQL at all
         try:
             result = self._cursor().execute(sql)
             columns = [d[0] for d in result.description or []]
@@ -394,15 +441,29 @@ class DuckDBEngine(Engine):
         return columns, rows
 
     def close(self) -> None:
+        db, self._db = self._db, None
+        if db is None:
+            return  # never opened: the warehouse is as its stamp says
+        path = self._shared
+        tables: set[str] | None = None
+        if path is not None and not self.read_only:
+            with contextlib.suppress(duckdb.Error):
+                tables = self._list_tables(db)
+        self._release(db)
+        if path is not None and tables is not None and not duckdb_files.is_open(path):
+            versions = None if self._wrote else dict(self._versions)
+            duckdb_stamp.write(self.root, path, self.settings.options(), tables, versions)
+
+    def _release(self, db: duckdb.DuckDBPyConnection) -> None:
         with self._lock:
             for cursor in self._cursors:
                 cursor.close()
             self._cursors.clear()
         if self._shared is not None:
-            duckdb_files.release(self._shared, self._connection)
+            duckdb_files.release(self._shared, db)
             self._shared = None
         else:
-            self._connection.close()
+            db.close()
 
 
 class _Session(PythonSession):

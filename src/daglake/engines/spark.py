@@ -65,8 +65,8 @@ class SparkEngine(Engine):
 
     settings: SparkSettings
 
-    def __init__(self, settings: SparkSettings, root: Path, *, read_only: bool = False) -> None:
-        super().__init__(settings, root, read_only=read_only)
+    def __init__(self, settings: SparkSettings, root: Path, *, read_only: bool = False, lazy: bool = False) -> None:
+        super().__init__(settings, root, read_only=read_only, lazy=lazy)
         preflight(settings)
         self.warehouse = Warehouse((root / settings.warehouse).absolute())
         self._variables: dict[str, Any] = {}
