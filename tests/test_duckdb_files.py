@@ -80,3 +80,39 @@ def test_an_engine_waits_a_moment_for_another_process_to_let_go(tmp_path: Path) 
     finally:
         timer.cancel()
         holder.communicate(timeout=30)
+
+
+def test_source_versions_are_recorded_only_when_no_other_user_could_have_written(tmp_path: Path) -> None:
+    """The stamp keeps the source versions an engine read only when it had the file to
+    itself and wrote nothing: another user of the same database (the API's appender) may have
+    appended rows after they were read."""
+    from daglake.engines import duckdb_stamp
+
+    settings = DuckDBSettings(path="warehouse.duckdb")
+    seed = create_engine(settings, tmp_path)
+    seed.fetch("CREATE TABLE src AS SELECT 1 AS x")
+    seed.close()
+
+    def stamped_versions() -> dict[str, str | None] | None:
+        stamp = duckdb_stamp.read(tmp_path, tmp_path / "warehouse.duckdb", settings.options())
+        assert stamp is not None and "src" in stamp.tables
+        return stamp.versions
+
+    assert stamped_versions() is None  # it wrote
+    alone = create_engine(settings, tmp_path, lazy=True)
+    assert not duckdb_files.is_open(tmp_path / "warehouse.duckdb")  # the tables are in the stamp
+    version = alone.source_versions(["src"])["src"]  # the versions are not: read, so opened
+    assert version is not None and duckdb_files.is_open(tmp_path / "warehouse.duckdb")
+    alone.close()
+    assert stamped_versions() == {"src": version}
+    again = create_engine(settings, tmp_path, lazy=True)
+    assert again.source_versions(["src"]) == {"src": version} and not duckdb_files.is_open(tmp_path / "warehouse.duckdb")
+    again.close()
+
+    run = create_engine(settings, tmp_path)  # the stamp is for lazy engines: this one opens
+    read = run.source_versions(["src"])
+    other = create_engine(settings, tmp_path)
+    other.fetch("INSERT INTO src VALUES (2)")
+    other.close()
+    run.close()
+    assert read["src"] is not None and stamped_versions() is None

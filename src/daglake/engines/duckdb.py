@@ -121,7 +121,7 @@ class DuckDBEngine(Engine):
         self._known_functions: set[str] | None = None
         # an unchanged warehouse is opened only when a task has to run (duckdb_stamp)
         self._stamp: duckdb_stamp.Stamp | None = None
-        self._wrote = False  # since the source versions were read
+        self._wrote = False  # by this engine: the source versions it read may be stale
         self._versions: dict[str, str | None] = {}
         if lazy and self._path is not None and not read_only and not duckdb_files.is_open(self._path):
             self._stamp = duckdb_stamp.read(root, self._path, settings.options())
@@ -446,12 +446,14 @@ class DuckDBEngine(Engine):
             return  # never opened: the warehouse is as its stamp says
         path = self._shared
         tables: set[str] | None = None
+        alone = False  # the versions read hold only when no one else wrote the file meanwhile
         if path is not None and not self.read_only:
+            alone = duckdb_files.alone(path) and not self._wrote
             with contextlib.suppress(duckdb.Error):
                 tables = self._list_tables(db)
         self._release(db)
         if path is not None and tables is not None and not duckdb_files.is_open(path):
-            versions = None if self._wrote else dict(self._versions)
+            versions = dict(self._versions) if alone else None
             duckdb_stamp.write(self.root, path, self.settings.options(), tables, versions)
 
     def _release(self, db: duckdb.DuckDBPyConnection) -> None:

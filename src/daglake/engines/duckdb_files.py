@@ -23,6 +23,7 @@ class _Open:
     connection: duckdb.DuckDBPyConnection
     read_only: bool
     users: int = 0
+    joined: int = 0  # users since it was opened
 
 
 _changed = threading.Condition()
@@ -46,6 +47,7 @@ def connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
                 break
             _changed.wait()  # read-only users finish within a validation or a listing
         entry.users += 1
+        entry.joined += 1
         try:
             return entry.connection.cursor()
         except BaseException:
@@ -69,6 +71,14 @@ def _leave(key: str, entry: _Open) -> None:
         del _open[key]
         entry.connection.close()
         _changed.notify_all()
+
+
+def alone(path: Path) -> bool:
+    """Whether one user has had ``path`` open since it was opened: nobody else in the process
+    can have written it meanwhile."""
+    with _changed:
+        entry = _open.get(os.path.realpath(path))
+        return entry is not None and entry.joined == 1
 
 
 def is_open(path: Path) -> bool:
