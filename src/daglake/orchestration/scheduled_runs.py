@@ -54,6 +54,9 @@ class ScheduledRuns:
             if started is not None and self.schedule.due(self.clock.now(), self.last_started()):
                 self._wait_for(started)  # catching up: the next missed interval starts when this run ends
                 continue
+            if self._blocked:  # a run is going: it ends in real time, whatever the schedule's clock says
+                self._stop.wait(1.0)
+                continue
             self.clock.wait(self._seconds_to_next(), self._stop)
 
     def _wait_for(self, active: ActiveRun) -> None:
