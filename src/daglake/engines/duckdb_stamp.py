@@ -61,7 +61,3 @@ def write(root: Path, path: Path, options: dict[str, Any], tables: set[str], ver
         atomic_write_text(root / STAMP, json.dumps(record, default=str))
     except OSError:
         return  # only the next run's start is slower
-
-
-def forget(root: Path) -> None:
-    (root / STAMP).unlink(missing_ok=True)
