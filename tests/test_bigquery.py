@@ -76,7 +76,7 @@ def test_datasets_are_created_with_the_prefix_and_jobs_are_labelled(bq_emulator:
     sent = [json.loads(b) for m, p, b in proxy.requests if m == "POST" and INSERT.search(p) and job_id.encode() in b]
     assert sent[0]["configuration"]["labels"] == {"daglake": "run", "daglake_run": result.json()["run_id"].lower(), "daglake_task": "final_products"}
     shown = daglake("runs", result.json()["run_id"], "--project", root)
-    assert f"final.products {job_id}" in shown.out
+    assert f"  final.products {job_id}" in shown.out.splitlines()  # one job per line, never wrapped apart
     log = daglake("logs", result.json()["run_id"], "final.products", "--project", root)
     assert f"-- job {job_id} done" in log.out
 

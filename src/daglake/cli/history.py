@@ -71,8 +71,10 @@ def print_run(details: RunDetails) -> None:
         )
     console.print(table)
     jobs = [(task.name, job) for task in details.tasks for attempt in task.attempts for job in attempt.job_ids]
-    if jobs:  # BigQuery: where to look a job up in the console
-        console.print("jobs: " + ", ".join(f"{escape(name)} {escape(job)}" for name, job in jobs))
+    if jobs:  # BigQuery: where to look a job up in the console, one per line so none is wrapped apart
+        console.print("jobs:")
+        for name, job in jobs:
+            console.print(f"  {escape(name)} {escape(job)}", soft_wrap=True)
     print_checks(console, details.tasks)
 
 
