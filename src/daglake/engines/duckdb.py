@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from daglake._lazy import lazy_module
 from daglake.engine_settings import DuckDBSettings, EngineSettings
 from daglake.engines import duckdb_files, duckdb_stamp
 from daglake.engines.base import (
@@ -29,6 +30,11 @@ from daglake.errors import AuditFailed, TaskError, UsageError, WarehouseBusy
 from daglake.lake import candidates
 from daglake.lake.json_schema import RecordSchema
 from daglake.lake.tables import LakeTable, crash_point, quote_literal
+
+if TYPE_CHECKING:
+    import duckdb
+else:
+    duckdb = lazy_module("duckdb")  # an unchanged run, which opens no warehouse, never imports it
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
 
@@ -235,7 +241,13 @@ class DuckDBEngine(Engine):
         return found
 
     def functions_stamp(self) -> str | None:
-        return f"duckdb {duckdb.__version__}"
+        """The installed DuckDB binary (its path, size and time: any reinstall changes them),
+        found without importing duckdb, which an unchanged run otherwise never needs."""
+        spec = importlib.util.find_spec("_duckdb")
+        if spec is None or spec.origin is None:
+            return f"duckdb {duckdb.__version__}"
+        info = os.stat(spec.origin)
+        return f"duckdb {spec.origin} {info.st_size} {info.st_mtime_ns}"
 
     def missing_functions(self, names: set[str]) -> set[str]:
         known = self._functions()
