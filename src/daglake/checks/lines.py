@@ -44,9 +44,9 @@ def read_toml(text: str, path: str) -> tuple[Any, Lines, list[Problem]]:
 
 
 def read_yaml(text: str, path: str) -> tuple[Any, Lines, list[Problem]]:
+    """Like :func:`read_toml`; a key given twice is reported (YAML silently keeps the last)."""
     import yaml  # type: ignore[import-untyped, unused-ignore]  # only for .checks.yml files
 
-    """Like :func:`read_toml`; a key given twice is reported (YAML silently keeps the last)."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

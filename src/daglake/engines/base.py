@@ -159,11 +159,11 @@ class Engine(ABC):
 
     def __init__(self, settings: EngineSettings, root: Path, *, read_only: bool = False, lazy: bool = False) -> None:
         """``lazy``: the caller copes with the warehouse being opened at first use (a run:
-        an unchanged one may never need it); engines that cannot tell ignore it."""
+        an unchanged one may never need it); an engine that can defer opening reads it in its
+        own constructor (DuckDB), the others ignore it."""
         self.settings = settings
         self.root = root
         self.read_only = read_only
-        self.lazy = lazy
 
     def open(self) -> None:  # noqa: B027 (most engines have nothing to open late)
         """Open what ``lazy`` left closed, now (before a task runs); raises as opening does."""

@@ -100,23 +100,19 @@ def execute(
     stopping = False
     running = 0
 
-    def work(node: T) -> None:
+    def outcome(node: T) -> tuple[T, Any, BaseException | None]:
         try:
-            value = run(node)
+            return node, run(node), None
         except BaseException as exc:  # reported to the caller as the node's failure
-            done.put((node, None, exc))
-        else:
-            done.put((node, value, None))
+            return node, None, exc
+
+    def work(node: T) -> None:
+        done.put(outcome(node))
 
     threads = _WorkerPool(max(1, min(workers, len(dag))), work)  # --workers 100000: no idle threads
 
     def run_here(node: T) -> None:
-        try:
-            value = run(node)
-        except BaseException as exc:  # as on a worker: the node's failure
-            record_end(node, None, exc)
-        else:
-            record_end(node, value, None)
+        record_end(*outcome(node))  # as on a worker, without the round trip
 
     def dispatch() -> None:
         nonlocal running
