@@ -198,7 +198,7 @@ sys.argv = ["daglake", "run", sys.argv[1], "--json"]
 try:
     main()
 finally:
-    heavy = ("sqlglot", "sqlalchemy", "pydantic", "duckdb", "daglake.sql.translate", "daglake.sql.parse")
+    heavy = ("sqlglot", "sqlalchemy", "pydantic", "duckdb", "yaml", "daglake.sql.translate", "daglake.sql.parse")
     print("IMPORTED", ",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
 """
 

@@ -490,6 +490,50 @@ def test_mistakes_in_files_beside_tasks_and_in_sql_checks(make_project: ProjectF
     )
 
 
+def test_checks_files_in_yaml_are_read_from_the_parse_cache_when_unchanged(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged project imports no PyYAML: a YAML checks file's document, lines and
+    problems come from the parse cache, the same as reading it; one JSON cannot give back
+    (a date) is read each time."""
+    import daglake.checks.load
+    from daglake.sql.cache import AnalysisCache
+
+    root = make_project(
+        {
+            "res/final/products.sql": "SELECT 1 AS id",
+            "res/final/products.checks.yml": "not_null: [id]\nunique: [id]\nnot_null: [name]\n",
+            "res/final/order_lines.sql": "SELECT 1 AS id",
+            "res/final/order_lines.checks.yaml": "checks:\n  - kind: freshness\n    column: updated_at\n    max_age: 1d\n    note: 2024-01-01\n",
+        }
+    )
+    config = load_config(root, [])
+    tasks = {"res/final/products.sql": "final.products", "res/final/order_lines.sql": "final.order_lines"}
+
+    def load() -> tuple[list[CheckSpec], list[str]]:
+        cache = AnalysisCache(root / "cache.json")
+        specs, problems = load_checks(root, config, tasks, cache)
+        cache.save()
+        return specs, sorted(str(p) for p in problems)
+
+    first = load()
+    assert "res/final/products.checks.yml:3: duplicate key 'not_null'" in first[1]
+    read: list[str] = []
+    real = daglake.checks.load.read_yaml
+
+    def counted(text: str, path: str) -> Any:
+        read.append(path)
+        return real(text, path)
+
+    monkeypatch.setattr(daglake.checks.load, "read_yaml", counted)
+    assert load() == first  # the same checks, the same problems at the same lines
+    assert read == ["res/final/order_lines.checks.yaml"]  # the date cannot be kept as JSON
+    (root / "res/final/products.checks.yml").write_text("not_null: [id]\n")
+    specs, problems = load()
+    assert "res/final/products.checks.yml" in read and not any("products.checks.yml" in p for p in problems)
+    assert [s.name for s in specs if s.table == "final.products"] == ["final.products: not_null(id)"]
+
+
 def test_the_same_check_declared_twice(make_project: ProjectFactory) -> None:
     specs, problems = declared(
         make_project,

@@ -3,6 +3,7 @@ SQL task, and the ``.sql`` files of the check folders."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -40,7 +41,7 @@ def load_checks(
         return verdict
 
     _from_config(config, specs, problems, judge)
-    _from_beside_files(root, config.dialect, task_paths, specs, problems, judge)
+    _from_beside_files(root, config.dialect, task_paths, specs, problems, judge, cache)
     for relative in check_files(root, config.check_folders):
         spec, found = load_sql_check(root, relative, config.dialect, cache)
         problems.extend(found)
@@ -75,6 +76,7 @@ def _from_beside_files(
     specs: list[CheckSpec],
     problems: list[Problem],
     judge: Judge | None,
+    cache: AnalysisCache | None,
 ) -> None:
     stems = {
         path.removesuffix(".sql"): table
@@ -104,18 +106,51 @@ def _from_beside_files(
                 continue
             if not stems[stem]:
                 continue
-            data, lines, found = _read(root / relative, relative, suffix)
+            data, lines, found = _read(root / relative, relative, suffix, cache)
             problems.extend(found)
             if data is not None:
                 _declare(stems[stem], data, Origin(relative, lines, (), dialect, judge), specs, problems)
 
 
-def _read(path: Path, relative: str, suffix: str) -> tuple[Any, Lines, list[Problem]]:
+def _read(path: Path, relative: str, suffix: str, cache: AnalysisCache | None) -> tuple[Any, Lines, list[Problem]]:
     try:
         text = read_project_file(path, relative)
     except UnreadableFile as exc:
         return None, Lines({}), [exc.problem]
-    return read_toml(text, relative) if suffix.endswith(".toml") else read_yaml(text, relative)
+    if suffix.endswith(".toml"):
+        return read_toml(text, relative)
+    if cache is None:
+        return read_yaml(text, relative)
+    read: list[tuple[Any, Lines, list[Problem]]] = []  # when it was read just now
+
+    def reading() -> dict[str, Any] | None:
+        read.append(read_yaml(text, relative))
+        return _as_json(read[0])
+
+    remembered = cache.remembered(f"yaml document {relative}", text, "", reading)
+    if read:
+        return read[0]
+    return _from_json(remembered) if remembered is not None else read_yaml(text, relative)
+
+
+def _as_json(read: tuple[Any, Lines, list[Problem]]) -> dict[str, Any] | None:
+    """A YAML file's reading as the parse cache keeps it (PyYAML is ~12 ms to import on a run
+    that changed nothing), or None when JSON would not give the same document back (a date, a
+    number as a key): such a file is read again each time."""
+    data, lines, problems = read
+    try:
+        same = json.loads(json.dumps(data)) == data
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        return None
+    found = [[list(path), line] for path, line in lines.found.items()]
+    return {"data": data, "lines": found, "problems": [[p.path, p.line, p.message, p.column] for p in problems]}
+
+
+def _from_json(kept: dict[str, Any]) -> tuple[Any, Lines, list[Problem]]:
+    lines = Lines({tuple(path): line for path, line in kept["lines"]})
+    return kept["data"], lines, [Problem(*problem) for problem in kept["problems"]]
 
 
 def _declare(
