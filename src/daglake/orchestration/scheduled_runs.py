@@ -90,8 +90,6 @@ class ScheduledRuns:
         return active
 
     def _seconds_to_next(self) -> float:
-        if self._blocked:
-            return 1.0
         now = self.clock.now()
         upcoming = self.schedule.upcoming(now, 1)
         if not upcoming:
