@@ -291,3 +291,18 @@ def test_inline_nodes_run_on_the_calling_thread_without_taking_a_worker() -> Non
     assert {node for node, thread in threads.items() if thread is caller} == {"s1", "s2", "s3", "sbad"}
     assert threads["slow"] is not caller and threads["end"] is not caller
     assert finished.index("s1") < finished.index("s2") < finished.index("s3") < finished.index("slow")
+
+
+def test_inline_is_asked_once_per_node_however_long_it_waits_for_a_worker() -> None:
+    """A layer of 200 ready nodes behind one worker waits 200 rounds; asking ``inline`` again
+    each round made 1,000 tasks cost 64,000 skip decisions."""
+    dag = DAG({f"n{i:03}": [] for i in range(200)} | {"end": [f"n{i:03}" for i in range(200)]})
+    asked: list[str] = []
+
+    def inline(node: str) -> bool:
+        asked.append(node)
+        return node.endswith("7")  # every tenth node is a skip
+
+    result = execute(dag, lambda node: node, workers=1, inline=inline)
+    assert set(result.succeeded) == set(dag.upstream)
+    assert sorted(asked) == sorted(dag.upstream)

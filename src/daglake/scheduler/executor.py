@@ -99,6 +99,7 @@ def execute(
     done: queue.SimpleQueue[tuple[T, Any, BaseException | None]] = queue.SimpleQueue()
     stopping = False
     running = 0
+    here: dict[T, bool] = {}  # ``inline``'s answer, asked once per node: a ready node waits many rounds
 
     def outcome(node: T) -> tuple[T, Any, BaseException | None]:
         try:
@@ -121,13 +122,14 @@ def execute(
         while ready and not stopping:
             entry = ready.pop_entry()
             node = entry[2]
-            here = inline is not None and inline(node)
-            if not here and running >= workers:
+            if node not in here:
+                here[node] = inline is not None and inline(node)
+            if not here[node] and running >= workers:
                 waiting.append(entry)  # every worker busy: inline nodes behind it may still go
                 continue
             if on_start is not None:
                 on_start(node)
-            if here:
+            if here[node]:
                 run_here(node)
                 continue
             starting.append(node)
