@@ -275,29 +275,60 @@ def _extracted(schema: RecordSchema) -> tuple[str, str]:
     return f"json_extract(record, {_paths(schema)})::VARCHAR[]", "(nullif(l[{i}], 'null'))"
 
 
-def typed_sql(schema: RecordSchema, lines: str) -> str:
+# declared type -> the type ``from_json`` reads a field as on the canonical path (see
+# :func:`typed_sql`): native where DuckDB's conversion is exact once the text is canonical,
+# the unescaped text where the declared type has its own test, the JSON text for decimals
+_CANONICAL = {
+    "STRING": "VARCHAR", "INT64": "BIGINT", "BOOL": "BOOLEAN",
+    "TIMESTAMP": "VARCHAR", "DATE": "VARCHAR", "FLOAT64": "JSON", "NUMERIC": "JSON",
+}
+
+
+def typed_sql(schema: RecordSchema, lines: str, canonical: bool = True) -> str:
     """``lines`` (``source_position, record, problem``) typed: the columns, ``valid``, and the
     record's text only where it is invalid (it is kept for quarantine); ``problem`` is what the
     reader found wrong with the text itself, if anything. A blank line is an invalid row here;
-    :func:`reason_sql` leaves it out."""
+    :func:`reason_sql` leaves it out.
+
+    Most writers put a record in one canonical form: the declared fields in order, no blanks,
+    nothing else. Such a record is read once by ``from_json`` into native values, and it is
+    canonical when DuckDB's JSON writer gives its text back byte for byte: then every value had
+    the JSON type its column needs (a string ``"5"`` for an INT64 would come back as ``5``, a
+    ``5.5`` as ``6``, a ``true`` as ``1``), no field was missing or given twice, and the native
+    conversion was exact. Any other record takes the general path: every field's JSON text
+    (:func:`_extracted`) and string tests on it. Both give the same values (``canonical=False``
+    takes the general path for every record: the tests compare the two)."""
     extract, field_of = _extracted(schema)
+    canonical_path = canonical and len({f.lower() for f in schema.fields}) == len(schema.fields)  # from_json keys ignore case
     values, flags = [], []
     for index, field in enumerate(schema.fields, start=1):
+        declared = schema.fields[field]
         raw = field_of.format(i=index)
         column = quote_identifier(schema.names[field])
-        values.append(f"{_value_sql(schema.fields[field], raw)} AS {column}")
+        value = _value_sql(declared, raw)
+        if canonical_path:
+            fast = f"struct_extract_at(v, {index})"
+            if _CANONICAL[declared] == "JSON":
+                fast = _value_sql(declared, f"({fast}::VARCHAR)")
+            elif declared in ("TIMESTAMP", "DATE"):
+                fast = _text_value_sql(declared, fast)
+            value = f"CASE WHEN canonical THEN {fast} ELSE {value} END"
+        values.append(f"{value} AS {column}")
         fits = f"{column} IS NOT NULL"
         if field in schema.optional:
-            fits = f"({raw} IS NULL OR {fits})"
+            fits = f"(CASE WHEN canonical THEN struct_extract_at(v, {index}) IS NULL ELSE {raw} IS NULL END OR {fits})" if canonical_path else f"({raw} IS NULL OR {fits})"
         flags.append(fits)
     flags += [f"coalesce(({rule.sql}), false)" for rule in schema.rules]
-    valid = " AND ".join(["problem IS NULL", "l IS NOT NULL", f"starts_with({_LTRIM}, '{{')", *flags])
-    parsed = (
-        f"SELECT *, CASE WHEN json_valid(record) THEN {extract} END AS l "
-        f"FROM {lines}"
-    )
+    valid = " AND ".join(["problem IS NULL", "(canonical OR l IS NOT NULL)", f"(canonical OR starts_with({_LTRIM}, '{{'))", *flags])
+    if canonical_path:
+        structure = json.dumps({f: _CANONICAL[t] for f, t in schema.fields.items()})
+        read = f"SELECT *, CASE WHEN json_valid(record) THEN from_json(record, {quote_literal(structure)}) END AS v FROM {lines}"
+        checked = f"SELECT *, coalesce(to_json(v)::VARCHAR = record, false) AS canonical FROM ({read})"
+        parsed = f"SELECT *, CASE WHEN NOT canonical AND v IS NOT NULL THEN {extract} END AS l FROM ({checked})"
+    else:
+        parsed = f"SELECT *, false AS canonical, CASE WHEN json_valid(record) THEN {extract} END AS l FROM {lines}"
     typed = f"SELECT *, {', '.join(values)} FROM ({parsed})"
-    judged = f"SELECT * EXCLUDE (l), coalesce({valid}, false) AS valid FROM ({typed})"
+    judged = f"SELECT * EXCLUDE (l, canonical{', v' if canonical_path else ''}), coalesce({valid}, false) AS valid FROM ({typed})"
     return f"SELECT * REPLACE (CASE WHEN NOT valid THEN record END AS record) FROM ({judged})"
 
 
@@ -358,10 +389,8 @@ def _value_sql(declared: str, raw: str) -> str:
     )
     if declared == "STRING":
         return text
-    if declared == "TIMESTAMP":  # RFC 3339 (lowercase t/z too); DuckDB's cast alone takes far more
-        return f"CASE WHEN regexp_full_match({text}, {quote_literal(TIMESTAMP_PATTERN)}) THEN TRY_CAST(upper({text}) AS {duck}) END"
-    if declared == "DATE":
-        return f"CASE WHEN regexp_full_match({text}, {quote_literal(DATE_PATTERN)}) THEN TRY_CAST({text} AS {duck}) END"
+    if declared in ("TIMESTAMP", "DATE"):
+        return _text_value_sql(declared, text)
     if declared == "BOOL":
         return f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
     if declared == "INT64":  # a JSON number without fraction or exponent, in range
@@ -370,3 +399,10 @@ def _value_sql(declared: str, raw: str) -> str:
     # FLOAT64 / NUMERIC: a JSON number, not a quoted string or a boolean a cast would accept
     number = f"regexp_full_match({raw}, '{_NUMBER}')"
     return f"CASE WHEN {number} THEN TRY_CAST({raw} AS {duck}) END"
+
+
+def _text_value_sql(declared: str, text: str) -> str:
+    """A TIMESTAMP or DATE from a string field's (unescaped) text; NULL when it is not one."""
+    if declared == "TIMESTAMP":  # RFC 3339 (lowercase t/z too); DuckDB's cast alone takes far more
+        return f"CASE WHEN regexp_full_match({text}, {quote_literal(TIMESTAMP_PATTERN)}) THEN TRY_CAST(upper({text}) AS TIMESTAMPTZ) END"
+    return f"CASE WHEN regexp_full_match({text}, {quote_literal(DATE_PATTERN)}) THEN TRY_CAST({text} AS DATE) END"
