@@ -1,7 +1,8 @@
 """JSON records typed by DuckDB against a declared schema, in two passes.
 
-Every record goes through a fast pass, as DuckDB reads the file: one parse (``from_json`` of every
-field into its JSON text), typed values from cheap string tests and casts, and one ``valid`` flag. Only the
+Every record goes through a fast pass, as DuckDB reads the file: one parse (``from_json`` into
+native values for a record in canonical form, else of every field into its JSON text, typed by
+cheap string tests and casts; see :func:`typed_sql`) and one ``valid`` flag. Only the
 records found invalid (usually a small share) go through the second pass, which re-parses them
 and names the first problem: bad JSON, not an object, a missing field, a value of the wrong
 JSON type or out of range, an unparseable time, or a failed rule.
