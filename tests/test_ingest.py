@@ -495,6 +495,16 @@ def _records(draw: st.DrawFn) -> str:
     return draw(st.sampled_from([text, text, text, text.replace(",", ", "), text + " ", '{"i":1,' + text[1:]]))
 
 
+def _lines(con: duckdb.DuckDBPyConnection, records: list[str]) -> None:
+    """Table ``lines`` as the typing reads a file: record ``n`` at position ``n``; UTC session."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "CREATE TABLE lines AS SELECT i::BIGINT AS source_position, ($records::VARCHAR[])[i] AS record, "
+        "NULL::VARCHAR AS problem FROM range(1, len($records::VARCHAR[]) + 1) t(i)",
+        {"records": records},
+    )
+
+
 def _typed_rows(con: duckdb.DuckDBPyConnection, canonical: bool) -> list[tuple[object, ...]]:
     return con.execute(
         f"SELECT * FROM ({typed_sql(CANONICAL_SCHEMA, 'lines', canonical=canonical)}) ORDER BY source_position"
@@ -509,12 +519,7 @@ def test_canonical_records_are_typed_as_the_general_path_types_them(records: lis
     the same kept text as the general path, for records of every JSON type, missing or
     reordered fields, blanks, escapes, huge numbers and bad times."""
     with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(
-            "CREATE TABLE lines AS SELECT i::BIGINT AS source_position, ($records::VARCHAR[])[i] AS record, "
-            "NULL::VARCHAR AS problem FROM range(1, len($records::VARCHAR[]) + 1) t(i)",
-            {"records": records},
-        )
+        _lines(con, records)
         assert _typed_rows(con, canonical=True) == _typed_rows(con, canonical=False)
 
 
@@ -532,12 +537,7 @@ def test_records_in_canonical_form_take_the_fast_path() -> None:
             "SELECT list(to_json(from_json(r, $s))::VARCHAR = r) FROM unnest($r::VARCHAR[]) t(r)",
             {"s": structure, "r": records},
         ).fetchone()
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(
-            "CREATE TABLE lines AS SELECT i::BIGINT AS source_position, ($r::VARCHAR[])[i] AS record, "
-            "NULL::VARCHAR AS problem FROM range(1, len($r::VARCHAR[]) + 1) t(i)",
-            {"r": records},
-        )
+        _lines(con, records)
         rows = _typed_rows(con, canonical=True)
     assert same == ([True, True, True],)
     assert [row[-1] for row in rows] == [True, False, True]  # -1 breaks the rule; 61 seconds and Feb 30 are no times

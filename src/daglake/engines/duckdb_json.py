@@ -262,6 +262,11 @@ def _paths(schema: RecordSchema) -> str:
     return "[" + ", ".join(quote_literal("$." + json.dumps(f)) for f in schema.fields) + "]"
 
 
+def _struct_keys_fit(schema: RecordSchema) -> bool:
+    """Whether ``from_json`` can read the fields as struct keys: it matches keys ignoring case."""
+    return len({f.lower() for f in schema.fields}) == len(schema.fields)
+
+
 def _extracted(schema: RecordSchema) -> tuple[str, str]:
     """The expression parsing a valid ``record`` once into every field's JSON text (NULL for a
     missing field or a JSON null), and how to name field ``{i}`` of it.
@@ -270,7 +275,7 @@ def _extracted(schema: RecordSchema) -> tuple[str, str]:
     cheaper than ``json_extract`` of a list of paths; struct keys are case-insensitive, so
     fields whose names differ only in case take the paths. A key given twice: its first value
     counts with both (Spark follows it)."""
-    if len({f.lower() for f in schema.fields}) == len(schema.fields):
+    if _struct_keys_fit(schema):
         structure = json.dumps({f: "JSON" for f in schema.fields})
         return f"from_json(record, {quote_literal(structure)})", "(struct_extract_at(l, {i})::VARCHAR)"
     return f"json_extract(record, {_paths(schema)})::VARCHAR[]", "(nullif(l[{i}], 'null'))"
@@ -300,7 +305,7 @@ def typed_sql(schema: RecordSchema, lines: str, canonical: bool = True) -> str:
     (:func:`_extracted`) and string tests on it. Both give the same values (``canonical=False``
     takes the general path for every record: the tests compare the two)."""
     extract, field_of = _extracted(schema)
-    canonical_path = canonical and len({f.lower() for f in schema.fields}) == len(schema.fields)  # from_json keys ignore case
+    canonical_path = canonical and _struct_keys_fit(schema)
     values, flags = [], []
     for index, field in enumerate(schema.fields, start=1):
         declared = schema.fields[field]
