@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -207,6 +208,13 @@ def revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown revision"
     return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+def as_duckdb_runs_it(statement: Any) -> str:
+    """A daglake statement as the DuckDB engine sends it: a bare query replaces its table."""
+    if statement.kind == "materialize":
+        return f"CREATE OR REPLACE TABLE {statement.target} AS {statement.query}"
+    return str(statement.query)
 
 
 def machine() -> str:

@@ -14,13 +14,13 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from _common import (
     WORK_DIR,
     BenchError,
     Contender,
     alternate,
+    as_duckdb_runs_it,
     daglake_exe,
     dbt_exe,
     machine,
@@ -76,13 +76,6 @@ TARGET_DBT = 10.0
 TARGET_UNCHANGED = 0.5  # seconds, whole process
 TARGET_FIRST_14 = 1.5  # x the floor's first run
 TARGET_CHANGED = (1.5, 0.3)  # x the floor's time for the changed task and its downstream, + seconds
-
-
-def _as_duckdb_runs_it(statement: Any) -> str:
-    """The statement as the DuckDB engine sends it: a bare query replaces its table."""
-    if statement.kind == "materialize":
-        return f"CREATE OR REPLACE TABLE {statement.target} AS {statement.query}"
-    return str(statement.query)
 
 
 def layer_width(tasks: int, layers: int, layer: int) -> int:
@@ -177,7 +170,7 @@ def write_floor_plan(project_root: Path, plan_file: Path, changed: str | None = 
     if changed is not None:
         dag = dag.subgraph({changed} | dag.descendants(changed))
     per_task = {
-        name: [_as_duckdb_runs_it(s) for s in compile_task(project, project.tasks[name], "duckdb").statements]
+        name: [as_duckdb_runs_it(s) for s in compile_task(project, project.tasks[name], "duckdb").statements]
         for name in dag.topological_order()
     }
     statements = [sql for task in per_task.values() for sql in task]

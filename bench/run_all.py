@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bench_scheduler.py", ["--repeat", "5"] if quick else []),
         ("bench_thousand_tasks.py",
          [*dbt, *(["--tasks", "200", "--repeat", "2"] if quick else [])]),
+        ("bench_products.py", ["--repeat", "3"] if quick else []),
         ("bench_state_overhead.py", ["--tasks", "200", "--repeat", "2"] if quick else []),
         ("bench_ingest_memory.py", ["--sizes", "20000,200000", "--repeat", "1"] if quick else []),
         ("bench_conversations.py", ["--messages", "50000", "--repeat", "1", "--skip-spark"] if quick else []),
