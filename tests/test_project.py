@@ -200,6 +200,32 @@ def test_a_schedule_is_validated(make_project: ProjectFactory) -> None:
     assert str(problem).startswith("daglake.toml:2: schedule 'every month' is not a cron expression")
 
 
+def test_the_shipped_duckdb_function_list_is_this_releases() -> None:
+    """``duckdb_functions.txt`` is what a new connection of the installed DuckDB has: after
+    an upgrade of DuckDB this fails until ``scripts/duckdb-functions.py`` writes it again."""
+    import duckdb
+
+    from daglake.engines.duckdb import _builtin_functions
+
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    with duckdb.connect(":memory:", config=config) as connection:
+        fresh = {name for (name,) in connection.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()").fetchall()}
+    assert _builtin_functions() == fresh, "run scripts/duckdb-functions.py"
+
+
+def test_duckdb_is_asked_about_the_calls_its_release_list_lacks(tmp_path: Path) -> None:
+    from daglake.engine_settings import DuckDBSettings
+    from daglake.engines import create_engine
+
+    engine = create_engine(DuckDBSettings(path="warehouse.duckdb"), tmp_path)
+    try:
+        engine.fetch("CREATE MACRO add_one(x) AS x + 1")  # in DuckDB's list, not in the release's
+        called = {"upper", "main.lower", "add_one", "no_such_function", "net.host"}
+        assert engine.missing_functions(called) == {"no_such_function", "net.host"}
+    finally:
+        engine.close()
+
+
 def test_a_function_the_engine_lacks_is_reported_at_every_validation(make_project: ProjectFactory) -> None:
     """The engine's function list is asked once and the answer remembered only when nothing
     was missing: a missing function is reported every time, and one added later too."""

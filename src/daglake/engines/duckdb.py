@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -94,6 +95,20 @@ _SYNTAX = {
     "localtimestamp", "localtime", "if", "in", "any", "all", "values", "lambda",
 }
 _FUNCTION_SCHEMAS = {"main", "system", "pg_catalog", "temp"}
+_BUILTIN_FUNCTIONS = Path(__file__).with_name("duckdb_functions.txt")
+
+
+def _has_function(name: str, known: Collection[str]) -> bool:
+    schema, _, function = name.rpartition(".")
+    return (not schema or schema in _FUNCTION_SCHEMAS) and (function in known or function in _SYNTAX)
+
+
+@functools.cache
+def _builtin_functions() -> frozenset[str]:
+    """The functions every connection of the installed DuckDB release has (written by
+    ``scripts/duckdb-functions.py``); empty for another release, whose list may differ."""
+    header, _, names = _BUILTIN_FUNCTIONS.read_text(encoding="utf-8").partition("\n")
+    return frozenset(names.splitlines()) if header == f"# duckdb {duckdb.__version__}" else frozenset()
 OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
 
 
@@ -131,6 +146,8 @@ class DuckDBEngine(Engine):
         self._versions: dict[str, str | None] = {}
         if lazy and self._path is not None and not read_only and not duckdb_files.is_open(self._path):
             self._stamp = duckdb_stamp.read(root, self._path, settings.options())
+        elif read_only and self._path is not None and not self._path.exists():
+            self._stamp = duckdb_stamp.Stamp(frozenset(), {})  # nothing built yet: nothing exists
         if self._stamp is None:
             self._open()
 
@@ -250,13 +267,13 @@ class DuckDBEngine(Engine):
         return f"duckdb {spec.origin} {info.st_size} {info.st_mtime_ns}"
 
     def missing_functions(self, names: set[str]) -> set[str]:
+        """DuckDB is asked for its functions only about names its release's list
+        (``duckdb_functions.txt``) lacks: extensions' functions, or a call that really fails."""
+        unlisted = {name for name in names if not _has_function(name, _builtin_functions())}
+        if not unlisted:
+            return set()
         known = self._functions()
-        missing = set()
-        for name in names:
-            schema, _, function = name.rpartition(".")
-            if (schema and schema not in _FUNCTION_SCHEMAS) or (function not in known and function not in _SYNTAX):
-                missing.add(name)
-        return missing
+        return {name for name in unlisted if not _has_function(name, known)}
 
     def _functions(self) -> set[str]:
         """Every function DuckDB has here, those of installed extensions too: they are loaded

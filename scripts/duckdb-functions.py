@@ -1,0 +1,29 @@
+"""Write src/daglake/engines/duckdb_functions.txt: the functions a new DuckDB connection has
+(DuckDB's own and its built-in extensions'), for the DuckDB release installed here.
+
+The DuckDB engine finds a project's calls in this list without asking DuckDB, whose function
+listing costs a connection and ~20-40 ms on a cold run; calls it does not find are asked of
+DuckDB itself (extensions). Run it after changing the pinned DuckDB (a test says when):
+
+    .venv/bin/python scripts/duckdb-functions.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+TARGET = Path(__file__).resolve().parent.parent / "src" / "daglake" / "engines" / "duckdb_functions.txt"
+
+
+def main() -> None:
+    connection = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    names = sorted(name for (name,) in connection.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()").fetchall())
+    connection.close()
+    TARGET.write_text(f"# duckdb {duckdb.__version__}\n" + "\n".join(names) + "\n", encoding="utf-8")
+    print(f"{TARGET}: {len(names)} functions of duckdb {duckdb.__version__}")
+
+
+if __name__ == "__main__":
+    main()
