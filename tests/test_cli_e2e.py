@@ -911,3 +911,29 @@ def test_example_checks(tmp_path: Path) -> None:
     assert readers["tmp.inventory_items"] == "upstream_failed"
     result = daglake("run", root)
     assert "✗ raw.product_variants: relationships(product_id -> raw.products.id) (error): 1 failing" in result.out
+
+
+GC_PROBE = '''
+import gc
+
+import daglake
+
+
+@daglake.task("tmp.collector")
+def collector(ctx):
+    return ctx.sql(f"SELECT {gc.isenabled()} AS enabled, {gc.get_freeze_count()} AS frozen")
+'''
+
+
+def test_the_command_collects_garbage_once_the_run_has_started(tmp_path: Path) -> None:
+    """Start-up collects nothing (what it builds lives until exit); once the run starts, what
+    start-up built is frozen out of collections and the collector is on again."""
+    root = tmp_path / "project"
+    (root / "res").mkdir(parents=True)
+    (root / "res" / "collector.py").write_text(GC_PROBE, encoding="utf-8")
+    result = daglake("run", root)
+    assert result.code == 0, result.output
+    with duckdb.connect(str(root / ".daglake" / "warehouse.duckdb"), read_only=True) as connection:
+        [(enabled, frozen)] = connection.execute("SELECT enabled, frozen FROM tmp.collector").fetchall()
+    assert enabled is True
+    assert frozen > 10_000  # the modules, classes and functions start-up made

@@ -7,6 +7,7 @@ only under ``--debug``.
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -286,6 +287,8 @@ def serve(
     """Serve the HTTP API and web UI: start runs, append rows, watch runs live."""
     import os
 
+    _started()  # a server lives long: collect as usual
+
     from daglake.api.server import serve as serve_project
     from daglake.config import TARGET_ENV
 
@@ -373,9 +376,13 @@ def _progress(message: str) -> None:
 
 def _observer(json_output: bool) -> Any:
     from daglake.cli.console import ConsoleObserver, make_console
-    from daglake.events import RunObserver
+    from daglake.events import Observers, RunObserver
 
-    return RunObserver() if json_output else ConsoleObserver(make_console())
+    class Started(RunObserver):
+        def run_started(self, summary: Any, plan: Any) -> None:
+            _started()
+
+    return Observers(Started(), RunObserver() if json_output else ConsoleObserver(make_console()))
 
 
 def _finish(summary: Any, json_output: bool) -> None:
@@ -494,7 +501,17 @@ app.add_typer(export_app, name="export")
 
 
 def main() -> None:
+    # Start-up (imports, the project, its parsed SQL) builds objects that live until the
+    # process ends, which collections would only walk: ~50 ms of a cold products run, ~0.2-0.4 s
+    # of a first 1,000-task run. Nothing is collected until the command starts its work.
+    gc.disable()
     app()
+
+
+def _started() -> None:
+    """Start-up is over: what it built is frozen out of every collection, which start again."""
+    gc.freeze()
+    gc.enable()
 
 
 if __name__ == "__main__":  # pragma: no cover
