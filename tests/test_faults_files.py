@@ -146,7 +146,7 @@ def test_a_full_disk_under_the_warehouse_fails_the_run_and_records_it(products: 
         result = daglake(products, "run", ".", unprivileged=False)
     assert result.returncode == 1, result.stderr
     output = result.stdout.replace("\n", " ")  # the run's table wraps long messages
-    assert "res/tmp/huge.sql: commit failed" in output
+    assert "res/tmp/huge.sql:1: TransactionContext Error: Failed to commit" in output  # one statement: its own commit
     assert "No space left on device" in " ".join(output.split())
     run = _last_run(products)
     assert run["state"] == "failed"

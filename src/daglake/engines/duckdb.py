@@ -304,14 +304,20 @@ class DuckDBEngine(Engine):
 
     @contextlib.contextmanager
     def _transaction(
-        self, location: str, outputs: Collection[Output] = (), audit: Audit | None = None
+        self, location: str, outputs: Collection[Output] = (), audit: Audit | None = None, *, one_statement: bool = False
     ) -> Iterator[tuple[duckdb.DuckDBPyConnection, Writes]]:
         """One DuckDB transaction, plus lake versions published just before it commits: on any
         failure both are undone and nothing the task did is visible. ``audit`` reads the new
-        versions inside the transaction first; when it refuses them they become candidates."""
+        versions inside the transaction first; when it refuses them they become candidates.
+        ``one_statement`` that writes only the warehouse is a transaction of its own already."""
         cursor = self._cursor()
         self._wrote = True
         writes = Writes(cursor)
+        if one_statement and audit is None and all(output.lake is None for output in outputs):
+            yield cursor, writes  # no BEGIN and COMMIT round trips: ~0.3-0.9 ms a task
+            for output in outputs:
+                candidates.drop(self.root, output.table)
+            return
         cursor.execute("BEGIN TRANSACTION")
         try:
             yield cursor, writes
@@ -380,7 +386,7 @@ class DuckDBEngine(Engine):
         """Every statement in one transaction; a query whose target is a lake table is written
         to a new version, published just before the transaction commits."""
         rows: int | None = None
-        with self._transaction(location, outputs.values(), audit) as (cursor, writes):
+        with self._transaction(location, outputs.values(), audit, one_statement=len(statements) == 1) as (cursor, writes):
             for statement in statements:
                 started = time.perf_counter()
                 output = outputs.get(statement.target or "") if statement.kind == MATERIALIZE else None
