@@ -48,8 +48,6 @@ def reports_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rich.markup import escape
-
         from daglake.errors import DaglakeError, ValidationError, environment_error
 
         try:
@@ -63,6 +61,8 @@ def reports_errors(command: F) -> F:
                     raise
                 raise refused from exc
         except DaglakeError as exc:
+            from rich.markup import escape
+
             if _state["debug"]:
                 import traceback
 
