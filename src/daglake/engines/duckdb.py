@@ -109,6 +109,8 @@ def _builtin_functions() -> frozenset[str]:
     ``scripts/duckdb-functions.py``); empty for another release, whose list may differ."""
     header, _, names = _BUILTIN_FUNCTIONS.read_text(encoding="utf-8").partition("\n")
     return frozenset(names.splitlines()) if header == f"# duckdb {duckdb.__version__}" else frozenset()
+
+
 OPEN_WAIT = 2.0  # seconds another process may keep the file: `daglake serve` between appends
 
 
