@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -220,10 +221,10 @@ def test_the_catalog_describes_every_table(lake_project: Path) -> None:
     assert again["curated.sales"]["version"] != sales["version"]
     assert again["curated.sales"]["rows"] == 6
     table = lake_table(lake_project / "lake", "curated.sales")
-    def not_asked(_table: object) -> list[tuple[str, str]]:
+    def not_asked(_table: object) -> list[Any]:
         raise AssertionError("an unchanged version is not described again")
 
-    reused = describe_lake_table(table, lake_project / "lake", not_asked, again["curated.sales"] | {"rows": -1})
+    reused = describe_lake_table(table, lake_project / "lake", not_asked, not_asked, again["curated.sales"] | {"rows": -1})
     assert reused["rows"] == -1
 
 
@@ -344,3 +345,23 @@ def test_kill_9_at_random_moments_of_a_lake_write(lake_project: Path) -> None:
         assert rows in (V1, [("BCN", 3, "v2"), ("MAD", 3, "v2")])
         assert _daglake(lake_project).returncode == 0  # back to v1 for the next trial
         assert len(_leftovers(lake_project)) == 1
+
+
+def test_the_duckdb_engine_counts_parquet_rows_as_their_footers_say(tmp_path: Path) -> None:
+    """The catalog's row counts: DuckDB's own footer reader (no pyarrow to import), or, for a
+    name DuckDB would read as a pattern, the footers through pyarrow."""
+    from daglake.engine_settings import DuckDBSettings
+    from daglake.engines import create_engine
+    from daglake.engines.base import Engine
+
+    engine = create_engine(DuckDBSettings(path=":memory:"), tmp_path)
+    paths = [tmp_path / name for name in ("a.parquet", "b [copy].parquet", "c.parquet")]
+    for count, path in zip((1, 8, 15), paths, strict=True):
+        engine.fetch(f"COPY (SELECT range AS x FROM range({count})) TO '{path}' (FORMAT parquet)")
+    try:
+        assert engine.parquet_rows([paths[0], paths[2]]) == [1, 15]
+        assert engine.parquet_rows(paths) == [1, 8, 15]
+        assert Engine.parquet_rows(engine, paths) == [1, 8, 15]
+        assert engine.parquet_rows([]) == []
+    finally:
+        engine.close()

@@ -370,7 +370,7 @@ def _execute(
             observers.task_finished(task_run)
         built = {n for n in result.succeeded if summary.tasks[n].state != SKIPPED}
         if built or not catalog_path(project.root / config.lake_root).is_file():  # nothing rebuilt: nothing to describe
-            update_catalog(project, engine.table_info, summary.run_id, built, engine.lake_columns)
+            update_catalog(project, engine.table_info, summary.run_id, built, engine.lake_columns, engine.parquet_rows)
         prune_logs(project.root)
     finally:
         summary.duration = time.perf_counter() - started

@@ -258,6 +258,12 @@ class Engine(ABC):
         """A lake table's ``(column, type)`` as this engine reads it (partition columns too)."""
         raise UsageError(f"lake tables are not available on {type(self).__name__}")
 
+    def parquet_rows(self, paths: list[Path]) -> list[int]:
+        """Rows in each Parquet file of ``paths``, from its footer alone."""
+        import pyarrow.parquet as pq
+
+        return [pq.ParquetFile(path).metadata.num_rows for path in paths]
+
     @abstractmethod
     def table_info(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any] | None]:
         """Every warehouse table and view: ``{"kind", "columns": [{"name", "type"}], "rows"}``

@@ -38,6 +38,7 @@ else:
     duckdb = lazy_module("duckdb")  # an unchanged run, which opens no warehouse, never imports it
 
 _LINE_MARKER = re.compile(r"\n+LINE \d+:.*", re.DOTALL)
+_GLOB = re.compile(r"[*?\[{]")
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int | None:
@@ -467,6 +468,16 @@ class DuckDBEngine(Engine):
     def lake_columns(self, table: LakeTable) -> list[tuple[str, str]]:
         rows = self._cursor().execute(f"DESCRIBE SELECT * FROM {table.read_sql()}").fetchall()
         return [(row[0], row[1]) for row in rows]
+
+    def parquet_rows(self, paths: list[Path]) -> list[int]:
+        """From DuckDB's own footer reader: no pyarrow to import (~0.15 s of a lake run)."""
+        names = [str(path) for path in paths]
+        if not names:
+            return []
+        if any(_GLOB.search(name) for name in names):  # DuckDB would read them as patterns
+            return super().parquet_rows(paths)
+        found = dict(self._cursor().execute("SELECT file_name, num_rows FROM parquet_file_metadata($files)", {"files": names}).fetchall())
+        return [int(found[name]) for name in names]
 
     def fetch(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         self._wrote = True  # any SQL at all

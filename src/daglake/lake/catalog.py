@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from daglake.project import Project
 
 Describe = Callable[[LakeTable], list[tuple[str, str]]]  # a lake table's (column, type), by the engine
+CountRows = Callable[[list[Path]], list[int]]  # rows in each Parquet file, from its footer, by the engine
 CATALOG = Path("_catalog") / "catalog.json"
 FORMAT = 1
 
@@ -56,11 +57,11 @@ def lake_tables(lake_root: Path) -> list[LakeTable]:
 
 
 def describe_lake_table(
-    table: LakeTable, lake_root: Path, describe: Describe, previous: dict[str, Any] | None = None
+    table: LakeTable, lake_root: Path, describe: Describe, count_rows: CountRows, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Schema (as the engine reads the table: ``describe``), partitions, files and row counts
-    (from the Parquet footers only); taken from ``previous`` (the catalog's entry) when it
-    describes the same immutable version."""
+    (from the Parquet footers only: ``count_rows``); taken from ``previous`` (the catalog's
+    entry) when it describes the same immutable version."""
     current = table.current_version()
     version = current.name if current is not None else None
     if previous is not None and version is not None and previous.get("version") == version:
@@ -79,11 +80,8 @@ def describe_lake_table(
     }
     if not parquet or current is None:
         return entry
-    import pyarrow.parquet as pq
-
     entry["schema"] = [{"name": name, "type": kind} for name, kind in describe(table)]
-    for path in parquet:
-        rows = pq.ParquetFile(path).metadata.num_rows  # the footer only
+    for path, rows in zip(parquet, count_rows(parquet), strict=True):
         entry["files"].append(
             {"path": str(path.relative_to(current)), "bytes": path.stat().st_size, "rows": rows}
         )
@@ -107,6 +105,7 @@ def update_catalog(
     run_id: str,
     succeeded: set[str],
     describe: Describe,
+    count_rows: CountRows,
 ) -> Path:
     """Rewrite the catalog from what exists now: lake tables on disk (their columns as
     ``describe`` reads them), warehouse tables that tasks produce (``warehouse`` lists them,
@@ -130,7 +129,7 @@ def update_catalog(
         }
 
     for table in lake_tables(lake_root):
-        described = describe_lake_table(table, lake_root, describe, previous.get(table.qualified))
+        described = describe_lake_table(table, lake_root, describe, count_rows, previous.get(table.qualified))
         tables[table.qualified] = described | lineage(table.qualified)
     from daglake.config import warehouse_location
 
