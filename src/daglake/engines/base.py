@@ -260,9 +260,9 @@ class Engine(ABC):
 
     def parquet_rows(self, paths: list[Path]) -> list[int]:
         """Rows in each Parquet file of ``paths``, from its footer alone."""
-        import pyarrow.parquet as pq
+        from daglake.lake.tables import footer_rows
 
-        return [pq.ParquetFile(path).metadata.num_rows for path in paths]
+        return footer_rows(paths)
 
     @abstractmethod
     def table_info(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any] | None]:

@@ -20,6 +20,7 @@ from daglake.lake.tables import (
     StagedVersion,
     discard,
     empty_partition_folder,
+    footer_rows,
     new_version,
     publish,
     read_partition_types,
@@ -48,9 +49,7 @@ def quote(name: str) -> str:
 
 def rows_in(version: Path) -> int:
     """Rows in a version's Parquet files, from their footers."""
-    import pyarrow.parquet as pq
-
-    return sum(pq.read_metadata(path).num_rows for path in version.rglob("*.parquet"))
+    return sum(footer_rows(list(version.rglob("*.parquet"))))
 
 
 def folder_version(version: Path) -> str:

@@ -238,6 +238,13 @@ def discard(version: Path) -> None:
     shutil.rmtree(version, ignore_errors=True)
 
 
+def footer_rows(paths: Sequence[Path]) -> list[int]:
+    """Rows in each Parquet file of ``paths``, from its footer alone (pyarrow)."""
+    import pyarrow.parquet as pq
+
+    return [pq.read_metadata(path).num_rows for path in paths]
+
+
 def files(table: LakeTable) -> list[Path]:
     current = table.current_version()
     return sorted(current.rglob("*.parquet")) if current else []
