@@ -14,13 +14,13 @@ from pathlib import Path
 
 import duckdb
 
+from daglake.engines.duckdb import new_connection_functions
+
 TARGET = Path(__file__).resolve().parent.parent / "src" / "daglake" / "engines" / "duckdb_functions.txt"
 
 
 def main() -> None:
-    connection = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
-    names = sorted(name for (name,) in connection.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()").fetchall())
-    connection.close()
+    names = new_connection_functions()
     TARGET.write_text(f"# duckdb {duckdb.__version__}\n" + "\n".join(names) + "\n", encoding="utf-8")
     print(f"{TARGET}: {len(names)} functions of duckdb {duckdb.__version__}")
 

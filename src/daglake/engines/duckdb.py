@@ -97,6 +97,14 @@ _SYNTAX = {
 }
 _FUNCTION_SCHEMAS = {"main", "system", "pg_catalog", "temp"}
 _BUILTIN_FUNCTIONS = Path(__file__).with_name("duckdb_functions.txt")
+FUNCTION_NAMES = "SELECT DISTINCT lower(function_name) FROM duckdb_functions()"
+
+
+def new_connection_functions() -> list[str]:
+    """What a new connection of the installed DuckDB has, no extension loaded on the way:
+    ``duckdb_functions.txt`` for this release (``scripts/duckdb-functions.py`` writes it)."""
+    with duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}) as connection:
+        return sorted(name for (name,) in connection.execute(FUNCTION_NAMES).fetchall())
 
 
 def _has_function(name: str, known: Collection[str]) -> bool:
@@ -272,7 +280,8 @@ class DuckDBEngine(Engine):
     def missing_functions(self, names: set[str]) -> set[str]:
         """DuckDB is asked for its functions only about names its release's list
         (``duckdb_functions.txt``) lacks: extensions' functions, or a call that really fails."""
-        unlisted = {name for name in names if not _has_function(name, _builtin_functions())}
+        listed = _builtin_functions()
+        unlisted = {name for name in names if not _has_function(name, listed)}
         if not unlisted:
             return set()
         known = self._functions()
@@ -292,7 +301,7 @@ class DuckDBEngine(Engine):
                     if _PLAIN.fullmatch(extension):
                         with contextlib.suppress(duckdb.Error):
                             cursor.execute(f"LOAD {extension}")
-                rows = cursor.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()").fetchall()
+                rows = cursor.execute(FUNCTION_NAMES).fetchall()
             finally:
                 cursor.close()
             self._known_functions = {name for (name,) in rows}
@@ -318,12 +327,20 @@ class DuckDBEngine(Engine):
         writes = Writes(cursor)
         if one_statement and audit is None and all(output.lake is None for output in outputs):
             yield cursor, writes  # no BEGIN and COMMIT round trips: ~0.3-0.9 ms a task
-            for output in outputs:
-                candidates.drop(self.root, output.table)
-            return
+        else:
+            with self._committed(cursor, writes, outputs, audit, location):
+                yield cursor, writes
+        for output in outputs:
+            candidates.drop(self.root, output.table)
+
+    @contextlib.contextmanager
+    def _committed(
+        self, cursor: duckdb.DuckDBPyConnection, writes: Writes, outputs: Collection[Output], audit: Audit | None, location: str
+    ) -> Iterator[None]:
+        """``BEGIN`` … the audit, the lake versions' publishing, ``COMMIT``; all undone on failure."""
         cursor.execute("BEGIN TRANSACTION")
         try:
-            yield cursor, writes
+            yield
             if audit is not None:
                 self._audit(cursor, writes, outputs, audit, location)
             writes.publish()
@@ -336,8 +353,6 @@ class DuckDBEngine(Engine):
             with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
                 cursor.execute("ROLLBACK")
             raise
-        for output in outputs:
-            candidates.drop(self.root, output.table)
 
     def _audit(
         self, cursor: duckdb.DuckDBPyConnection, writes: Writes, outputs: Collection[Output], audit: Audit, location: str
