@@ -210,6 +210,12 @@ def revision() -> str:
     return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
 
 
+def copy_products(destination: Path) -> Path:
+    """A fresh copy of ``examples/products`` at ``destination``, without state or lake."""
+    shutil.copytree(REPO_DIR / "examples" / "products", destination, ignore=shutil.ignore_patterns(".daglake", "lake"))
+    return destination
+
+
 def as_duckdb_runs_it(statement: Any) -> str:
     """A daglake statement as the DuckDB engine sends it: a bare query replaces its table."""
     if statement.kind == "materialize":

@@ -33,10 +33,10 @@ from urllib.parse import urlencode, urlparse
 
 import duckdb
 from _common import (
-    REPO_DIR,
     WORK_DIR,
     Contender,
     alternate,
+    copy_products,
     daglake_exe,
     machine,
     seconds,
@@ -231,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = WORK_DIR / "api"
     shutil.rmtree(work, ignore_errors=True)
-    base = work / "products"
-    shutil.copytree(REPO_DIR / "examples" / "products", base, ignore=shutil.ignore_patterns(".daglake", "lake"))
+    base = copy_products(work / "products")
     subprocess.run([daglake_exe(), "run", str(base)], check=True, capture_output=True)
     print(machine())
     print(f"{args.appends} appends from {args.clients} clients and {args.runs} POST /run per round; "

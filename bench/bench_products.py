@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 from _common import (
-    REPO_DIR,
     WORK_DIR,
     BenchError,
     Contender,
     alternate,
     as_duckdb_runs_it,
+    copy_products,
     daglake_exe,
     machine,
     run_timed,
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = WORK_DIR / "products"
     shutil.rmtree(work, ignore_errors=True)
-    project = work / "products"
-    shutil.copytree(REPO_DIR / "examples" / "products", project, ignore=shutil.ignore_patterns(".daglake", "lake"))
+    project = copy_products(work / "products")
     plan_file, floor_script, database = work / "floor-plan.json", work / "floor.py", work / "floor.duckdb"
     statements, checks = write_floor_plan(project, plan_file)
     floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
